@@ -1,0 +1,1 @@
+"""PPO agent: Gaussian actor and critic MLPs and the training loop."""

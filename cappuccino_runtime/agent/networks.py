@@ -1,0 +1,111 @@
+"""Actor and critic MLPs, and the only sanctioned way to load their weights.
+
+Weights are plain state dicts. Loading verifies the sha256 recorded in trial.json first and
+uses `torch.load(weights_only=True)`, so a tampered or foreign file is an error, never run.
+"""
+
+from __future__ import annotations
+
+import io
+
+import torch
+from torch import nn
+
+from cappuccino_runtime.artifacts.records import ModelSpec
+from cappuccino_runtime.artifacts.store import sha256_bytes
+from cappuccino_runtime.errors import ArtifactError, IdentityError
+
+__all__ = ["Actor", "Critic", "load_actor", "load_critic", "load_state_dict_bytes"]
+
+
+def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Linear(in_dim, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, out_dim),
+    )
+
+
+class Actor(nn.Module):
+    """Gaussian policy: an MLP gives the action mean; log-std is a learned, state-free vector."""
+
+    def __init__(self, obs_dim: int, action_dim: int, net_dimension: int) -> None:
+        super().__init__()
+        self.net = _mlp(obs_dim, net_dimension, action_dim)
+        self.log_std = nn.Parameter(torch.full((action_dim,), -0.5))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Deterministic action (the mean), used for evaluation and trading."""
+        return self.net(obs)
+
+    def distribution(self, obs: torch.Tensor) -> torch.distributions.Normal:
+        """Action distribution, used while training."""
+        mean = self.net(obs)
+        return torch.distributions.Normal(mean, self.log_std.exp().expand_as(mean))
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> Actor:
+        return cls(spec.obs_dim, spec.action_dim, spec.net_dimension)
+
+
+class Critic(nn.Module):
+    """State-value MLP."""
+
+    def __init__(self, obs_dim: int, net_dimension: int) -> None:
+        super().__init__()
+        self.net = _mlp(obs_dim, net_dimension, 1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(obs).squeeze(-1)
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> Critic:
+        return cls(spec.obs_dim, spec.net_dimension)
+
+
+def load_state_dict_bytes(data: bytes, *, what: str) -> dict[str, torch.Tensor]:
+    """Deserialises a state dict with weights_only=True; anything else is an ArtifactError."""
+    if not data:
+        raise ArtifactError(f"{what} is empty (0 bytes); the file was truncated or never written.")
+    try:
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for corrupt or unsafe payloads
+        raise ArtifactError(
+            f"{what} cannot be read as a plain tensor state dict ({type(e).__name__}: {e}); it is "
+            "corrupted, truncated or not a weights file."
+        ) from e
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ArtifactError(f"{what} does not hold a state dict of tensors.")
+    return state
+
+
+def _load(module: nn.Module, data: bytes, expected_sha256: str | None, what: str) -> nn.Module:
+    if expected_sha256 is not None and sha256_bytes(data) != expected_sha256:
+        raise IdentityError(
+            f"{what} has sha256 {sha256_bytes(data)} but {expected_sha256} was expected; refusing "
+            "to load weights that are not the recorded model."
+        )
+    state = load_state_dict_bytes(data, what=what)
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ArtifactError(
+            f"{what} does not fit the network its trial describes: {e}".splitlines()[0]
+        ) from e
+    return module.eval()
+
+
+def load_actor(data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "actor.pth") -> Actor:
+    """Builds the Actor the spec describes and loads verified weights into it."""
+    module = _load(Actor.from_spec(spec), data, expected_sha256, what)
+    assert isinstance(module, Actor)
+    return module
+
+
+def load_critic(data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "critic.pth") -> Critic:
+    """Builds the Critic the spec describes and loads verified weights into it."""
+    module = _load(Critic.from_spec(spec), data, expected_sha256, what)
+    assert isinstance(module, Critic)
+    return module

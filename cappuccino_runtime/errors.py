@@ -1,0 +1,51 @@
+"""The one exceptions module. Each docstring says what the system does with that error type."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactError",
+    "BrokerError",
+    "CappuccinoError",
+    "ConfigError",
+    "DataQualityError",
+    "IdentityError",
+    "StorageUnavailable",
+    "TemporaryBrokerError",
+    "ValidationFailed",
+]
+
+
+class CappuccinoError(Exception):
+    """Base class. The CLI prints the message (a full sentence) and exits 1."""
+
+
+class ConfigError(CappuccinoError):
+    """Bad user input (flags, config files, specs). Not retried; the CLI exits 2."""
+
+
+class DataQualityError(CappuccinoError):
+    """Market data breaks a policy that has no safe repair. Stops the run; names file, symbol, rows."""
+
+
+class StorageUnavailable(CappuccinoError):
+    """The Optuna/ledger database cannot be reached. Temporary: callers retry with backoff."""
+
+
+class ArtifactError(CappuccinoError):
+    """A model's files are missing, corrupt or do not match their recorded checksums. Never loaded."""
+
+
+class IdentityError(ArtifactError):
+    """A model's study, trial_id or checksum is not what was asked for. Never a fallback."""
+
+
+class ValidationFailed(CappuccinoError):
+    """One or more validation checkpoints failed. Deploy refuses; init containers exit 1."""
+
+
+class BrokerError(CappuccinoError):
+    """A broker rejected an operation (bad size, insufficient funds...). Not retried; logged."""
+
+
+class TemporaryBrokerError(BrokerError):
+    """Rate limit, 5xx or timeout. Retried with backoff after looking the order up by client id."""
