@@ -6,6 +6,7 @@ the number of bars per year of the timeframe (crypto trades 24/7: 8760 hourly ba
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 
@@ -50,7 +51,9 @@ def returns_from_equity(equity: ArrayLike) -> np.ndarray:
     return eq[..., 1:] / eq[..., :-1] - 1.0
 
 
-def annualised_sharpe(returns: ArrayLike, periods_per_year: float, risk_free: float = 0.0) -> np.ndarray | float:
+def annualised_sharpe(
+    returns: ArrayLike, periods_per_year: float, risk_free: float = 0.0
+) -> np.ndarray | float:
     """mean(r - rf) / std(r, ddof=1) * sqrt(periods_per_year), along the last axis.
 
     A flat series (zero deviation) has Sharpe 0: no risk taken, no excess return to reward.
@@ -65,7 +68,9 @@ def annualised_sharpe(returns: ArrayLike, periods_per_year: float, risk_free: fl
     return float(out) if out.ndim == 0 else out
 
 
-def annualised_sortino(returns: ArrayLike, periods_per_year: float, target: float = 0.0) -> np.ndarray | float:
+def annualised_sortino(
+    returns: ArrayLike, periods_per_year: float, target: float = 0.0
+) -> np.ndarray | float:
     """mean(r - target) / downside deviation * sqrt(periods_per_year), along the last axis.
 
     Downside deviation is sqrt(mean(min(r - target, 0)^2)) over all bars (Sortino & Price, 1994).
@@ -101,4 +106,4 @@ def trades_per_hour(trade_count: int, elapsed_seconds: float) -> float:
 def churn(sides: Sequence[str]) -> int:
     """Reversals in one asset's ordered trade sides: each buy followed by a sell (or back) counts 1."""
     normalised = [s.lower() for s in sides]
-    return sum(1 for a, b in zip(normalised, normalised[1:], strict=False) if a != b)
+    return sum(1 for a, b in itertools.pairwise(normalised) if a != b)

@@ -55,6 +55,8 @@ def pick_device(requested: str = "auto") -> str:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         from cappuccino_runtime.errors import ConfigError
 
-        raise ConfigError(f"device={requested!r} was requested but no CUDA device is visible; "
-                          "use --device auto or cpu.")
+        raise ConfigError(
+            f"device={requested!r} was requested but no CUDA device is visible; "
+            "use --device auto or cpu."
+        )
     return requested

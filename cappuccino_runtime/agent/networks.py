@@ -97,14 +97,18 @@ def _load(module: nn.Module, data: bytes, expected_sha256: str | None, what: str
     return module.eval()
 
 
-def load_actor(data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "actor.pth") -> Actor:
+def load_actor(
+    data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "actor.pth"
+) -> Actor:
     """Builds the Actor the spec describes and loads verified weights into it."""
     module = _load(Actor.from_spec(spec), data, expected_sha256, what)
     assert isinstance(module, Actor)
     return module
 
 
-def load_critic(data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "critic.pth") -> Critic:
+def load_critic(
+    data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "critic.pth"
+) -> Critic:
     """Builds the Critic the spec describes and loads verified weights into it."""
     module = _load(Critic.from_spec(spec), data, expected_sha256, what)
     assert isinstance(module, Critic)

@@ -59,13 +59,39 @@ class PostgresServer:
         if run_as:
             pw = pwd.getpwnam(run_as)
             os.chown(root, pw.pw_uid, pw.pw_gid)
-        server._run(["initdb", "-D", str(root / "data"), "-U", "postgres", "--auth=trust",
-                     "-E", "UTF8", "--no-sync"])
-        opts = (f"-c listen_addresses=127.0.0.1 -c port={server.port} "
-                f"-c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off "
-                "-c full_page_writes=off -c max_connections=200")
-        server._run(["pg_ctl", "-D", str(root / "data"), "-l", str(root / "log"), "-o", opts,
-                     "-w", "-t", "60", "start"])
+        server._run(
+            [
+                "initdb",
+                "-D",
+                str(root / "data"),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ]
+        )
+        opts = (
+            f"-c listen_addresses=127.0.0.1 -c port={server.port} "
+            f"-c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off "
+            "-c full_page_writes=off -c max_connections=200"
+        )
+        server._run(
+            [
+                "pg_ctl",
+                "-D",
+                str(root / "data"),
+                "-l",
+                str(root / "log"),
+                "-o",
+                opts,
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
         return server
 
     def _run(self, argv: list[str]) -> None:
@@ -85,8 +111,9 @@ class PostgresServer:
         import psycopg
 
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres",
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
