@@ -8,6 +8,7 @@ __all__ = [
     "CappuccinoError",
     "ConfigError",
     "DataQualityError",
+    "DataUnavailable",
     "IdentityError",
     "StorageUnavailable",
     "TemporaryBrokerError",
@@ -25,6 +26,11 @@ class ConfigError(CappuccinoError):
 
 class DataQualityError(CappuccinoError):
     """Market data breaks a policy that has no safe repair. Stops the run; names file, symbol, rows."""
+
+
+class DataUnavailable(CappuccinoError):
+    """A market-data source (Alpaca, a remote file) cannot be reached or refused. Stops the load;
+    callers may retry later; the CLI exits 1."""
 
 
 class StorageUnavailable(CappuccinoError):
