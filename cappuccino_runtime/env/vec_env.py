@@ -1,0 +1,230 @@
+"""VecTradingEnv: B parallel trading episodes over one market, stepped together in torch.
+
+Each env b trades the same bars from its own start offset. Its decision bar t starts at the
+episode's start s_b; step(action) fills at bar t+1's open (see execution.py), marks the new
+portfolio at bar t+1's close, pays the reward and moves the decision bar to t+1. After
+`episode_length` steps the episode is truncated (a time limit, never a terminal state: long-only
+portfolios cannot go bankrupt, so `terminated` is always False and PPO should bootstrap from
+`info["final_obs"]`). With autoreset on, truncated envs restart at once from a new random start
+and `obs` holds their first state.
+
+No Python loop runs over B or over assets, and nothing reads device memory back to the host
+during a step: episode step counters are kept on the host (every env advances one bar per step,
+so their truncation pattern is known without asking the device), and new starts are drawn from
+a CPU generator, so the same seed gives the same episodes on CPU and CUDA.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from cappuccino_runtime.env.actions import action_to_weights
+from cappuccino_runtime.env.config import EnvConfig
+from cappuccino_runtime.env.execution import rebalance
+from cappuccino_runtime.env.market import MarketTensors, TensorLike
+from cappuccino_runtime.env.state import state_dim
+from cappuccino_runtime.settings import pick_device
+
+__all__ = ["VecTradingEnv"]
+
+
+class VecTradingEnv:
+    """B parallel episodes; obs [B, obs_dim] float32, actions [B, A] raw actor outputs.
+
+    Args:
+        open, close: bar prices [T, A] (float64 is used for the accounting).
+        features: normalised features [T, A, F].
+        config: market rules and episode length.
+        num_envs: B.
+        device: "auto" (cuda when visible), "cpu", "cuda" or a torch.device.
+        seed: seeds the CPU generator that draws episode starts.
+        valid_starts: bars an episode may start at (e.g. only inside training groups); by default
+            every bar from lookback-1 to T-1-episode_length.
+        autoreset: restart truncated envs inside step(); when False, step() after a truncation
+            raises until reset() is called.
+    """
+
+    def __init__(
+        self,
+        open: TensorLike,
+        close: TensorLike,
+        features: TensorLike,
+        config: EnvConfig,
+        num_envs: int = 1,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        valid_starts: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+        autoreset: bool = True,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_envs}.")
+        self.config = config
+        self.num_envs = num_envs
+        self.autoreset = autoreset
+        self.device = torch.device(pick_device(device) if isinstance(device, str) else device)
+        self.market = MarketTensors(open, close, features, config.lookback, self.device)
+        self.n_bars = self.market.n_bars
+        self.first_start = config.lookback - 1
+        self.last_start = self.n_bars - 1 - config.episode_length
+        if self.last_start < self.first_start:
+            raise ValueError(
+                f"episode_length={config.episode_length} with lookback={config.lookback} needs at "
+                f"least {config.episode_length + config.lookback} bars, but the data has "
+                f"{self.n_bars}."
+            )
+        if valid_starts is None:
+            self.valid_starts = torch.arange(self.first_start, self.last_start + 1)
+        else:
+            self.valid_starts = self._check_starts(valid_starts, "valid_starts")
+            if self.valid_starts.numel() == 0:
+                raise ValueError("valid_starts is empty; give at least one start bar.")
+        self._generator = torch.Generator().manual_seed(seed)
+        self._false = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
+        self._steps = np.zeros(num_envs, dtype=np.int64)
+        self._needs_reset = True
+
+    @property
+    def obs_dim(self) -> int:
+        """Length of one state row (see state.py for the layout)."""
+        return state_dim(self.market.n_assets, self.market.n_features, self.config.lookback)
+
+    @property
+    def action_dim(self) -> int:
+        """One raw action per asset (see actions.py for the mapping to weights)."""
+        return self.market.n_assets
+
+    def _check_starts(
+        self, starts: Sequence[int] | np.ndarray | torch.Tensor, name: str
+    ) -> torch.Tensor:
+        cpu = torch.as_tensor(starts).to("cpu", torch.int64).flatten()
+        bad = cpu[(cpu < self.first_start) | (cpu > self.last_start)]
+        if bad.numel():
+            raise ValueError(
+                f"{name} holds bar {int(bad[0])}, outside {self.first_start}..{self.last_start}: "
+                f"an episode needs lookback-1={self.first_start} bars before its start and "
+                f"episode_length={self.config.episode_length} bars after it."
+            )
+        return cpu
+
+    def _draw_starts(self, n: int) -> torch.Tensor:
+        idx = torch.randint(len(self.valid_starts), (n,), generator=self._generator)
+        return self.valid_starts[idx]
+
+    def _observe(self) -> torch.Tensor:
+        return self.market.observe(self._t, self._cash, self._holdings, self.config.initial_cash)
+
+    def reset(
+        self,
+        starts: Sequence[int] | np.ndarray | torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Starts B fresh episodes (cash only) and returns their first states [B, obs_dim].
+
+        Args:
+            starts: start bar per env [B]; drawn from valid_starts when None.
+            generator: a CPU torch.Generator that draws starts from now on (this reset and
+                later autoresets); the env's own seeded generator when None.
+        """
+        if generator is not None:
+            self._generator = generator
+        if starts is None:
+            start_cpu = self._draw_starts(self.num_envs)
+        else:
+            start_cpu = self._check_starts(starts, "starts")
+            if start_cpu.numel() != self.num_envs:
+                raise ValueError(
+                    f"starts has {start_cpu.numel()} entries but the env runs "
+                    f"num_envs={self.num_envs} episodes."
+                )
+        B, A = self.num_envs, self.market.n_assets
+        f64 = {"dtype": torch.float64, "device": self.device}
+        self._t = start_cpu.to(self.device)
+        self._cash = torch.full((B,), self.config.initial_cash, **f64)
+        self._holdings = torch.zeros((B, A), **f64)
+        self._value = self._cash.clone()
+        self._total_fees = torch.zeros((B,), **f64)
+        self._steps[:] = 0
+        self._needs_reset = False
+        return self._observe()
+
+    @torch.no_grad()
+    def step(
+        self, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Fills every env's order at the next open and returns (obs, reward, terminated,
+        truncated, info); all tensors have B rows.
+
+        info: value, cash, holdings (after the fill, marked at the next close), fees and trades
+        of this step, total_fees of the episode, buy_notional, sell_notional, weights (target),
+        t (bar of the new state) and final_obs (the state before any autoreset).
+        """
+        if self._needs_reset:
+            raise RuntimeError(
+                "step() was called before reset() or after an episode was truncated with "
+                "autoreset=False; call reset() first."
+            )
+        if tuple(action.shape) != (self.num_envs, self.action_dim):
+            raise ValueError(
+                f"action must have shape ({self.num_envs}, {self.action_dim}), got "
+                f"{tuple(action.shape)}."
+            )
+        cfg = self.config
+        weights = action_to_weights(action.detach().to(self.device, torch.float64))
+        t_next = self._t + 1
+        fill = rebalance(
+            self._cash,
+            self._holdings,
+            weights,
+            self.market.open[t_next],
+            cfg.fee_rate,
+            cfg.slippage,
+            cfg.min_order_notional,
+        )
+        value = fill.cash + (fill.holdings * self.market.close[t_next]).sum(dim=1)
+        growth = value / self._value
+        reward = torch.log(growth) if cfg.reward == "log_return" else growth - 1.0
+        if cfg.reward_scale != 1.0:
+            reward = reward * cfg.reward_scale
+        total_fees = self._total_fees + fill.fees
+
+        self._t, self._cash, self._holdings = t_next, fill.cash, fill.holdings
+        self._value, self._total_fees = value, total_fees
+        self._steps += 1
+        obs = self._observe()
+        info = {
+            "value": value,
+            "cash": fill.cash,
+            "holdings": fill.holdings,
+            "fees": fill.fees,
+            "total_fees": total_fees,
+            "trades": fill.trades,
+            "buy_notional": fill.buy_notional,
+            "sell_notional": fill.sell_notional,
+            "weights": weights,
+            "t": t_next,
+            "final_obs": obs,
+        }
+        done = self._steps >= cfg.episode_length
+        if not done.any():
+            return obs, reward, self._false, self._false, info
+        truncated = torch.from_numpy(done).to(self.device)
+        if self.autoreset:
+            obs = self._reset_done(done, truncated, obs)
+        else:
+            self._needs_reset = True
+        return obs, reward, self._false, truncated, info
+
+    def _reset_done(self, done: np.ndarray, mask: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
+        """Restarts the envs flagged in `done` from new random starts; returns the merged obs."""
+        starts = torch.zeros(self.num_envs, dtype=torch.int64)
+        starts[torch.from_numpy(done)] = self._draw_starts(int(done.sum()))
+        self._t = torch.where(mask, starts.to(self.device), self._t)
+        self._cash = torch.where(mask, self.config.initial_cash, self._cash)
+        self._holdings = torch.where(mask.unsqueeze(1), 0.0, self._holdings)
+        self._value = torch.where(mask, self.config.initial_cash, self._value)
+        self._total_fees = torch.where(mask, 0.0, self._total_fees)
+        self._steps[done] = 0
+        return torch.where(mask.unsqueeze(1), self._observe(), obs)
