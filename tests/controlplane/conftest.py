@@ -1,0 +1,164 @@
+"""Fixtures for tests against a REAL kube-apiserver + etcd (see docs/controlplane.md).
+
+Every test under tests/controlplane/ gets the `controlplane` marker automatically
+(`pytest -m "not controlplane"` skips them all).
+
+Fixtures:
+- `control_plane` (session): a running `tests.support.controlplane.ControlPlane`: etcd,
+  kube-apiserver and kube-controller-manager (garbage-collector + namespace controllers) on
+  free loopback ports. Attributes and methods: `.kubeconfig` (admin Path), `.server` (URL),
+  `.bin_dir`, `.has_garbage_collector`, `.kubectl(*args, as_user=None, check=True, input=None,
+  kubeconfig=None) -> CompletedProcess[str]`, `.api_client()`,
+  `.service_account_kubeconfig(namespace, name, create=False) -> Path`, `.logs(component)`.
+  Binaries come from $CAPPUCCINO_CONTROLPLANE_BIN, else scripts/controlplane-build (cached).
+- `k8s` (session): admin `kubernetes.client.ApiClient`.
+- `namespace` (function): a fresh namespace (random name `t-xxxxxxxx`), deleted afterwards
+  (the namespace controller finalizes it in the background).
+- `operator_deployment` (session): namespace `cappuccino-system`, crds/*.yaml applied with
+  `kubectl apply --server-side` and Established, operator/deploy/rbac.yaml applied; an
+  `OperatorDeployment` with `.namespace`, `.service_account`, `.crds` (names) and `.kubeconfig`
+  (a kubeconfig authenticating AS that ServiceAccount).
+- `operator` (function scope: every test gets a fresh process and a fresh database, so a test
+  that kills or restarts it cannot disturb another): an `OperatorProcess` running
+  `python -m cappuccino_operator run --all-namespaces --standalone` with KUBECONFIG = the
+  ServiceAccount kubeconfig (never admin), CAPPUCCINO_STORAGE = a fresh PostgreSQL database
+  (`postgres_url`), PYTHONUNBUFFERED=1. Methods: `.logs()`, `.stop()`, `.kill()` (SIGKILL),
+  `.restart()`, `.pid`, `.running()`, `.wait_until(predicate, timeout=60, what=...)` (polls;
+  on timeout or operator exit raises with the operator's last log lines). Its log is attached
+  to the test report when the test fails.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.support.controlplane import REPO_ROOT, ControlPlane, OperatorProcess, wait_for
+
+OPERATOR_NAMESPACE = "cappuccino-system"
+OPERATOR_SERVICE_ACCOUNT = "cappuccino-operator"
+CRDS_DIR = REPO_ROOT / "crds"
+RBAC_FILE = REPO_ROOT / "operator" / "deploy" / "rbac.yaml"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Marks every test in this directory `controlplane`."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.controlplane)
+
+
+@pytest.fixture(scope="session")
+def control_plane() -> Iterator[ControlPlane]:
+    """etcd + kube-apiserver (+ kube-controller-manager) for the whole session."""
+    plane = ControlPlane.start()
+    try:
+        yield plane
+    finally:
+        plane.stop()
+
+
+@pytest.fixture(scope="session")
+def k8s(control_plane: ControlPlane) -> Iterator[Any]:
+    """Admin kubernetes.client.ApiClient."""
+    client = control_plane.api_client()
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def namespace(k8s: Any) -> Iterator[str]:
+    """A fresh namespace for one test."""
+    from kubernetes import client
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(k8s)
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    yield name
+    try:
+        core.delete_namespace(name)
+    except client.ApiException as exc:
+        if exc.status != 404:
+            raise
+
+
+@dataclass(frozen=True)
+class OperatorDeployment:
+    """What `operator_deployment` installed."""
+
+    namespace: str
+    service_account: str
+    crds: tuple[str, ...]
+    kubeconfig: Path
+
+
+def _crd_names(files: list[Path]) -> tuple[str, ...]:
+    names = []
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                names.append(doc["metadata"]["name"])
+    return tuple(names)
+
+
+@pytest.fixture(scope="session")
+def operator_deployment(control_plane: ControlPlane) -> OperatorDeployment:
+    """Installs the CRDs and the operator's RBAC exactly as a user would (kubectl apply)."""
+    crd_files = sorted(CRDS_DIR.glob("*.yaml"))
+    if not crd_files:
+        pytest.fail(f"{CRDS_DIR} holds no *.yaml CustomResourceDefinitions")
+    if not RBAC_FILE.is_file():
+        pytest.fail(f"{RBAC_FILE} is missing")
+    control_plane.kubectl(
+        "apply", "--server-side", "-f", "-",
+        input=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
+                              "metadata": {"name": OPERATOR_NAMESPACE}}),
+    )  # fmt: skip
+    control_plane.kubectl("apply", "--server-side", "-f", str(CRDS_DIR))
+    crds = _crd_names(crd_files)
+    control_plane.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        *[f"crd/{name}" for name in crds],
+    )  # fmt: skip
+    control_plane.kubectl("apply", "--server-side", "-f", str(RBAC_FILE))
+    kubeconfig = control_plane.service_account_kubeconfig(
+        OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
+    )
+    return OperatorDeployment(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, crds, kubeconfig)
+
+
+@pytest.fixture
+def operator(
+    operator_deployment: OperatorDeployment,
+    postgres_url: str,
+    tmp_path: Path,
+) -> Iterator[OperatorProcess]:
+    """The operator as its ServiceAccount against a fresh database; stopped after the test."""
+    proc = OperatorProcess(operator_deployment.kubeconfig, postgres_url, tmp_path / "operator.log")
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Attaches the operator's log (last 20k chars) to the report of a failed test."""
+    report = yield
+    proc = getattr(item, "funcargs", {}).get("operator")
+    if report.when == "call" and report.failed and isinstance(proc, OperatorProcess):
+        report.sections.append(("operator log", proc.logs()[-20000:]))
+    return report
+
+
+__all__ = ["OperatorDeployment", "wait_for"]
