@@ -55,7 +55,8 @@ class PPOArgs:
     """Every PPO knob. Each field is read by `train` (a unit test fails otherwise)."""
 
     seed: int = 1
-    """seed of torch's RNG (network init, action sampling, minibatch order) and of env resets"""
+    """seed of torch's RNG (network init, action sampling, minibatch order); the env seeds its
+    own episode starts when it is built"""
     total_timesteps: int = 100_000
     """environment steps over all parallel envs; the run stops after the iteration that reaches it"""
     learning_rate: float = 3e-4
@@ -106,7 +107,7 @@ class VecEnv(Protocol):
     obs_dim: int
     action_dim: int
 
-    def reset(self, seed: int | None = None) -> torch.Tensor: ...
+    def reset(self) -> torch.Tensor: ...
 
     def step(
         self, actions: torch.Tensor
@@ -204,7 +205,7 @@ def train(
     values = torch.zeros((args.num_steps, num_envs), device=device)
 
     result = PPOResult(actor=actor, critic=critic, global_step=0, iterations=0)
-    next_obs = env.reset(seed=args.seed).to(device)
+    next_obs = env.reset().to(device)
     start_time = time.perf_counter()
 
     for iteration in range(1, num_iterations + 1):

@@ -17,22 +17,18 @@ class ToyTargetEnv:
     obs_dim = 2
     action_dim = 1
 
-    def __init__(self, num_envs: int, horizon: int = 8) -> None:
+    def __init__(self, num_envs: int, horizon: int = 8, seed: int = 0) -> None:
         self.num_envs = num_envs
         self.horizon = horizon
-        self._gen = torch.Generator().manual_seed(0)
+        self._gen = torch.Generator().manual_seed(seed)
         self._t = torch.zeros(num_envs, dtype=torch.long)
         self._obs = torch.zeros(num_envs, self.obs_dim)
-        self.reset_seeds: list[int | None] = []
 
     def _draw(self, n: int) -> torch.Tensor:
         target = torch.rand(n, generator=self._gen) * 2 - 1
         return torch.stack([target, torch.ones(n)], dim=-1)
 
-    def reset(self, seed: int | None = None) -> torch.Tensor:
-        self.reset_seeds.append(seed)
-        if seed is not None:
-            self._gen.manual_seed(seed)
+    def reset(self) -> torch.Tensor:
         self._t.zero_()
         self._obs = self._draw(self.num_envs)
         return self._obs.clone()
