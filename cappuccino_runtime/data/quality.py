@@ -28,6 +28,7 @@ IssueKind = Literal[
 ]
 
 _SHOWN_ROWS = 8
+_INFO_KINDS = frozenset({"flat_zero_volume", "range_cut", "incomplete_bin"})
 
 
 def format_rows(rows: Sequence[str], lines: Sequence[int] = ()) -> str:
@@ -61,6 +62,12 @@ class DataQualityIssue(BaseModel):
     def count(self) -> int:
         """Number of rows affected."""
         return len(self.rows)
+
+    @property
+    def severity(self) -> Literal["info", "warning"]:
+        """'info' for expected findings (source outage bars, cuts to a common range, partial
+        bins); 'warning' for repairs of broken data."""
+        return "info" if self.kind in _INFO_KINDS else "warning"
 
     def describe(self) -> str:
         """One line for logs: symbol, kind, count, file, action and the first rows."""
@@ -112,9 +119,10 @@ class DataQualityReport(BaseModel):
         lines.extend(f"  - {issue.describe()}" for issue in self.issues)
         return "\n".join(lines)
 
-    def log(self, logger: logging.Logger, level: int = logging.WARNING) -> None:
-        """Logs one line per issue (nothing when clean)."""
+    def log(self, logger: logging.Logger) -> None:
+        """Logs one line per issue: repairs as WARNING, expected findings as INFO."""
         for issue in self.issues:
+            level = logging.INFO if issue.severity == "info" else logging.WARNING
             logger.log(level, "data quality: %s", issue.describe())
 
     def __str__(self) -> str:
