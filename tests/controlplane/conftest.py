@@ -32,19 +32,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from tests.support.controlplane import REPO_ROOT, ControlPlane, OperatorProcess, wait_for
-
-OPERATOR_NAMESPACE = "cappuccino-system"
-OPERATOR_SERVICE_ACCOUNT = "cappuccino-operator"
-CRDS_DIR = REPO_ROOT / "crds"
-RBAC_FILE = REPO_ROOT / "operator" / "deploy" / "rbac.yaml"
+from tests.support.controlplane import (
+    ControlPlane,
+    ControlPlaneError,
+    OperatorDeployment,
+    OperatorProcess,
+    install_operator,
+)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -91,49 +90,13 @@ def namespace(k8s: Any) -> Iterator[str]:
             raise
 
 
-@dataclass(frozen=True)
-class OperatorDeployment:
-    """What `operator_deployment` installed."""
-
-    namespace: str
-    service_account: str
-    crds: tuple[str, ...]
-    kubeconfig: Path
-
-
-def _crd_names(files: list[Path]) -> tuple[str, ...]:
-    names = []
-    for path in files:
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc and doc.get("kind") == "CustomResourceDefinition":
-                names.append(doc["metadata"]["name"])
-    return tuple(names)
-
-
 @pytest.fixture(scope="session")
 def operator_deployment(control_plane: ControlPlane) -> OperatorDeployment:
     """Installs the CRDs and the operator's RBAC exactly as a user would (kubectl apply)."""
-    crd_files = sorted(CRDS_DIR.glob("*.yaml"))
-    if not crd_files:
-        pytest.fail(f"{CRDS_DIR} holds no *.yaml CustomResourceDefinitions")
-    if not RBAC_FILE.is_file():
-        pytest.fail(f"{RBAC_FILE} is missing")
-    control_plane.kubectl(
-        "apply", "--server-side", "-f", "-",
-        input=yaml.safe_dump({"apiVersion": "v1", "kind": "Namespace",
-                              "metadata": {"name": OPERATOR_NAMESPACE}}),
-    )  # fmt: skip
-    control_plane.kubectl("apply", "--server-side", "-f", str(CRDS_DIR))
-    crds = _crd_names(crd_files)
-    control_plane.kubectl(
-        "wait", "--for=condition=Established", "--timeout=60s",
-        *[f"crd/{name}" for name in crds],
-    )  # fmt: skip
-    control_plane.kubectl("apply", "--server-side", "-f", str(RBAC_FILE))
-    kubeconfig = control_plane.service_account_kubeconfig(
-        OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT
-    )
-    return OperatorDeployment(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, crds, kubeconfig)
+    try:
+        return install_operator(control_plane)
+    except ControlPlaneError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture
@@ -159,6 +122,3 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.when == "call" and report.failed and isinstance(proc, OperatorProcess):
         report.sections.append(("operator log", proc.logs()[-20000:]))
     return report
-
-
-__all__ = ["OperatorDeployment", "wait_for"]

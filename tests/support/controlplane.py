@@ -37,8 +37,10 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneError",
     "KubectlError",
+    "OperatorDeployment",
     "OperatorProcess",
     "find_bin_dir",
+    "install_operator",
     "wait_for",
 ]
 
@@ -46,6 +48,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = float(os.environ.get("CAPPUCCINO_CONTROLPLANE_START_TIMEOUT", "60"))
 STOP_TIMEOUT_S = float(os.environ.get("CAPPUCCINO_CONTROLPLANE_STOP_TIMEOUT", "60"))
 LOG_TAIL_LINES = 40
+OPERATOR_NAMESPACE = "cappuccino-system"
+OPERATOR_SERVICE_ACCOUNT = "cappuccino-operator"
+CRDS_DIR = REPO_ROOT / "crds"
+RBAC_FILE = REPO_ROOT / "operator" / "deploy" / "rbac.yaml"
 T = TypeVar("T")
 
 
@@ -670,9 +676,13 @@ class OperatorProcess:
         return self.start()
 
     def wait_until(
-        self, predicate: Callable[[], T], timeout: float = 60, what: str = "condition"
+        self,
+        predicate: Callable[[], T],
+        timeout: float = 60,
+        what: str = "condition",
+        interval: float = 0.25,
     ) -> T:
-        """Polls `predicate` (every 0.25 s) until truthy and returns its value. Raises
+        """Polls `predicate` (every `interval` s) until truthy and returns its value. Raises
         ControlPlaneError with the operator's last log lines on timeout, or at once if the
         operator exits meanwhile. Kubernetes 404s count as "not yet"."""
 
@@ -681,4 +691,49 @@ class OperatorProcess:
                 self.child.check_alive(f"wait for {what}")
             return predicate()
 
-        return wait_for(check, timeout, what, interval=0.25, diagnostics=self.log_tail)
+        return wait_for(check, timeout, what, interval=interval, diagnostics=self.log_tail)
+
+
+# --------------------------------------------------------------------------------------------
+# Installing the operator's CRDs and RBAC
+
+
+@dataclass(frozen=True)
+class OperatorDeployment:
+    """What install_operator() applied, and a kubeconfig that authenticates AS the operator."""
+
+    namespace: str
+    service_account: str
+    crds: tuple[str, ...]
+    kubeconfig: Path
+
+
+def crd_names(files: Sequence[Path]) -> tuple[str, ...]:
+    """metadata.name of every CustomResourceDefinition in the given YAML files."""
+    names = []
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                names.append(doc["metadata"]["name"])
+    return tuple(names)
+
+
+def install_operator(plane: ControlPlane) -> OperatorDeployment:
+    """Applies crds/*.yaml (waits until Established) and operator/deploy/rbac.yaml with
+    `kubectl apply --server-side`, after creating namespace cappuccino-system, exactly as a
+    user would; returns the ServiceAccount's kubeconfig with it."""
+    crd_files = sorted(CRDS_DIR.glob("*.yaml"))
+    if not crd_files:
+        raise ControlPlaneError(f"{CRDS_DIR} holds no *.yaml CustomResourceDefinitions")
+    if not RBAC_FILE.is_file():
+        raise ControlPlaneError(f"{RBAC_FILE} is missing")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": OPERATOR_NAMESPACE}}
+    plane.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump(namespace))
+    plane.kubectl("apply", "--server-side", "-f", str(CRDS_DIR))
+    crds = crd_names(crd_files)
+    plane.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in crds]
+    )
+    plane.kubectl("apply", "--server-side", "-f", str(RBAC_FILE))
+    kubeconfig = plane.service_account_kubeconfig(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
+    return OperatorDeployment(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, crds, kubeconfig)
