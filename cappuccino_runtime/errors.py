@@ -10,6 +10,7 @@ __all__ = [
     "DataQualityError",
     "DataUnavailable",
     "IdentityError",
+    "PortfolioLocked",
     "StorageUnavailable",
     "TemporaryBrokerError",
     "ValidationFailed",
@@ -47,6 +48,10 @@ class IdentityError(ArtifactError):
 
 class ValidationFailed(CappuccinoError):
     """One or more validation checkpoints failed. Deploy refuses; init containers exit 1."""
+
+
+class PortfolioLocked(CappuccinoError):
+    """Another process holds the trading lock of a portfolio. The trader refuses to start (exit 1)."""
 
 
 class BrokerError(CappuccinoError):

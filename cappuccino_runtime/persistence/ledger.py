@@ -1,0 +1,280 @@
+"""The ledger interface shared by backtest, replay and live trading, and its in-memory version.
+
+A ledger holds books (cash and positions per portfolio), orders (intent first, then status),
+fills, snapshots and arena rankings. The trader receives one injected; `InMemoryLedger` and
+`SqlLedger` pass the same contract test suite (tests/unit/trading/test_trading_ledger_contract.py).
+
+Accounting runs in float64 like the env (so a replay reproduces a backtest); the SQL ledger
+stores exact decimals of those floats in Numeric columns.
+
+Fill arithmetic (the env's convention, fee in the received asset):
+- buy  of `qty` units at `price` with fee `fee` (units): positions += qty - fee; cash -= qty*price
+- sell of `qty` units at `price` with fee `fee` (quote): positions -= qty; cash += qty*price - fee
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from cappuccino_runtime.errors import ConfigError
+
+__all__ = [
+    "OPEN_STATUSES",
+    "Book",
+    "FillRecord",
+    "InMemoryLedger",
+    "Ledger",
+    "OrderRecord",
+    "RankingRecord",
+    "SnapshotRecord",
+    "apply_fill",
+]
+
+OPEN_STATUSES = frozenset({"intent", "new", "accepted", "pending_new", "partially_filled"})
+"""Order statuses that may still fill; `intent` means written but not yet acknowledged."""
+
+
+@dataclass(frozen=True)
+class Book:
+    """A portfolio's cash and positions (units per BTC/USD-form symbol)."""
+
+    portfolio_id: str
+    initial_cash: float
+    cash: float
+    positions: dict[str, float] = field(default_factory=dict)
+    halted_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class OrderRecord:
+    """One order. Sells carry qty (units), buys notional (quote) or qty."""
+
+    client_order_id: str
+    portfolio_id: str
+    symbol: str
+    side: str
+    ref_price: float
+    decision_ts: datetime
+    created_at: datetime
+    qty: float | None = None
+    notional: float | None = None
+    status: str = "intent"
+    broker_order_id: str | None = None
+    filled_qty: float = 0.0
+
+
+@dataclass(frozen=True)
+class FillRecord:
+    """One execution; fill_key is unique (e.g. `<client_order_id>:<cumulative filled qty>`)."""
+
+    fill_key: str
+    client_order_id: str
+    qty: float
+    price: float
+    fee: float
+    ts: datetime
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """The book marked to market at ts."""
+
+    portfolio_id: str
+    ts: datetime
+    equity: float
+    cash: float
+    positions_value: float
+    halted_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class RankingRecord:
+    """One member's row of an arena ranking."""
+
+    arena_id: str
+    ts: datetime
+    portfolio_id: str
+    study_name: str
+    trial_id: int
+    rank: int
+    sharpe: float | None
+    promoted: bool
+
+
+@runtime_checkable
+class Ledger(Protocol):
+    """Persistence of books, orders, fills, snapshots and rankings. Every write is idempotent."""
+
+    def open_portfolio(self, portfolio_id: str, initial_cash: float, now: datetime) -> Book:
+        """Creates the book with `initial_cash` if it does not exist; returns the stored book."""
+        ...
+
+    def book(self, portfolio_id: str) -> Book:
+        """The current book; ConfigError when the portfolio was never opened."""
+        ...
+
+    def set_position(self, portfolio_id: str, symbol: str, qty: float) -> None:
+        """Overwrites one position (reconciliation with the broker's positions)."""
+        ...
+
+    def set_cash(self, portfolio_id: str, cash: float) -> None:
+        """Overwrites the cash (reconciliation with the broker's account)."""
+        ...
+
+    def set_halt(self, portfolio_id: str, reason: str | None) -> None:
+        """Persists a latched guard halt (None clears it)."""
+        ...
+
+    def record_intent(self, order: OrderRecord) -> OrderRecord:
+        """Writes the order before submission; an existing client_order_id returns the stored one."""
+        ...
+
+    def get_order(self, client_order_id: str) -> OrderRecord | None: ...
+
+    def update_order(
+        self, client_order_id: str, *, status: str, broker_order_id: str | None = None
+    ) -> None: ...
+
+    def orders(self, portfolio_id: str) -> list[OrderRecord]:
+        """All orders of the book in creation order."""
+        ...
+
+    def open_orders(self, portfolio_id: str) -> list[OrderRecord]: ...
+
+    def record_fill(self, fill: FillRecord) -> bool:
+        """Applies a fill to its order and book atomically; False if fill_key was already seen."""
+        ...
+
+    def fills(self, portfolio_id: str) -> list[FillRecord]: ...
+
+    def add_snapshot(self, snapshot: SnapshotRecord) -> bool:
+        """Stores the snapshot unless one exists for (portfolio_id, ts); True if stored."""
+        ...
+
+    def snapshots(self, portfolio_id: str, since: datetime | None = None) -> list[SnapshotRecord]:
+        """Snapshots in time order, those with ts > since when given."""
+        ...
+
+    def add_ranking(self, rows: list[RankingRecord]) -> None:
+        """Stores one ranking (rows share arena_id and ts); a repeated ts is ignored."""
+        ...
+
+    def latest_ranking(self, arena_id: str) -> list[RankingRecord]:
+        """Rows of the newest ts for the arena, by rank."""
+        ...
+
+
+def apply_fill(book: Book, side: str, symbol: str, qty: float, price: float, fee: float) -> Book:
+    """The book after one fill (pure; see the module docstring for the arithmetic)."""
+    positions = dict(book.positions)
+    held = positions.get(symbol, 0.0)
+    if side == "buy":
+        positions[symbol] = held + (qty - fee)
+        cash = book.cash - qty * price
+    elif side == "sell":
+        positions[symbol] = held - qty
+        cash = book.cash + qty * price - fee
+    else:
+        raise ValueError(f"fill side must be 'buy' or 'sell', got {side!r}.")
+    return replace(book, cash=cash, positions=positions)
+
+
+def _unknown(portfolio_id: str) -> ConfigError:
+    return ConfigError(
+        f"portfolio {portfolio_id!r} is not in the ledger; open it with open_portfolio first."
+    )
+
+
+class InMemoryLedger:
+    """A ledger in process memory: backtests, tests and the demo's arena books."""
+
+    def __init__(self) -> None:
+        self._books: dict[str, Book] = {}
+        self._orders: dict[str, OrderRecord] = {}
+        self._fills: dict[str, FillRecord] = {}
+        self._snapshots: dict[str, dict[datetime, SnapshotRecord]] = {}
+        self._rankings: dict[str, dict[datetime, list[RankingRecord]]] = {}
+
+    def open_portfolio(self, portfolio_id: str, initial_cash: float, now: datetime) -> Book:
+        if portfolio_id not in self._books:
+            self._books[portfolio_id] = Book(portfolio_id, initial_cash, initial_cash)
+        return self.book(portfolio_id)
+
+    def book(self, portfolio_id: str) -> Book:
+        if portfolio_id not in self._books:
+            raise _unknown(portfolio_id)
+        return copy.deepcopy(self._books[portfolio_id])
+
+    def set_position(self, portfolio_id: str, symbol: str, qty: float) -> None:
+        book = self.book(portfolio_id)
+        self._books[portfolio_id] = replace(book, positions={**book.positions, symbol: qty})
+
+    def set_cash(self, portfolio_id: str, cash: float) -> None:
+        self._books[portfolio_id] = replace(self.book(portfolio_id), cash=cash)
+
+    def set_halt(self, portfolio_id: str, reason: str | None) -> None:
+        self._books[portfolio_id] = replace(self.book(portfolio_id), halted_reason=reason)
+
+    def record_intent(self, order: OrderRecord) -> OrderRecord:
+        self.book(order.portfolio_id)
+        return self._orders.setdefault(order.client_order_id, order)
+
+    def get_order(self, client_order_id: str) -> OrderRecord | None:
+        return self._orders.get(client_order_id)
+
+    def update_order(
+        self, client_order_id: str, *, status: str, broker_order_id: str | None = None
+    ) -> None:
+        order = self._orders[client_order_id]
+        self._orders[client_order_id] = replace(
+            order, status=status, broker_order_id=broker_order_id or order.broker_order_id
+        )
+
+    def orders(self, portfolio_id: str) -> list[OrderRecord]:
+        return [o for o in self._orders.values() if o.portfolio_id == portfolio_id]
+
+    def open_orders(self, portfolio_id: str) -> list[OrderRecord]:
+        return [o for o in self.orders(portfolio_id) if o.status in OPEN_STATUSES]
+
+    def record_fill(self, fill: FillRecord) -> bool:
+        if fill.fill_key in self._fills:
+            return False
+        order = self._orders[fill.client_order_id]
+        book = self.book(order.portfolio_id)
+        self._books[order.portfolio_id] = apply_fill(
+            book, order.side, order.symbol, fill.qty, fill.price, fill.fee
+        )
+        self._orders[order.client_order_id] = replace(order, filled_qty=order.filled_qty + fill.qty)
+        self._fills[fill.fill_key] = fill
+        return True
+
+    def fills(self, portfolio_id: str) -> list[FillRecord]:
+        return [
+            f
+            for f in self._fills.values()
+            if self._orders[f.client_order_id].portfolio_id == portfolio_id
+        ]
+
+    def add_snapshot(self, snapshot: SnapshotRecord) -> bool:
+        per_book = self._snapshots.setdefault(snapshot.portfolio_id, {})
+        if snapshot.ts in per_book:
+            return False
+        per_book[snapshot.ts] = snapshot
+        return True
+
+    def snapshots(self, portfolio_id: str, since: datetime | None = None) -> list[SnapshotRecord]:
+        rows = sorted(self._snapshots.get(portfolio_id, {}).values(), key=lambda s: s.ts)
+        return [s for s in rows if since is None or s.ts > since]
+
+    def add_ranking(self, rows: list[RankingRecord]) -> None:
+        if not rows:
+            return
+        per_arena = self._rankings.setdefault(rows[0].arena_id, {})
+        per_arena.setdefault(rows[0].ts, sorted(rows, key=lambda r: r.rank))
+
+    def latest_ranking(self, arena_id: str) -> list[RankingRecord]:
+        per_arena = self._rankings.get(arena_id, {})
+        return list(per_arena[max(per_arena)]) if per_arena else []
