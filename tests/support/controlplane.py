@@ -261,6 +261,18 @@ def write_kubeconfig(
 # Child processes
 
 
+def _die_with_parent() -> None:
+    """preexec_fn: SIGKILL this child when the process that started it dies (Linux
+    PR_SET_PDEATHSIG), so a killed pytest never leaves an apiserver eating the CI's 2 cores."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 @dataclass
 class Child:
     """One long-running binary in its own process group, logging to `log`."""
@@ -281,6 +293,7 @@ class Child:
             stdout=self._log_handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             env=dict(self.env) if self.env is not None else None,
             cwd=self.cwd,
         )
