@@ -189,6 +189,11 @@ def advertise_address() -> str:
 
 
 def _openssl(*args: str, cwd: Path) -> None:
+    if shutil.which("openssl") is None:
+        raise ControlPlaneError(
+            "the openssl CLI is needed for the test PKI but is not on PATH "
+            "(Debian: apt-get install openssl; PostgreSQL's packages already pull it in)"
+        )
     proc = subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise ControlPlaneError(f"openssl {' '.join(args)} failed: {proc.stderr.strip()}")
