@@ -25,7 +25,9 @@ Fixtures:
   (`postgres_url`), PYTHONUNBUFFERED=1. Methods: `.logs()`, `.stop()`, `.kill()` (SIGKILL),
   `.restart()`, `.pid`, `.running()`, `.wait_until(predicate, timeout=60, what=...)` (polls;
   on timeout or operator exit raises with the operator's last log lines). Its log is attached
-  to the test report when the test fails.
+  to the test report when the test fails. Tune it per module by overriding the fixtures
+  `operator_env` (extra env vars, default {}) and `operator_args` (default
+  ["run", "--all-namespaces", "--standalone"]).
 """
 
 from __future__ import annotations
@@ -100,13 +102,34 @@ def operator_deployment(control_plane: ControlPlane) -> OperatorDeployment:
 
 
 @pytest.fixture
+def operator_env() -> dict[str, str]:
+    """Extra environment for the `operator` process; override this fixture in a test module
+    (e.g. `{"CAPPUCCINO_OPERATOR_STATUS_INTERVAL": "1"}`) to tune the operator there."""
+    return {}
+
+
+@pytest.fixture
+def operator_args() -> list[str]:
+    """Arguments after `python -m cappuccino_operator`; override to test e.g. --namespace."""
+    return ["run", "--all-namespaces", "--standalone"]
+
+
+@pytest.fixture
 def operator(
     operator_deployment: OperatorDeployment,
     postgres_url: str,
     tmp_path: Path,
+    operator_env: dict[str, str],
+    operator_args: list[str],
 ) -> Iterator[OperatorProcess]:
     """The operator as its ServiceAccount against a fresh database; stopped after the test."""
-    proc = OperatorProcess(operator_deployment.kubeconfig, postgres_url, tmp_path / "operator.log")
+    proc = OperatorProcess(
+        operator_deployment.kubeconfig,
+        postgres_url,
+        tmp_path / "operator.log",
+        args=operator_args,
+        extra_env=operator_env,
+    )
     proc.start()
     try:
         yield proc
