@@ -73,7 +73,8 @@ def evaluate_policy(
     equity[:, 0] = config.initial_cash
     for k in range(int(n_steps.max())):
         t = torch.minimum(t, last_decision)  # finished segments stay parked on their last bar
-        action = policy(market.observe(t, cash, holdings, config.initial_cash))
+        close_t = market.close.index_select(0, t)
+        action = policy(market.observe(t, cash, holdings, close_t, config.initial_cash))
         if tuple(action.shape) != (B, market.n_assets):
             raise ValueError(
                 f"policy returned shape {tuple(action.shape)}, expected ({B}, {market.n_assets})."
@@ -82,7 +83,7 @@ def evaluate_policy(
             cash,
             holdings,
             action_to_weights(action.to(torch.float64)),
-            market.open[t + 1],
+            market.open.index_select(0, t + 1),
             config.fee_rate,
             config.slippage,
             config.min_order_notional,
@@ -94,7 +95,7 @@ def evaluate_policy(
             cash = torch.where(active, fill.cash, cash)
             holdings = torch.where(active.unsqueeze(1), fill.holdings, holdings)
         t = t + 1
-        equity[:, k + 1] = cash + (holdings * market.close[t]).sum(dim=1)
+        equity[:, k + 1] = cash + (holdings * market.close.index_select(0, t)).sum(dim=1)
     curves = equity.cpu().numpy()
     return [curves[b, : n_steps[b] + 1].copy() for b in range(B)]
 

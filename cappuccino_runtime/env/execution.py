@@ -19,11 +19,15 @@ Accounting runs in float64.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 __all__ = ["RebalanceResult", "rebalance"]
+
+_TINY = float(torch.finfo(torch.float64).tiny)
 
 
 class RebalanceResult(NamedTuple):
@@ -67,36 +71,36 @@ def rebalance(
         slippage: fraction (slippage_bps * 1e-4).
         min_order_notional: orders below this notional are skipped.
     """
+    # threshold(x, floor, 0) keeps x where x > floor and zeroes the rest, in one op; with floor
+    # just below the minimum that is "keep orders whose notional is >= min_order_notional", and
+    # with no minimum (floor 0) it keeps every positive order.
+    floor = math.nextafter(min_order_notional, -math.inf) if min_order_notional > 0.0 else 0.0
     position = holdings * price
     value = cash + position.sum(dim=1)
     delta = weights * value.unsqueeze(1) - position
 
+    # Sells first (they raise cash); never more than is held, whatever the rounding.
     sell_units = torch.minimum((-delta).clamp_min(0.0) / price, holdings)
-    sell_notional = sell_units * (price * (1.0 - slippage))
-    sold = (sell_notional >= min_order_notional) & (sell_notional > 0.0)
-    sell_units = torch.where(sold, sell_units, 0.0)
-    sell_notional = torch.where(sold, sell_notional, 0.0)
-    sell_fees = sell_notional * fee_rate
-    cash = cash + (sell_notional - sell_fees).sum(dim=1)
+    sell_notional = F.threshold(sell_units * (price * (1.0 - slippage)), floor, 0.0)
+    sold = sell_notional > 0.0
+    sell_units = sell_units * sold
+    sell_total = sell_notional.sum(dim=1)
+    cash = cash + sell_total * (1.0 - fee_rate)
 
-    wanted = delta.clamp_min(0.0)
-    wanted = torch.where(wanted >= min_order_notional, wanted, 0.0)
-    total = wanted.sum(dim=1)
-    available = cash.clamp_min(0.0)
-    scale = torch.where(total > available, available / total.clamp_min(1e-300), 1.0)
-    buy_notional = wanted * scale.unsqueeze(1)
-    bought = (buy_notional >= min_order_notional) & (buy_notional > 0.0)
-    buy_notional = torch.where(bought, buy_notional, 0.0)
-    buy_fees = buy_notional * fee_rate
-    buy_units = (buy_notional - buy_fees) / (price * (1.0 + slippage))
+    # Buys, scaled together to the cash when they want more than there is.
+    wanted = F.threshold(delta, floor, 0.0)
+    scale = (cash.clamp_min(0.0) / wanted.sum(dim=1).clamp_min(_TINY)).clamp_max(1.0)
+    buy_notional = F.threshold(wanted * scale.unsqueeze(1), floor, 0.0)
+    buy_total = buy_notional.sum(dim=1)
+    buy_units = buy_notional * (1.0 - fee_rate) / (price * (1.0 + slippage))
 
     return RebalanceResult(
-        cash=cash - buy_notional.sum(dim=1),
+        cash=cash - buy_total,
         holdings=holdings - sell_units + buy_units,
         sell_units=sell_units,
         sell_notional=sell_notional,
         buy_notional=buy_notional,
         buy_units=buy_units,
-        fees=sell_fees.sum(dim=1) + buy_fees.sum(dim=1),
-        trades=sold.sum(dim=1) + bought.sum(dim=1),
+        fees=(sell_total + buy_total) * fee_rate,
+        trades=(sold | (buy_notional > 0.0)).sum(dim=1),
     )

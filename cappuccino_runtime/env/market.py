@@ -61,28 +61,38 @@ class MarketTensors:
                 f"the data has {self.n_bars} bars but lookback={lookback} needs at least "
                 f"{lookback + 1} (a full window and one bar to fill at)."
             )
-        self.market_rows = self._precompute()
+        self.portfolio_width = 2 + self.n_assets
+        self.prices = torch.stack([self.open, self.close], dim=1)  # [T, 2, A]: one gather a step
+        self.rows = self._precompute()
 
     def _precompute(self) -> torch.Tensor:
-        """Row t - (L-1) holds market_state of the window ending at bar t, for t >= L-1."""
-        L = self.lookback
+        """Row t holds a state with zero portfolio columns and market_state of the window ending
+        at bar t, for t >= L-1 (rows before that are zero and never read)."""
+        L, P = self.lookback, self.portfolio_width
         price_windows = self.close.unfold(0, L, 1).permute(0, 2, 1)  # [T-L+1, L, A]
         feature_windows = self.features.unfold(0, L, 1).permute(0, 3, 1, 2)  # [T-L+1, L, A, F]
-        return torch.cat(
-            [
-                market_state(feature_windows[i : i + _CHUNK], price_windows[i : i + _CHUNK])
-                for i in range(0, price_windows.shape[0], _CHUNK)
-            ]
-        )
+        width = P + (L - 1) * self.n_assets + L * self.n_assets * self.n_features
+        rows = torch.zeros((self.n_bars, width), dtype=torch.float32, device=self.device)
+        for i in range(0, price_windows.shape[0], _CHUNK):
+            rows[L - 1 + i : L - 1 + i + _CHUNK, P:] = market_state(
+                feature_windows[i : i + _CHUNK], price_windows[i : i + _CHUNK]
+            )
+        return rows
 
     def observe(
-        self, t: torch.Tensor, cash: torch.Tensor, holdings: torch.Tensor, initial_cash: float
+        self,
+        t: torch.Tensor,
+        cash: torch.Tensor,
+        holdings: torch.Tensor,
+        close_t: torch.Tensor,
+        initial_cash: float,
     ) -> torch.Tensor:
-        """States [B, state_dim] at decision bars t [B] (int64, >= lookback - 1)."""
-        return torch.cat(
-            [
-                portfolio_state(cash, holdings, self.close[t], initial_cash),
-                self.market_rows[t - (self.lookback - 1)],
-            ],
-            dim=1,
-        )
+        """States [B, state_dim] at decision bars t [B] (int64, >= lookback - 1).
+
+        close_t must be close[t] [B, A] (callers have it at hand already). The result is the
+        same as build_state on the windows ending at t: one gather of the precomputed market
+        rows, then the portfolio columns written in place.
+        """
+        obs = self.rows.index_select(0, t)
+        obs[:, : self.portfolio_width] = portfolio_state(cash, holdings, close_t, initial_cash)
+        return obs

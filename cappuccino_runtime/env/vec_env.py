@@ -114,7 +114,9 @@ class VecTradingEnv:
         return self.valid_starts[idx]
 
     def _observe(self) -> torch.Tensor:
-        return self.market.observe(self._t, self._cash, self._holdings, self.config.initial_cash)
+        return self.market.observe(
+            self._t, self._cash, self._holdings, self._close_t, self.config.initial_cash
+        )
 
     def reset(
         self,
@@ -142,6 +144,7 @@ class VecTradingEnv:
         B, A = self.num_envs, self.market.n_assets
         f64 = {"dtype": torch.float64, "device": self.device}
         self._t = start_cpu.to(self.device)
+        self._close_t = self.market.close.index_select(0, self._t)
         self._cash = torch.full((B,), self.config.initial_cash, **f64)
         self._holdings = torch.zeros((B, A), **f64)
         self._value = self._cash.clone()
@@ -174,23 +177,26 @@ class VecTradingEnv:
         cfg = self.config
         weights = action_to_weights(action.detach().to(self.device, torch.float64))
         t_next = self._t + 1
+        prices = self.market.prices.index_select(0, t_next)  # [B, 2, A]: open, close of t+1
+        close_next = prices[:, 1]
         fill = rebalance(
             self._cash,
             self._holdings,
             weights,
-            self.market.open[t_next],
+            prices[:, 0],
             cfg.fee_rate,
             cfg.slippage,
             cfg.min_order_notional,
         )
-        value = fill.cash + (fill.holdings * self.market.close[t_next]).sum(dim=1)
+        value = fill.cash + (fill.holdings * close_next).sum(dim=1)
         growth = value / self._value
         reward = torch.log(growth) if cfg.reward == "log_return" else growth - 1.0
         if cfg.reward_scale != 1.0:
             reward = reward * cfg.reward_scale
         total_fees = self._total_fees + fill.fees
 
-        self._t, self._cash, self._holdings = t_next, fill.cash, fill.holdings
+        self._t, self._close_t = t_next, close_next
+        self._cash, self._holdings = fill.cash, fill.holdings
         self._value, self._total_fees = value, total_fees
         self._steps += 1
         obs = self._observe()
@@ -222,6 +228,7 @@ class VecTradingEnv:
         starts = torch.zeros(self.num_envs, dtype=torch.int64)
         starts[torch.from_numpy(done)] = self._draw_starts(int(done.sum()))
         self._t = torch.where(mask, starts.to(self.device), self._t)
+        self._close_t = self.market.close.index_select(0, self._t)
         self._cash = torch.where(mask, self.config.initial_cash, self._cash)
         self._holdings = torch.where(mask.unsqueeze(1), 0.0, self._holdings)
         self._value = torch.where(mask, self.config.initial_cash, self._value)

@@ -1,0 +1,169 @@
+"""Env steps per second of VecTradingEnv against the per-step NumPy oracle, measured in one run.
+
+    python -m benchmarks.env_throughput [--data DIR] [--steps N] [--rounds R] [--threads K]
+                                         [--device auto|cpu|cuda] [--batch 1,64,1024,4096]
+
+Data: the four Binance *_USDT-1h.json files in ../shared/data (4 assets, aligned where all
+trade), the "standard" feature set normalised, lookback 5. An env-step is one episode advancing
+one bar, so one call of step() on B envs counts B env-steps. Actions are random (fixed seed) and
+already on the device, so only the env is timed. Each figure is the best of R rounds of N calls,
+which filters out time stolen by other processes on a shared machine; the baseline
+(ReferenceTradingEnv: one episode, one step at a time, NumPy) is measured the same way, in the
+same process. Prints a table; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cappuccino_runtime.env import EnvConfig, VecTradingEnv
+from cappuccino_runtime.env.reference import ReferenceTradingEnv
+from cappuccino_runtime.settings import pick_device
+
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[1].parent
+    / "shared"
+    / "data"
+    / "binance_spot_1h_2017-08_2021-12"
+)
+SYMBOLS = ("BTC", "ETH", "LTC", "SOL")
+
+
+def load_inputs(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """open, close [T, A] and normalised features [T, A, F] of the four USDT pairs."""
+    try:
+        from cappuccino_runtime.data import load_market_data
+        from cappuccino_runtime.features import Normalizer, compute_features, warmup_bars
+    except ImportError:
+        return _load_inputs_plain(data_dir)
+    import logging
+
+    logging.getLogger("cappuccino_runtime").setLevel(logging.ERROR)  # data-quality notes
+    md = load_market_data(str(data_dir / "*_USDT-1h.json"), [f"{s}/USDT" for s in SYMBOLS], "1h")
+    raw = compute_features(md, "standard")
+    warm = warmup_bars("standard")
+    features = Normalizer.fit(raw[warm:]).transform(raw[warm:])
+    return md.open[warm:], md.close[warm:], features, "load_market_data + standard features"
+
+
+def _load_inputs_plain(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """Fallback without the data package: bars on common hours, log returns as features."""
+    series = []
+    for symbol in SYMBOLS:
+        rows = np.asarray(json.loads((data_dir / f"{symbol}_USDT-1h.json").read_text()))
+        series.append({int(r[0]): (r[1], r[4]) for r in rows})
+    common = sorted(set.intersection(*(set(s) for s in series)))
+    bars = np.array([[s[t] for s in series] for t in common])  # [T, A, 2]
+    open_, close = bars[..., 0], bars[..., 1]
+    ret = np.diff(np.log(close), axis=0, prepend=np.log(close[:1]))
+    features = np.stack([ret, np.diff(ret, axis=0, prepend=0.0)], axis=2)
+    features = (features - features.mean((0, 1))) / features.std((0, 1))
+    return open_, close, features.astype(np.float32), "plain JSON reader + 2 return features"
+
+
+def best_seconds(run: Callable[[], None], rounds: int) -> float:
+    """Fastest of `rounds` timed calls of `run`."""
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def torch_steps_per_second(
+    open_: np.ndarray,
+    close: np.ndarray,
+    features: np.ndarray,
+    config: EnvConfig,
+    batch: int,
+    steps: int,
+    rounds: int,
+    device: torch.device,
+) -> float:
+    env = VecTradingEnv(open_, close, features, config, num_envs=batch, device=device, seed=0)
+    env.reset()
+    gen = torch.Generator().manual_seed(1)
+    actions = torch.randn((steps, batch, env.action_dim), generator=gen).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+
+    def run() -> None:
+        for k in range(steps):
+            env.step(actions[k])
+        sync()
+
+    run()  # warm-up (allocator, caches, CUDA context)
+    return batch * steps / best_seconds(run, rounds)
+
+
+def reference_steps_per_second(
+    open_: np.ndarray,
+    close: np.ndarray,
+    features: np.ndarray,
+    config: EnvConfig,
+    steps: int,
+    rounds: int,
+) -> float:
+    env = ReferenceTradingEnv(open_, close, features, config)
+    actions = np.random.default_rng(1).standard_normal((steps, open_.shape[1]))
+
+    def run() -> None:
+        env.reset(config.lookback - 1)
+        for k in range(steps):
+            env.step(actions[k])
+
+    run()
+    return steps / best_seconds(run, rounds)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Binance JSON folder.")
+    parser.add_argument("--steps", type=int, default=200, help="step() calls per round.")
+    parser.add_argument("--rounds", type=int, default=5, help="Rounds per figure (best kept).")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: the per-step tensors are small, and on a "
+        "shared 2-core box a second OpenMP thread mostly waits; use 0 for torch's default).",
+    )
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda.")
+    parser.add_argument("--batch", default="1,64,1024,4096", help="Comma-separated B values.")
+    args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    device = torch.device(pick_device(args.device))
+
+    open_, close, features, how = load_inputs(args.data)
+    config = EnvConfig(lookback=5, episode_length=min(720, len(close) - 5))
+    ref = reference_steps_per_second(open_, close, features, config, args.steps * 5, args.rounds)
+    print(
+        f"data: {args.data} ({how}); T={close.shape[0]} bars, A={close.shape[1]} assets, "
+        f"F={features.shape[2]} features, lookback={config.lookback}"
+    )
+    print(
+        f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
+        f"best of {args.rounds} rounds of {args.steps} step() calls"
+    )
+    print(f"NumPy reference (1 episode, per step): {ref:,.0f} env-steps/s\n")
+    print(f"{'B':>6}  {'env-steps/s':>14}  {'us per step()':>13}  {'vs NumPy':>9}")
+    for batch in (int(b) for b in args.batch.split(",")):
+        rate = torch_steps_per_second(
+            open_, close, features, config, batch, args.steps, args.rounds, device
+        )
+        print(f"{batch:>6}  {rate:>14,.0f}  {batch / rate * 1e6:>13.1f}  {rate / ref:>8.1f}x")
+
+
+if __name__ == "__main__":
+    main()
