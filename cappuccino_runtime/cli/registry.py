@@ -1,11 +1,286 @@
-"""CLI commands of the registry domain (filled in by that domain; see docs/CONTRACTS.md)."""
+"""CLI of the registry domain: `models top|show`, `validate`, `deploy` (docs/CONTRACTS.md).
+
+Thin adapters over cappuccino_runtime.registry / validation / deploy. Heavy modules (torch,
+optuna, the query layer) are imported inside the commands, so `cappuccino validate
+--manifest ...` in an init container starts fast. Exit codes: 0 all checks passed, 1 a check
+failed (one-line reason on stderr), 2 bad usage.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
+
+from cappuccino_runtime.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from cappuccino_runtime.registry.models import RegistryTrial
+    from cappuccino_runtime.validation.report import ValidationReport
 
 __all__ = ["register"]
 
+StorageOpt = Annotated[
+    str | None,
+    typer.Option("--storage", help="Optuna storage URL (default: CAPPUCCINO_STORAGE)."),
+]
+ArtifactsOpt = Annotated[
+    str | None,
+    typer.Option("--artifacts", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+MinValueOpt = Annotated[
+    float | None,
+    typer.Option("--min-value", help="Checkpoint 1: minimum trial value (maximum if minimize)."),
+]
+MaxBytesOpt = Annotated[
+    int,
+    typer.Option("--max-bytes", help="Checkpoint 2: largest accepted actor.pth, in bytes."),
+]
+
+
+class DeployKindChoice(StrEnum):
+    """What `cappuccino deploy` builds."""
+
+    arena = "arena"
+    ensemble = "ensemble"
+
+
+def _settings(storage: str | None, artifacts: str | None) -> Any:
+    from cappuccino_runtime.settings import Settings
+
+    return Settings.from_env(storage=storage, artifact_root=artifacts)
+
+
+def _engine(storage: str | None) -> Engine:
+    from cappuccino_runtime.registry.queries import connect
+
+    return connect(_settings(storage, None).storage)
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=max(120, Console().width))
+
+
+def _trial_rows(trials: list[RegistryTrial]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{trials[0].study_name}: top {len(trials)}" if trials else "no trials")
+    for col in ("rank", "study", "trial_id", "#", "value", "timeframe", "sha256 actor", "params"):
+        table.add_column(col)
+    for rank, t in enumerate(trials, start=1):
+        params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+        table.add_row(
+            str(rank),
+            t.study_name,
+            str(t.trial_id),
+            str(t.number),
+            f"{t.value:.6g}" if t.value is not None else "-",
+            t.timeframe or "-",
+            (t.sha256_actor or "-")[:12],
+            params,
+        )
+    _console().print(table)
+
+
+def _emit_report(report: ValidationReport, as_json: bool) -> None:
+    """Prints the report; exits 1 with a one-line reason on stderr when anything failed."""
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        from cappuccino_runtime.validation.report import render_report
+
+        render_report(report, _console())
+    if not report.passed:
+        print(f"error: {report.summary_line()}", file=sys.stderr)
+        raise typer.Exit(1)
+
+
+def models_top(
+    study: Annotated[str, typer.Option("--study", help="The study to rank.")],
+    n: Annotated[int, typer.Option("--n", help="How many trials.")] = 10,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Top N COMPLETE trials of one study by value (one SQL query)."""
+    from cappuccino_runtime.registry.queries import top_trials
+
+    trials = top_trials(_engine(storage), study, n)
+    if as_json:
+        typer.echo(json.dumps([t.model_dump(mode="json") for t in trials], indent=2))
+    else:
+        _trial_rows(trials)
+
+
+def models_show(
+    trial_id: Annotated[
+        int | None, typer.Option("--trial-id", help="Global trial id (unambiguous).")
+    ] = None,
+    number: Annotated[
+        int | None, typer.Option("--number", help="Trial number; needs --study.")
+    ] = None,
+    study: Annotated[str | None, typer.Option("--study", help="Study of --number.")] = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One trial, by --trial-id (or by --study and --number)."""
+    from cappuccino_runtime.registry.queries import get_trial, resolve_number
+
+    if (trial_id is None) == (number is None):
+        raise ConfigError("Pass exactly one of --trial-id ID or --number N (with --study S).")
+    engine = _engine(storage)
+    if trial_id is None:
+        assert number is not None
+        trial_id = resolve_number(engine, number, study).trial_id
+    trial = get_trial(engine, trial_id)
+    if as_json:
+        typer.echo(json.dumps(trial.model_dump(mode="json"), indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{trial.study_name}:trial_id={trial.trial_id} (#{trial.number})")
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in trial.model_dump(mode="json").items():
+        if key in ("params", "user_attrs"):
+            for k, v in value.items():
+                table.add_row(f"{key}.{k}", json.dumps(v)[:200])
+        else:
+            table.add_row(key, str(value))
+    _console().print(table)
+
+
+def validate(
+    study: Annotated[
+        str | None, typer.Option("--study", help="Validate this study's top N.")
+    ] = None,
+    top_n: Annotated[int | None, typer.Option("--top-n", help="How many of --study.")] = None,
+    manifest: Annotated[
+        Path | None, typer.Option("--manifest", help="ensemble_manifest.json / arena_config.json.")
+    ] = None,
+    trial_id: Annotated[int | None, typer.Option("--trial-id", help="Validate one trial.")] = None,
+    artifacts: ArtifactsOpt = None,
+    storage: StorageOpt = None,
+    as_json: JsonOpt = False,
+    fix: Annotated[
+        bool, typer.Option("--fix", help="Regenerate missing trial.json from the database.")
+    ] = False,
+    fix_pickle: Annotated[
+        bool,
+        typer.Option("--fix-pickle", help="With --fix: also write a best_trial pickle."),
+    ] = False,
+    min_value: MinValueOpt = None,
+    max_bytes: MaxBytesOpt = 512 * 1024 * 1024,
+) -> None:
+    """Runs the validation checkpoints; exit 0 only when all pass."""
+    modes = sum(x is not None for x in (study, manifest, trial_id))
+    if modes != 1 or (study is not None) != (top_n is not None):
+        raise ConfigError(
+            "Pass exactly one of --study S --top-n N, --manifest FILE or --trial-id ID."
+        )
+    from cappuccino_runtime.validation.files import SizeBounds
+    from cappuccino_runtime.validation.runner import ValidationOptions
+
+    options = ValidationOptions(min_value=min_value, bounds=SizeBounds(max_bytes=max_bytes))
+    if manifest is not None:
+        if fix:
+            raise ConfigError("--fix repairs trials; use it with --study or --trial-id.")
+        from cappuccino_runtime.validation.runner import validate_manifest
+
+        use_db = storage is not None or "CAPPUCCINO_STORAGE" in os.environ
+        engine = _engine(storage) if use_db else None
+        _emit_report(validate_manifest(manifest, artifacts, engine, options), as_json)
+        return
+    from cappuccino_runtime.artifacts import ArtifactStore
+    from cappuccino_runtime.registry.queries import connect, get_trial, top_trials
+    from cappuccino_runtime.validation.runner import validate_trials
+
+    settings = _settings(storage, artifacts)
+    engine = connect(settings.storage)
+    store = ArtifactStore(settings.artifact_root)
+    if study is not None:
+        assert top_n is not None
+        trials = top_trials(engine, study, top_n)
+        if not trials:
+            raise ConfigError(f"Study {study!r} has no COMPLETE trial to validate.")
+    else:
+        assert trial_id is not None
+        trials = [get_trial(engine, trial_id)]
+    if fix:
+        from cappuccino_runtime.validation.fix import fix_trial
+        from cappuccino_runtime.validation.runner import resolve_trial_dir
+
+        for trial in trials:
+            fs, trial_dir = resolve_trial_dir(store, trial)
+            for action in fix_trial(fs, trial_dir, trial, settings.storage, fix_pickle):
+                print(action, file=sys.stderr)
+    report, _ = validate_trials(engine, store, trials, options)
+    _emit_report(report, as_json)
+
+
+def deploy_cmd(
+    kind: Annotated[DeployKindChoice, typer.Argument(help="arena or ensemble.")],
+    study: Annotated[str, typer.Option("--study", help="The study to deploy from.")],
+    top_n: Annotated[int, typer.Option("--top-n", help="How many models.")],
+    out: Annotated[Path, typer.Option("--out", help="Deployment directory (replaced atomically).")],
+    storage: StorageOpt = None,
+    artifacts: ArtifactsOpt = None,
+    arena_name: Annotated[
+        str | None, typer.Option("--arena-name", help="arena_config.json arena_name.")
+    ] = None,
+    min_value: MinValueOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Validates the top N trials of a study and deploys them into --out."""
+    from cappuccino_runtime.artifacts import ArtifactStore
+    from cappuccino_runtime.deploy.build import DeployRefused, deploy
+    from cappuccino_runtime.registry.queries import connect
+    from cappuccino_runtime.validation.runner import ValidationOptions
+
+    settings = _settings(storage, artifacts)
+    engine = connect(settings.storage)
+    try:
+        result = deploy(
+            kind.value,
+            engine,
+            ArtifactStore(settings.artifact_root),
+            study,
+            top_n,
+            out,
+            options=ValidationOptions(min_value=min_value),
+            arena_name=arena_name,
+        )
+    except DeployRefused as e:
+        if as_json:
+            typer.echo(e.report.model_dump_json(indent=2))
+        else:
+            from cappuccino_runtime.validation.report import render_report
+
+            render_report(e.report, _console())
+        raise
+    if as_json:
+        typer.echo(json.dumps(result.manifest.model_dump(mode="json"), indent=2))
+    else:
+        typer.echo(
+            f"Deployed {result.manifest.model_count} models of study {study!r} as {kind.value} "
+            f"into {result.out_dir} ({result.manifest_path.name})."
+        )
+
 
 def register(app: typer.Typer) -> None:
-    """Adds this domain's commands to the root app."""
+    """Adds `models top|show`, `validate` and `deploy` to the root app."""
+    models = typer.Typer(help="Query the model registry (Optuna's tables).", no_args_is_help=True)
+    models.command("top")(models_top)
+    models.command("show")(models_show)
+    app.add_typer(models, name="models")
+    app.command("validate")(validate)
+    app.command("deploy")(deploy_cmd)

@@ -1,0 +1,54 @@
+"""Model registry: top-N and lookups over Optuna's tables, and the deployment manifests."""
+
+from __future__ import annotations
+
+from cappuccino_runtime.registry.manifests import (
+    ARENA_FILE,
+    ENSEMBLE_FILE,
+    METADATA_FILE,
+    ArenaConfig,
+    ArenaModel,
+    DeployedModelEntry,
+    EnsembleManifest,
+    Manifest,
+    ManifestError,
+    ModelMetadata,
+    ValidationStatus,
+    read_manifest,
+    read_metadata,
+)
+from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
+from cappuccino_runtime.registry.queries import (
+    AmbiguousTrialNumber,
+    connect,
+    find_by_number,
+    get_trial,
+    list_studies,
+    resolve_number,
+    top_trials,
+)
+
+__all__ = [
+    "ARENA_FILE",
+    "ENSEMBLE_FILE",
+    "METADATA_FILE",
+    "AmbiguousTrialNumber",
+    "ArenaConfig",
+    "ArenaModel",
+    "DeployedModelEntry",
+    "EnsembleManifest",
+    "Manifest",
+    "ManifestError",
+    "ModelMetadata",
+    "RegistryTrial",
+    "TrialRef",
+    "ValidationStatus",
+    "connect",
+    "find_by_number",
+    "get_trial",
+    "list_studies",
+    "read_manifest",
+    "read_metadata",
+    "resolve_number",
+    "top_trials",
+]

@@ -1,0 +1,303 @@
+"""Deployment manifests: the original JSON shapes, plus the identity every model must carry.
+
+- ensemble_manifest.json (`EnsembleManifest`): flat, index-aligned lists, as the original
+  ensemble trader read them, plus `study_name`, `trial_ids` and a sha256 per model.
+- arena_config.json (`ArenaConfig`): one entry per arena member.
+- metadata.json (`ModelMetadata`): beside the weights in every `model_{i}/` directory.
+
+`source_dirs`/`source_dir` entries are relative to the artifact root
+(`{study_name}/trial_{number}_{timeframe}`) so a manifest frozen into a ConfigMap can be
+resolved against whatever path the artifact volume is mounted at (`--artifacts`).
+A manifest without `study_name` or `trial_ids` is rejected: such files are how the original
+system loaded another study's models.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from cappuccino_runtime.errors import ConfigError
+
+__all__ = [
+    "ARENA_FILE",
+    "ENSEMBLE_FILE",
+    "METADATA_FILE",
+    "ArenaConfig",
+    "ArenaModel",
+    "DeployedModelEntry",
+    "EnsembleManifest",
+    "Manifest",
+    "ManifestError",
+    "ModelMetadata",
+    "ValidationStatus",
+    "read_manifest",
+    "read_metadata",
+]
+
+ENSEMBLE_FILE = "ensemble_manifest.json"
+ARENA_FILE = "arena_config.json"
+METADATA_FILE = "metadata.json"
+
+
+class ManifestError(ConfigError):
+    """A manifest is missing, unreadable, lacks identity fields or contradicts itself."""
+
+
+def _rebuild_hint(kind: str = "ensemble|arena") -> str:
+    return (
+        f"Rebuild it from the registry with `cappuccino deploy {kind} --study STUDY "
+        "--top-n N --out DIR`."
+    )
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _check_relative(paths: list[str]) -> None:
+    """Model paths must stay inside the deploy dir / artifact root they are resolved against."""
+    for path in paths:
+        parts = path.replace("\\", "/").split("/")
+        if not path or path.startswith("/") or ".." in parts or "://" in path:
+            raise ValueError(
+                f"path {path!r} must be relative to the manifest (or artifact root) and must "
+                "not contain '..'"
+            )
+
+
+class ValidationStatus(BaseModel):
+    """Outcome of the checkpoints run on one model at deploy time."""
+
+    model_config = ConfigDict(frozen=True)
+
+    passed: bool
+    checks: dict[str, bool] = Field(default_factory=dict)
+    validated_at: datetime = Field(default_factory=_now)
+
+
+class DeployedModelEntry(BaseModel):
+    """One model of a manifest, in a kind-independent form (what loaders iterate over)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    index: int
+    study_name: str
+    trial_id: int
+    trial_number: int
+    value: float | None
+    model_path: str
+    source_dir: str
+    sha256: str
+
+
+class EnsembleManifest(BaseModel):
+    """ensemble_manifest.json: N models of ONE study voting as one portfolio."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["ensemble"] = "ensemble"
+    study_name: str = Field(min_length=1)
+    model_count: int = Field(ge=1)
+    trial_numbers: list[int]
+    trial_ids: list[int]
+    trial_values: list[float | None]
+    sha256: list[str]
+    model_paths: list[str]
+    source_dirs: list[str]
+    created_at: datetime = Field(default_factory=_now)
+    created_by: str
+
+    @model_validator(mode="after")
+    def _aligned(self) -> EnsembleManifest:
+        lists = {
+            "trial_numbers": self.trial_numbers,
+            "trial_ids": self.trial_ids,
+            "trial_values": self.trial_values,
+            "sha256": self.sha256,
+            "model_paths": self.model_paths,
+            "source_dirs": self.source_dirs,
+        }
+        bad = {k: len(v) for k, v in lists.items() if len(v) != self.model_count}
+        if bad:
+            raise ValueError(
+                f"model_count is {self.model_count} but these lists have other lengths: {bad}"
+            )
+        if len(set(self.trial_ids)) != len(self.trial_ids):
+            raise ValueError(f"trial_ids {self.trial_ids} list the same model twice")
+        _check_relative(self.model_paths + self.source_dirs)
+        return self
+
+    def entries(self) -> list[DeployedModelEntry]:
+        """The models in manifest order."""
+        return [
+            DeployedModelEntry(
+                index=i,
+                study_name=self.study_name,
+                trial_id=self.trial_ids[i],
+                trial_number=self.trial_numbers[i],
+                value=self.trial_values[i],
+                model_path=self.model_paths[i],
+                source_dir=self.source_dirs[i],
+                sha256=self.sha256[i],
+            )
+            for i in range(self.model_count)
+        ]
+
+
+class ArenaModel(BaseModel):
+    """One arena member in arena_config.json."""
+
+    model_config = ConfigDict(frozen=True)
+
+    model_id: str = Field(min_length=1)
+    trial_number: int
+    trial_id: int
+    sharpe_value: float | None
+    model_path: str
+    source_dir: str
+    sha256: str
+    validation_status: ValidationStatus
+
+
+class ArenaConfig(BaseModel):
+    """arena_config.json: N models of ONE study, each trading its own book."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["arena"] = "arena"
+    arena_name: str = Field(min_length=1)
+    study_name: str = Field(min_length=1)
+    model_count: int = Field(ge=1)
+    models: list[ArenaModel]
+    created_at: datetime = Field(default_factory=_now)
+    created_by: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ArenaConfig:
+        if len(self.models) != self.model_count:
+            raise ValueError(
+                f"model_count is {self.model_count} but {len(self.models)} models are listed"
+            )
+        ids = [m.trial_id for m in self.models]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"trial_ids {ids} list the same model twice")
+        model_ids = [m.model_id for m in self.models]
+        if len(set(model_ids)) != len(model_ids):
+            raise ValueError(f"model_ids {model_ids} are not unique")
+        _check_relative([m.model_path for m in self.models] + [m.source_dir for m in self.models])
+        return self
+
+    def entries(self) -> list[DeployedModelEntry]:
+        """The members in config order."""
+        return [
+            DeployedModelEntry(
+                index=i,
+                study_name=self.study_name,
+                trial_id=m.trial_id,
+                trial_number=m.trial_number,
+                value=m.sharpe_value,
+                model_path=m.model_path,
+                source_dir=m.source_dir,
+                sha256=m.sha256,
+            )
+            for i, m in enumerate(self.models)
+        ]
+
+
+Manifest = EnsembleManifest | ArenaConfig
+
+
+class ModelMetadata(BaseModel):
+    """metadata.json beside each deployed model's weights."""
+
+    model_config = ConfigDict(frozen=True)
+
+    trial_number: int
+    trial_id: int
+    study_name: str = Field(min_length=1)
+    sharpe_value: float | None
+    timeframe: str
+    source_dir: str
+    sha256: str
+    sha256_critic: str | None = None
+    validation_passed: bool
+    deployed_at: datetime = Field(default_factory=_now)
+    deployed_by: str
+
+
+def _load_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as e:
+        raise ManifestError(f"{what} {path} does not exist. {_rebuild_hint()}") from e
+    except (OSError, ValueError) as e:
+        raise ManifestError(f"{what} {path} is not readable JSON ({e}). {_rebuild_hint()}") from e
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Parses an ensemble manifest or arena config (a file, or a deploy directory holding one).
+
+    Raises:
+        ManifestError: the file is missing or lacks study_name/trial_ids (with how to rebuild
+            it), or its fields contradict each other.
+    """
+    p = Path(path)
+    if p.is_dir():
+        candidates = [p / ENSEMBLE_FILE, p / ARENA_FILE]
+        found = [c for c in candidates if c.is_file()]
+        if len(found) != 1:
+            raise ManifestError(
+                f"{p} holds {'both' if found else 'neither'} {ENSEMBLE_FILE} "
+                f"{'and' if found else 'nor'} {ARENA_FILE}; pass the manifest file itself. "
+                f"{_rebuild_hint()}"
+            )
+        p = found[0]
+    raw = _load_json(p, "Manifest")
+    if not isinstance(raw, dict):
+        raise ManifestError(f"Manifest {p} is not a JSON object. {_rebuild_hint()}")
+    is_arena = "arena_name" in raw or "models" in raw or p.name == ARENA_FILE
+    kind = "arena" if is_arena else "ensemble"
+    missing = [k for k in ("study_name",) if not raw.get(k)]
+    if kind == "ensemble" and not raw.get("trial_ids"):
+        missing.append("trial_ids")
+    if kind == "arena" and any(
+        not isinstance(m, dict) or "trial_id" not in m for m in raw.get("models", [])
+    ):
+        missing.append("models[].trial_id")
+    if missing:
+        raise ManifestError(
+            f"Manifest {p} has no {' or '.join(missing)}: without them it cannot say which "
+            "study's models it names (trial numbers repeat across studies), so it is refused. "
+            f"{_rebuild_hint(kind)}"
+        )
+    try:
+        if kind == "arena":
+            return ArenaConfig.model_validate(raw)
+        return EnsembleManifest.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "manifest"
+        raise ManifestError(
+            f"Manifest {p} is inconsistent: {where}: {first['msg']}. {_rebuild_hint(kind)}"
+        ) from e
+
+
+def read_metadata(path: str | Path) -> ModelMetadata:
+    """Parses a model directory's metadata.json."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / METADATA_FILE
+    raw = _load_json(p, "Model metadata")
+    try:
+        return ModelMetadata.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise ManifestError(
+            f"Model metadata {p} is invalid: {where}: {first['msg']}. {_rebuild_hint()}"
+        ) from e

@@ -1,0 +1,73 @@
+"""What the registry answers with: one trial of one study, identified by (study_name, trial_id)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, computed_field
+
+from cappuccino_runtime.artifacts.records import ModelSpec
+
+__all__ = ["RegistryTrial", "TrialRef"]
+
+
+class TrialRef(BaseModel):
+    """A (study_name, trial_id, number) triple: enough to name a trial unambiguously."""
+
+    model_config = ConfigDict(frozen=True)
+
+    study_name: str
+    trial_id: int
+    number: int
+
+
+class RegistryTrial(BaseModel):
+    """One trial as stored in Optuna's tables, with the user attrs training records."""
+
+    model_config = ConfigDict(frozen=True)
+
+    study_name: str
+    trial_id: int
+    number: int
+    state: str
+    value: float | None
+    direction: str
+    params: dict[str, Any]
+    user_attrs: dict[str, Any]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def timeframe(self) -> str | None:
+        """The bar timeframe the model was trained on (user attr `timeframe`)."""
+        value = self.user_attrs.get("timeframe")
+        return str(value) if value is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def artifact_uri(self) -> str | None:
+        """Where training wrote the trial directory (user attr `artifact_uri`)."""
+        value = self.user_attrs.get("artifact_uri")
+        return str(value) if value is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sha256_actor(self) -> str | None:
+        """sha256 of actor.pth as recorded by training."""
+        value = self.user_attrs.get("sha256_actor")
+        return str(value) if value is not None else None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sha256_critic(self) -> str | None:
+        """sha256 of critic.pth as recorded by training."""
+        value = self.user_attrs.get("sha256_critic")
+        return str(value) if value is not None else None
+
+    def model_spec(self) -> ModelSpec | None:
+        """The ModelSpec training recorded (user attr `model_spec`), or None if absent."""
+        raw = self.user_attrs.get("model_spec")
+        return ModelSpec.model_validate(raw) if raw is not None else None
+
+    def ref(self) -> TrialRef:
+        """The identity triple of this trial."""
+        return TrialRef(study_name=self.study_name, trial_id=self.trial_id, number=self.number)

@@ -1,0 +1,261 @@
+"""Pure checkpoint decisions: each takes what was read and returns CheckResults, no I/O."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, TrialRecord
+from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
+from cappuccino_runtime.validation.report import Checkpoint, CheckResult
+from cappuccino_runtime.validation.safe_pickle import PickleSummary
+
+__all__ = [
+    "check_completion",
+    "check_db_identity",
+    "check_metadata",
+    "check_uniqueness",
+    "same_value",
+    "subject_of",
+]
+
+_VALUE_TOLERANCE = 1e-9
+
+
+def subject_of(study_name: str, trial_id: int, number: int | None = None) -> str:
+    """How a model is named in reports: study and trial_id always, number for display."""
+    shown = f" #{number}" if number is not None else ""
+    return f"{study_name}:trial_id={trial_id}{shown}"
+
+
+def same_value(a: float | None, b: float | None) -> bool:
+    """Values agree when both are None or equal within a relative 1e-9 (JSON round trips)."""
+    if a is None or b is None:
+        return a is None and b is None
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return math.isclose(a, b, rel_tol=_VALUE_TOLERANCE, abs_tol=_VALUE_TOLERANCE)
+
+
+def _same_params(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """Names of params that differ (missing on one side, or unequal values)."""
+    diff = []
+    for key in sorted(set(a) | set(b)):
+        x, y = a.get(key), b.get(key)
+        if isinstance(x, int | float) and isinstance(y, int | float) and not isinstance(x, bool):
+            if not same_value(float(x), float(y)):
+                diff.append(key)
+        elif x != y or (key in a) != (key in b):
+            diff.append(key)
+    return diff
+
+
+def check_completion(trial: RegistryTrial, min_value: float | None) -> CheckResult:
+    """Checkpoint 1: the trial is COMPLETE and its value clears the threshold (if any).
+
+    For a minimize study the threshold is an upper bound.
+    """
+    subject = subject_of(trial.study_name, trial.trial_id, trial.number)
+    if trial.state != "COMPLETE":
+        return CheckResult(
+            checkpoint=Checkpoint.COMPLETION,
+            subject=subject,
+            passed=False,
+            message=f"trial state is {trial.state}, not COMPLETE.",
+            fix="deploy only COMPLETE trials; pick another trial from `cappuccino models top`.",
+        )
+    if trial.value is None or (isinstance(trial.value, float) and math.isnan(trial.value)):
+        return CheckResult(
+            checkpoint=Checkpoint.COMPLETION,
+            subject=subject,
+            passed=False,
+            message="trial is COMPLETE but has no value.",
+            fix="re-run the trial; its objective did not report a value.",
+        )
+    if min_value is not None:
+        maximize = trial.direction != "MINIMIZE"
+        ok = trial.value >= min_value if maximize else trial.value <= min_value
+        if not ok:
+            rel = "below" if maximize else "above"
+            return CheckResult(
+                checkpoint=Checkpoint.COMPLETION,
+                subject=subject,
+                passed=False,
+                message=f"value {trial.value:.6g} is {rel} the threshold {min_value:.6g}.",
+                fix="choose better trials, or lower the threshold with --min-value.",
+            )
+    return CheckResult(
+        checkpoint=Checkpoint.COMPLETION,
+        subject=subject,
+        passed=True,
+        message=f"COMPLETE, value {trial.value:.6g}.",
+    )
+
+
+def check_uniqueness(ref: TrialRef, same_number: Sequence[TrialRef]) -> CheckResult:
+    """Checkpoint 3: (study_name, number) resolves to exactly this one trial_id."""
+    subject = subject_of(ref.study_name, ref.trial_id, ref.number)
+    ids = sorted(r.trial_id for r in same_number if r.study_name == ref.study_name)
+    if ids == [ref.trial_id]:
+        return CheckResult(
+            checkpoint=Checkpoint.UNIQUENESS,
+            subject=subject,
+            passed=True,
+            message=f"({ref.study_name}, #{ref.number}) is trial_id {ref.trial_id} only.",
+        )
+    return CheckResult(
+        checkpoint=Checkpoint.UNIQUENESS,
+        subject=subject,
+        passed=False,
+        message=(
+            f"({ref.study_name}, #{ref.number}) resolves to trial_ids {ids}, not exactly "
+            f"[{ref.trial_id}]."
+        ),
+        fix="the study's database is inconsistent; address the model by --trial-id.",
+    )
+
+
+def check_db_identity(
+    expected: TrialRef, db: RegistryTrial | None, value: float | None
+) -> CheckResult:
+    """Checkpoint 5 (with a database): a manifest entry names a trial of the manifest's study."""
+    subject = subject_of(expected.study_name, expected.trial_id, expected.number)
+    if db is None:
+        return CheckResult(
+            checkpoint=Checkpoint.MANIFEST,
+            subject=subject,
+            passed=False,
+            message=f"trial_id {expected.trial_id} does not exist in the database.",
+            fix="the manifest names a deleted trial; rebuild it with `cappuccino deploy`.",
+        )
+    problems = []
+    if db.study_name != expected.study_name:
+        problems.append(
+            f"trial_id {expected.trial_id} belongs to study {db.study_name!r}, not "
+            f"{expected.study_name!r}"
+        )
+    if db.number != expected.number:
+        problems.append(f"its number is {db.number}, not {expected.number}")
+    if not same_value(db.value, value):
+        problems.append(f"its value is {db.value}, the manifest says {value}")
+    if problems:
+        return CheckResult(
+            checkpoint=Checkpoint.MANIFEST,
+            subject=subject,
+            passed=False,
+            message="; ".join(problems) + ".",
+            fix=f"rebuild the manifest with `cappuccino deploy ... --study {expected.study_name}`.",
+        )
+    return CheckResult(
+        checkpoint=Checkpoint.MANIFEST,
+        subject=subject,
+        passed=True,
+        message="manifest entry matches the database.",
+    )
+
+
+def check_metadata(
+    trial: RegistryTrial,
+    record: TrialRecord | None,
+    record_error: str | None,
+    file_sha256: Mapping[str, str | None],
+    pickle_summary: PickleSummary | None,
+    pickle_error: str | None,
+) -> CheckResult:
+    """Checkpoint 4: trial.json (and a best_trial pickle) agree with the DB; checksums match.
+
+    Args:
+        trial: the trial as the database has it.
+        record: parsed trial.json, or None when missing/invalid (see record_error).
+        record_error: why trial.json could not be read, if it could not.
+        file_sha256: sha256 of actor.pth / critic.pth as found on disk (None when absent).
+        pickle_summary: what a best_trial pickle claims, read without executing it.
+        pickle_error: why a present best_trial pickle could not be verified safely.
+    """
+    subject = subject_of(trial.study_name, trial.trial_id, trial.number)
+
+    def fail(message: str, fix: str) -> CheckResult:
+        return CheckResult(
+            checkpoint=Checkpoint.METADATA, subject=subject, passed=False, message=message, fix=fix
+        )
+
+    if record is None:
+        return fail(
+            f"trial.json cannot be used: {record_error}",
+            "run `cappuccino validate --trial-id "
+            f"{trial.trial_id} --fix` to regenerate trial.json from the database.",
+        )
+    problems = []
+    if record.study_name != trial.study_name:
+        problems.append(f"study_name {record.study_name!r} (database: {trial.study_name!r})")
+    if record.trial_id != trial.trial_id:
+        problems.append(f"trial_id {record.trial_id} (database: {trial.trial_id})")
+    if record.number != trial.number:
+        problems.append(f"number {record.number} (database: {trial.number})")
+    if not same_value(record.value, trial.value):
+        problems.append(f"value {record.value} (database: {trial.value})")
+    if diff := _same_params(record.params, trial.params):
+        problems.append(f"params {diff} differ from the database")
+    if problems:
+        return fail(
+            "trial.json disagrees with the database: " + "; ".join(problems) + ".",
+            "the directory holds another trial's files or stale metadata; re-run training for "
+            "this trial or restore its artifacts, then validate again.",
+        )
+    recorded = {
+        "sha256_actor": (ACTOR_FILE, trial.sha256_actor),
+        "sha256_critic": (CRITIC_FILE, trial.sha256_critic),
+    }
+    for attr, (name, db_sha) in recorded.items():
+        found = file_sha256.get(name)
+        listed = record.checksums.get(name)
+        if found is None:
+            if name == ACTOR_FILE:
+                return fail(f"{name} is missing.", "restore the weights or re-run the trial.")
+            continue
+        if listed is not None and listed != found:
+            return fail(
+                f"{name} has sha256 {found[:12]}… but trial.json records {listed[:12]}…: the "
+                "file was changed or replaced.",
+                "restore the original weights (or re-run the trial); never edit weights in place.",
+            )
+        if db_sha is not None and db_sha != found:
+            return fail(
+                f"{name} has sha256 {found[:12]}… but the database ({attr}) records "
+                f"{db_sha[:12]}….",
+                "the artifact directory holds another run's weights; restore the right ones.",
+            )
+        if listed is None and db_sha is None:
+            return fail(
+                f"no checksum is recorded for {name} in trial.json or the database.",
+                f"regenerate trial.json with `cappuccino validate --trial-id {trial.trial_id} --fix`.",
+            )
+    if pickle_error is not None:
+        return fail(
+            f"best_trial pickle cannot be verified safely ({pickle_error}); it was not loaded.",
+            "delete the best_trial file (it is never required) or regenerate it with --fix "
+            "--fix-pickle.",
+        )
+    if pickle_summary is not None:
+        issues = []
+        if pickle_summary.trial_id != trial.trial_id:
+            issues.append(f"trial_id {pickle_summary.trial_id}")
+        if pickle_summary.number != trial.number:
+            issues.append(f"number {pickle_summary.number}")
+        if not same_value(pickle_summary.value, trial.value):
+            issues.append(f"value {pickle_summary.value}")
+        if diff := _same_params(pickle_summary.params, trial.params):
+            issues.append(f"params {diff}")
+        if issues:
+            return fail(
+                "best_trial pickle disagrees with the database: " + ", ".join(issues) + ".",
+                "delete it (never required) or regenerate it with --fix --fix-pickle.",
+            )
+    agree = "trial.json and best_trial agree" if pickle_summary is not None else "trial.json agrees"
+    return CheckResult(
+        checkpoint=Checkpoint.METADATA,
+        subject=subject,
+        passed=True,
+        message=f"{agree} with the database; checksums match the files.",
+    )
