@@ -14,7 +14,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.support.controlplane import ControlPlane, ControlPlaneError, wait_for
+from tests.support.controlplane import ControlPlane, ControlPlaneError, OperatorProcess, wait_for
 
 GROUP = "harness.cappuccino.dev"
 
@@ -239,3 +239,81 @@ def test_start_failure_names_the_component_and_its_log(
     log = Path(kept.group(1))
     assert log.is_file()
     shutil.rmtree(log.parent, ignore_errors=True)
+
+
+FAKE_OPERATOR = """
+import os, sys, time
+from kubernetes import client, config
+
+config.load_kube_config()
+core = client.CoreV1Api()
+print("storage", os.environ["CAPPUCCINO_STORAGE"], "args", sys.argv[1:])
+try:
+    core.list_namespaced_secret("default")
+    print("secrets: allowed")
+except client.ApiException as exc:
+    print("secrets: HTTP", exc.status)
+core.create_namespaced_config_map(
+    sys.argv[1], client.V1ConfigMap(metadata=client.V1ObjectMeta(generate_name="beat-"))
+)
+print("ready")
+time.sleep(3600)
+"""
+
+
+def test_operator_process_handle(
+    control_plane: ControlPlane, k8s: Any, namespace: str, tmp_path: Path
+) -> None:
+    """OperatorProcess runs a module as a ServiceAccount, and stops, kills and restarts it.
+    (A stand-in module: the real operator is exercised by the other control-plane tests.)"""
+    (tmp_path / "fake_operator.py").write_text(FAKE_OPERATOR)
+    sa = "fake-operator"
+    control_plane.service_account_kubeconfig(namespace, sa, create=True)
+    control_plane.kubectl(
+        "create",
+        "role",
+        "cm-writer",
+        "-n",
+        namespace,
+        "--verb=create,list",
+        "--resource=configmaps",
+    )
+    control_plane.kubectl(
+        "create", "rolebinding", "cm-writer", "-n", namespace, "--role=cm-writer",
+        f"--serviceaccount={namespace}:{sa}",
+    )  # fmt: skip
+    kubeconfig = control_plane.service_account_kubeconfig(namespace, sa)
+    proc = OperatorProcess(
+        kubeconfig,
+        "postgresql+psycopg://nowhere/db",
+        tmp_path / "op.log",
+        args=[namespace],
+        extra_env={"PYTHONPATH": str(tmp_path)},
+        module="fake_operator",
+    )
+    core = client.CoreV1Api(k8s)
+
+    def beats() -> int:
+        items = core.list_namespaced_config_map(namespace).items
+        return sum(cm.metadata.name.startswith("beat-") for cm in items)
+
+    proc.start()
+    try:
+        proc.wait_until(lambda: beats() == 1, 60, "the first heartbeat ConfigMap")
+        logs = proc.logs()
+        assert "secrets: HTTP 403" in logs
+        assert "storage postgresql+psycopg://nowhere/db" in logs
+        first_pid = proc.pid
+        assert proc.kill() == -9
+        assert not proc.running()
+        proc.restart()
+        assert proc.pid != first_pid
+        proc.wait_until(lambda: beats() == 2, 60, "a heartbeat from the restarted process")
+        assert proc.logs().count("ready") == 2
+        proc.stop()
+        with pytest.raises(
+            ControlPlaneError, match=r"operator exited with code .* during wait for never"
+        ):
+            proc.wait_until(lambda: False, 5, "never")
+    finally:
+        proc.stop()

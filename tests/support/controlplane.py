@@ -631,7 +631,9 @@ class OperatorProcess:
         log_path: Path,
         args: Sequence[str] = ("run", "--all-namespaces", "--standalone"),
         extra_env: Mapping[str, str] | None = None,
+        module: str = "cappuccino_operator",
     ) -> None:
+        self.module = module
         self.kubeconfig = kubeconfig
         self.storage_url = storage_url
         self.log_path = log_path
@@ -652,7 +654,7 @@ class OperatorProcess:
             raise ControlPlaneError("operator is already running")
         self.child = Child(
             "operator",
-            [sys.executable, "-m", "cappuccino_operator", *self.args],
+            [sys.executable, "-m", self.module, *self.args],
             self.log_path,
             env=self.env,
             cwd=REPO_ROOT,
