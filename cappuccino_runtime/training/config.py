@@ -1,0 +1,219 @@
+"""The training config file (YAML or JSON) and the one place sampled parameters become objects.
+
+A config file only overrides what it names; everything else keeps the defaults below, which
+are the original system's sizes. `resolve_trial` turns one trial's parameters plus the config
+into the PPOArgs, EnvConfig and data choices the trial actually runs with; it consumes every
+parameter through search_space.DESTINATIONS and fails on a leftover.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from cappuccino_runtime.agent.ppo import PPOArgs
+from cappuccino_runtime.env import EnvConfig
+from cappuccino_runtime.errors import ConfigError
+from cappuccino_runtime.training.search_space import DESTINATIONS, SearchSpace, build_space
+
+__all__ = [
+    "CPCVSettings",
+    "EnvSettings",
+    "PPOSettings",
+    "Phase1Settings",
+    "TrainingConfig",
+    "TrialSetup",
+    "load_config",
+    "resolve_trial",
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EnvSettings(_Strict):
+    """Market rules and episode shape that are not searched (see EnvConfig for meanings)."""
+
+    num_envs: int = Field(default=16, ge=1, description="Parallel training episodes.")
+    episode_length: int = Field(default=720, ge=2, description="Decisions per training episode.")
+    fee_rate: float = Field(default=0.0025, ge=0.0, lt=0.1)
+    slippage_bps: float = Field(default=5.0, ge=0.0)
+    initial_cash: float = Field(default=10_000.0, gt=0.0)
+    min_order_notional: float = Field(default=1.0, ge=0.0)
+    reward_scale: float = Field(default=1.0, gt=0.0)
+
+
+class PPOSettings(_Strict):
+    """PPO knobs that are not searched (see PPOArgs for meanings)."""
+
+    total_timesteps: int = Field(default=200_000, ge=1, description="Env steps per CPCV split.")
+    anneal_lr: bool = True
+    norm_adv: bool = True
+    clip_vloss: bool = True
+    vf_coef: float = Field(default=0.5, ge=0.0)
+    max_grad_norm: float = Field(default=0.5, gt=0.0)
+    target_kl: float | None = Field(default=0.05, gt=0.0)
+    eval_interval: int = Field(default=5, ge=1)
+
+
+class CPCVSettings(_Strict):
+    """Combinatorial purged cross-validation: groups, held-out groups and the purge gap."""
+
+    n_groups: int = Field(default=4, ge=2)
+    n_test_groups: int = Field(default=2, ge=1)
+    embargo_bars: int | None = Field(
+        default=None,
+        ge=0,
+        description="Bars dropped on each side of a held-out group; None = the trial's lookback + 1.",
+    )
+
+
+class Phase1Settings(_Strict):
+    """What phase 1 of two-phase training searches besides lookback."""
+
+    timeframes: list[str] = Field(default_factory=lambda: ["15m", "30m", "1h", "4h", "1d"])
+    feature_sets: list[str] | None = Field(
+        default=None, description="Feature sets to try; None = every set in FEATURE_SETS."
+    )
+
+
+class TrainingConfig(_Strict):
+    """A whole training config file. Every section is optional."""
+
+    search_space: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Overrides of search_space.DEFAULT_SPACE (spec, partial spec or fixed value).",
+    )
+    feature_set: str = Field(default="standard", description="Feature set when it is not searched.")
+    env: EnvSettings = Field(default_factory=EnvSettings)
+    ppo: PPOSettings = Field(default_factory=PPOSettings)
+    cpcv: CPCVSettings = Field(default_factory=CPCVSettings)
+    phase1: Phase1Settings = Field(default_factory=Phase1Settings)
+    n_startup_trials: int = Field(default=10, ge=0, description="Random trials before TPE.")
+    cpu_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "torch intra-op threads when training on CPU; small networks run fastest with 1. "
+            "None keeps torch's default."
+        ),
+    )
+
+    def space(self) -> SearchSpace:
+        """The search space this config describes (defaults plus overrides)."""
+        return build_space(self.search_space)
+
+
+def load_config(path: str | Path | None) -> TrainingConfig:
+    """Reads a YAML or JSON config file; None gives the defaults."""
+    if path is None:
+        return TrainingConfig()
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(f"cannot read the training config {str(p)!r}: {e.strerror}.") from e
+    try:
+        raw = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(f"the training config {str(p)!r} is not valid YAML/JSON: {e}") from e
+    return parse_config(raw or {}, source=str(p))
+
+
+def parse_config(raw: Mapping[str, Any], source: str = "config") -> TrainingConfig:
+    """Validates a config mapping, including its search-space overrides."""
+    try:
+        config = TrainingConfig.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"the training config {source!r} is invalid: {e}") from e
+    config.space()  # validates the overrides now, not in the middle of a trial
+    return config
+
+
+@dataclass(frozen=True)
+class TrialSetup:
+    """Everything one trial runs with, built from its parameters and the config."""
+
+    ppo: PPOArgs
+    env: EnvConfig
+    num_envs: int
+    timeframe: str
+    feature_set: str
+
+
+def resolve_trial(
+    params: Mapping[str, Any],
+    config: TrainingConfig,
+    *,
+    timeframe: str,
+    seed: int,
+    device: str,
+) -> TrialSetup:
+    """Routes every sampled parameter to its destination; a leftover is a programming error.
+
+    `timeframe` and `config.feature_set` are used unless the parameters sample them.
+    """
+    targets: dict[str, dict[str, Any]] = {"ppo": {}, "env": {}, "data": {}}
+    for name, value in params.items():
+        if name not in DESTINATIONS:
+            raise ConfigError(
+                f"sampled parameter {name!r} has no destination; it would be silently dropped."
+            )
+        where, field_name = DESTINATIONS[name]
+        targets[where][field_name] = value
+
+    ppo_fields = {f.name for f in fields(PPOArgs)}
+    unknown = set(targets["ppo"]) - ppo_fields
+    if unknown:
+        raise ConfigError(f"PPOArgs has no field(s) {sorted(unknown)}; fix DESTINATIONS.")
+    ppo = PPOArgs(
+        seed=seed,
+        device=device,
+        total_timesteps=config.ppo.total_timesteps,
+        anneal_lr=config.ppo.anneal_lr,
+        norm_adv=config.ppo.norm_adv,
+        clip_vloss=config.ppo.clip_vloss,
+        vf_coef=config.ppo.vf_coef,
+        max_grad_norm=config.ppo.max_grad_norm,
+        target_kl=config.ppo.target_kl,
+        eval_interval=config.ppo.eval_interval,
+        **{k: _cast(PPOArgs, k, v) for k, v in targets["ppo"].items()},
+    )
+    if "lookback" not in targets["env"]:
+        raise ConfigError(
+            "the search space has no 'lookback'; fix it to a value in the config, e.g. "
+            "search_space: {lookback: 5}."
+        )
+    env = EnvConfig(
+        lookback=int(targets["env"]["lookback"]),
+        fee_rate=config.env.fee_rate,
+        slippage_bps=config.env.slippage_bps,
+        initial_cash=config.env.initial_cash,
+        min_order_notional=config.env.min_order_notional,
+        episode_length=config.env.episode_length,
+        reward_scale=config.env.reward_scale,
+    )
+    return TrialSetup(
+        ppo=ppo,
+        env=env,
+        num_envs=config.env.num_envs,
+        timeframe=str(targets["data"].get("timeframe", timeframe)),
+        feature_set=str(targets["data"].get("feature_set", config.feature_set)),
+    )
+
+
+def _cast(cls: type, name: str, value: Any) -> Any:
+    """Categorical choices arrive as int/float/str; give PPOArgs the type its field declares."""
+    declared = {f.name: f.type for f in fields(cls)}[name]
+    if declared in ("int", int):
+        return int(value)
+    if declared in ("float", float):
+        return float(value)
+    return value
