@@ -156,6 +156,7 @@ def clean_bars(
 
     # Replayed values: a traded bar (volume > 0) identical in all of OHLCV to an earlier bar is a
     # copy written by the source, not a market observation: it becomes a gap (filled below).
+    span = (frame["timestamp"].iloc[0].value, frame["timestamp"].iloc[-1].value)
     traded = frame["volume"] > 0
     replayed = frame[values].duplicated(keep="first") & traded
     if replayed.any():
@@ -205,7 +206,7 @@ def clean_bars(
 
     # Gaps: runs of missing bars on the grid. Short runs become flat zero-volume bars at the
     # previous close; longer runs raise.
-    stamps = frame["timestamp"].astype("int64").to_numpy()
+    stamps = np.unique(np.r_[frame["timestamp"].astype("int64").to_numpy(), span])
     missing = np.diff(stamps) // step - 1
     long_runs = np.flatnonzero(missing > max_gap_bars)
     if long_runs.size:

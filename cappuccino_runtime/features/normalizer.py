@@ -22,7 +22,7 @@ MIN_STD = 1e-8
 """A feature whose std is below this (constant in training) is centred but not scaled."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Normalizer:
     """z = (x - mean) / std per feature (last axis); NaN stays NaN."""
 
