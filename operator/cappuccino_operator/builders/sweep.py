@@ -1,0 +1,173 @@
+"""TrainingSweep -> (training-config ConfigMap, indexed worker Job)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cappuccino_operator.api.sweep import TrainingSweepSpec
+from cappuccino_operator.builders.context import StudyContext, labels_for
+from cappuccino_operator.builders.pods import (
+    CONTAINER_SECURITY,
+    POD_SECURITY,
+    artifact_volumes,
+    base_env,
+    env_from,
+    tmp_volume,
+)
+from cappuccino_operator.commands import train_command
+from cappuccino_operator.config import OperatorConfig
+
+__all__ = [
+    "CONFIG_FILE",
+    "build_sweep_job",
+    "build_train_config",
+    "job_mutable_patch",
+    "job_name",
+    "train_config_name",
+]
+
+CONFIG_DIR = "/etc/cappuccino"
+CONFIG_FILE = "train.json"
+GPU_RESOURCE = "nvidia.com/gpu"
+
+
+def job_name(sweep: str) -> str:
+    return f"{sweep}-workers"
+
+
+def train_config_name(sweep: str) -> str:
+    return f"{sweep}-train-config"
+
+
+def train_config(study: StudyContext, spec: TrainingSweepSpec) -> dict[str, Any]:
+    """The `--config` file: the Study's objective, search-space overrides and phase settings."""
+    s = study.spec
+    return {
+        "study_name": study.study_name,
+        "direction": s.direction,
+        "two_phase": s.two_phase,
+        "phase": spec.phase,
+        "objective": s.objective.model_dump(mode="json"),
+        "search_space": {
+            k: v.model_dump(mode="json", exclude_none=True)
+            for k, v in (s.search_space or {}).items()
+        },
+    }
+
+
+def build_train_config(
+    name: str, namespace: str, study: StudyContext, spec: TrainingSweepSpec
+) -> dict[str, Any]:
+    """ConfigMap holding the workers' training config (no secrets in it)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": train_config_name(name),
+            "namespace": namespace,
+            "labels": labels_for("TrainingSweep", name, "trainer"),
+        },
+        "data": {CONFIG_FILE: json.dumps(train_config(study, spec), indent=2, sort_keys=True)},
+    }
+
+
+def _image(spec: TrainingSweepSpec, config: OperatorConfig) -> str:
+    if spec.image:
+        return spec.image
+    return config.runtime_cuda_image if spec.resources.gpu > 0 else config.runtime_image
+
+
+def _resources(spec: TrainingSweepSpec) -> dict[str, Any]:
+    r = spec.resources
+    requests: dict[str, Any] = {"cpu": r.cpu, "memory": r.memory}
+    limits: dict[str, Any] = {"memory": r.memory}
+    if r.gpu > 0:
+        requests[GPU_RESOURCE] = r.gpu
+        limits[GPU_RESOURCE] = r.gpu
+    return {"requests": requests, "limits": limits}
+
+
+def build_sweep_job(
+    name: str,
+    namespace: str,
+    spec: TrainingSweepSpec,
+    study: StudyContext,
+    config: OperatorConfig,
+) -> dict[str, Any]:
+    """The indexed Job: `parallelism` workers sharing the study's trial budget."""
+    data = study.spec.data
+    labels = labels_for("TrainingSweep", name, "trainer")
+    argv = train_command(
+        study=study.study_name,
+        study_budget=spec.trials,
+        phase=spec.phase,
+        data=data.source,
+        symbols=data.symbols,
+        timeframe=data.timeframe,
+        start=data.start,
+        end=data.end,
+        device="cuda" if spec.resources.gpu > 0 else "cpu",
+        config=f"{CONFIG_DIR}/{CONFIG_FILE}",
+        artifact_root=study.artifact_root,
+    )
+    tmp, tmp_mount = tmp_volume()
+    art_vols, art_mounts = artifact_volumes(study, read_only=False)
+    config_volume = {"name": "config", "configMap": {"name": train_config_name(name)}}
+    config_mount = {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True}
+    container: dict[str, Any] = {
+        "name": "worker",
+        "image": _image(spec, config),
+        "command": argv,
+        "env": [
+            *base_env(study),
+            {"name": "CAPPUCCINO_DEVICE", "value": "cuda" if spec.resources.gpu > 0 else "cpu"},
+        ],
+        "resources": _resources(spec),
+        "securityContext": CONTAINER_SECURITY,
+        "volumeMounts": [tmp_mount, config_mount, *art_mounts],
+    }
+    if ef := env_from(study):
+        container["envFrom"] = ef
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": POD_SECURITY,
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": [tmp, config_volume, *art_vols],
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    job_spec: dict[str, Any] = {
+        "completionMode": "Indexed",
+        "completions": spec.parallelism,
+        "parallelism": spec.parallelism,
+        "backoffLimit": spec.backoff_limit,
+        "suspend": spec.suspend,
+        "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+    }
+    if spec.active_deadline_seconds is not None:
+        job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
+    if spec.ttl_seconds_after_finished is not None:
+        job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": job_name(name), "namespace": namespace, "labels": labels},
+        "spec": job_spec,
+    }
+
+
+def job_mutable_patch(job: dict[str, Any]) -> dict[str, Any]:
+    """The part of a built Job that may change on an existing Job (the template may not)."""
+    spec = job["spec"]
+    keep = (
+        "suspend",
+        "completions",
+        "parallelism",
+        "activeDeadlineSeconds",
+        "ttlSecondsAfterFinished",
+    )
+    return {"spec": {k: spec.get(k) for k in keep}}

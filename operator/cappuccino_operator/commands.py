@@ -1,0 +1,132 @@
+"""The ONE place that builds the `cappuccino ...` argv lists the operator's pods run.
+
+Every command line here follows docs/CONTRACTS.md ("CLI"); tests/test_command_contract.py parses
+each one with the runtime's Typer app, so a renamed flag breaks a test, not a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+__all__ = [
+    "arena_command",
+    "study_create_command",
+    "trade_command",
+    "train_command",
+    "validate_command",
+]
+
+Broker = Literal["alpaca", "replay"]
+
+
+def _opt(argv: list[str], flag: str, value: object | None) -> None:
+    if value is not None:
+        argv += [flag, str(value)]
+
+
+def train_command(
+    *,
+    study: str,
+    study_budget: int,
+    phase: Literal["full", "phase1", "phase2"] = "full",
+    data: str | None = None,
+    symbols: Sequence[str] = (),
+    timeframe: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    device: Literal["auto", "cpu", "cuda"] = "auto",
+    config: str | None = None,
+    artifact_root: str | None = None,
+) -> list[str]:
+    """`cappuccino train`: one TrainingSweep worker; runs trials until the study holds
+    `study_budget` finished trials, so any number of workers share one budget. The storage URL
+    comes from the CAPPUCCINO_STORAGE env var (a secretKeyRef), never from argv."""
+    argv = ["cappuccino", "train", "--study", study, "--study-budget", str(study_budget)]
+    argv += ["--phase", phase]
+    _opt(argv, "--data", data)
+    if symbols:
+        argv += ["--symbols", ",".join(symbols)]
+    _opt(argv, "--timeframe", timeframe)
+    _opt(argv, "--start", start)
+    _opt(argv, "--end", end)
+    argv += ["--device", device]
+    _opt(argv, "--config", config)
+    _opt(argv, "--artifact-root", artifact_root)
+    return argv
+
+
+def study_create_command(*, study: str, direction: str = "maximize") -> list[str]:
+    """`cappuccino study create` (for users and charts; the operator creates studies itself)."""
+    return ["cappuccino", "study", "create", "--study", study, "--direction", direction]
+
+
+def validate_command(*, manifest: str, artifacts: str | None = None) -> list[str]:
+    """`cappuccino validate --manifest`: the trader's init container; exits non-zero with a
+    clear message when any model of the frozen manifest fails a checkpoint."""
+    argv = ["cappuccino", "validate", "--manifest", manifest]
+    _opt(argv, "--artifacts", artifacts)
+    return argv
+
+
+def _trader_options(
+    argv: list[str],
+    *,
+    broker: Broker,
+    poll_interval: int,
+    metrics_port: int,
+    state_dir: str,
+    portfolio_id: str,
+    artifacts: str | None,
+) -> list[str]:
+    argv += ["--broker", broker, "--poll-interval", str(poll_interval)]
+    argv += ["--metrics-port", str(metrics_port), "--state-dir", state_dir]
+    argv += ["--portfolio-id", portfolio_id]
+    _opt(argv, "--artifacts", artifacts)
+    return argv
+
+
+def trade_command(
+    *,
+    manifest: str,
+    broker: Broker,
+    poll_interval: int,
+    metrics_port: int,
+    state_dir: str,
+    portfolio_id: str,
+    artifacts: str | None = None,
+) -> list[str]:
+    """`cappuccino trade`: an Ensemble's trader. The ledger URL comes from CAPPUCCINO_LEDGER_URL
+    (a secretKeyRef); `portfolio_id` is "<namespace>/<name>" (docs/CONTRACTS.md)."""
+    return _trader_options(
+        ["cappuccino", "trade", "--manifest", manifest],
+        broker=broker,
+        poll_interval=poll_interval,
+        metrics_port=metrics_port,
+        state_dir=state_dir,
+        portfolio_id=portfolio_id,
+        artifacts=artifacts,
+    )
+
+
+def arena_command(
+    *,
+    config: str,
+    broker: Broker,
+    poll_interval: int,
+    metrics_port: int,
+    state_dir: str,
+    portfolio_id: str,
+    artifacts: str | None = None,
+) -> list[str]:
+    """`cappuccino arena`: an Arena's trader; `portfolio_id` is the arena id "<ns>/<name>",
+    each member's portfolio is "<ns>/<name>/<study_name>:<trial_id>"."""
+    return _trader_options(
+        ["cappuccino", "arena", "--config", config],
+        broker=broker,
+        poll_interval=poll_interval,
+        metrics_port=metrics_port,
+        state_dir=state_dir,
+        portfolio_id=portfolio_id,
+        artifacts=artifacts,
+    )

@@ -1,0 +1,10 @@
+"""kopf handlers, thin: parse spec -> pure builders -> idempotent apply -> status patch.
+
+Importing this package registers every handler with kopf's default registry.
+"""
+
+from __future__ import annotations
+
+from cappuccino_operator.handlers import startup, study, sweep, traders
+
+__all__ = ["startup", "study", "sweep", "traders"]

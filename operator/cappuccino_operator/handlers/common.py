@@ -1,0 +1,84 @@
+"""Glue shared by the handlers: spec parsing, Study resolution, storage URLs, status patches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import kopf
+from pydantic import BaseModel, ValidationError
+
+from cappuccino_operator.api import VERSION
+from cappuccino_operator.api.common import SecretKeyRef
+from cappuccino_operator.api.study import StudySpec
+from cappuccino_operator.builders.context import StudyContext, study_context
+from cappuccino_operator.conditions import merge_conditions
+from cappuccino_operator.errors import StorageUnavailable, StudyNotReady
+
+__all__ = ["INTERVAL", "parse_spec", "resolve_study", "storage_url", "write_status"]
+
+M = TypeVar("M", bound=BaseModel)
+STUDY_API = f"cappuccino.dev/{VERSION}"
+
+
+def _interval() -> float:
+    from cappuccino_operator.config import OperatorConfig
+
+    return OperatorConfig.from_env().status_interval
+
+
+INTERVAL = _interval()
+
+
+def parse_spec(model: type[M], spec: Mapping[str, Any], what: str) -> M:
+    """The typed spec; an invalid one is a PermanentError naming the bad field and value."""
+    try:
+        return model.model_validate(dict(spec))
+    except ValidationError as e:
+        bad = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}={err.get('input')!r}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise kopf.PermanentError(f"The spec of {what} is invalid: {bad}.") from None
+
+
+def resolve_study(memo: Any, namespace: str, name: str) -> StudyContext:
+    """The referenced Study, resolved; StudyNotReady when it does not exist yet."""
+    body = memo.kube.get(STUDY_API, "Study", namespace, name)
+    if body is None:
+        raise StudyNotReady(f"Study {namespace}/{name} does not exist (yet); create it first.")
+    spec = parse_spec(StudySpec, body.get("spec") or {}, f"Study {namespace}/{name}")
+    return study_context(name, spec, memo.config)
+
+
+def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
+    """The database URL from a Secret key (read now, never stored), else the operator's."""
+    if ref is not None:
+        value = memo.kube.read_secret_key(namespace, ref.name, ref.key)
+        if not value:
+            raise StudyNotReady(
+                f"Secret {namespace}/{ref.name} does not exist or has no key {ref.key!r}."
+            )
+        return value
+    if not memo.config.storage_url:
+        raise StorageUnavailable(
+            "No storage Secret is referenced and the operator has no CAPPUCCINO_STORAGE."
+        )
+    return str(memo.config.storage_url)
+
+
+def write_status(
+    patch: kopf.Patch,
+    status: Mapping[str, Any] | None,
+    generation: int | None,
+    conditions: Iterable[Mapping[str, Any]] = (),
+    **fields: Any,
+) -> None:
+    """Puts summary fields, observedGeneration and merged conditions into the status patch."""
+    for key, value in fields.items():
+        patch.status[key] = value
+    if generation is not None:
+        patch.status["observedGeneration"] = generation
+    updates = list(conditions)
+    if updates:
+        patch.status["conditions"] = merge_conditions((status or {}).get("conditions"), updates)

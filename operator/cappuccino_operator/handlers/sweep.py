@@ -1,0 +1,110 @@
+"""TrainingSweep: an indexed Job of workers; a timer mirrors progress and outcomes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import kopf
+
+from cappuccino_operator.api import GROUP, VERSION
+from cappuccino_operator.api.sweep import TrainingSweepSpec
+from cappuccino_operator.builders.sweep import (
+    build_sweep_job,
+    build_train_config,
+    job_mutable_patch,
+    job_name,
+)
+from cappuccino_operator.conditions import condition
+from cappuccino_operator.errors import StorageUnavailable, StudyNotReady
+from cappuccino_operator.handlers.common import (
+    INTERVAL,
+    parse_spec,
+    resolve_study,
+    storage_url,
+    write_status,
+)
+from cappuccino_operator.observe import sweep_status
+from cappuccino_operator.queries import study_summary
+from cappuccino_operator.storage import describe_error
+
+__all__ = ["observe_sweep", "reconcile_sweep"]
+
+RETRY = 10
+
+
+@kopf.on.resume(GROUP, VERSION, "trainingsweeps")
+@kopf.on.create(GROUP, VERSION, "trainingsweeps")
+@kopf.on.update(GROUP, VERSION, "trainingsweeps", field="spec")
+def reconcile_sweep(
+    name: str,
+    namespace: str,
+    spec: Any,
+    meta: Any,
+    body: Any,
+    status: Any,
+    patch: kopf.Patch,
+    memo: Any,
+    **_: Any,
+) -> None:
+    """Applies the training-config ConfigMap and the worker Job (suspend/resume included)."""
+    gen = meta.get("generation")
+    sweep = parse_spec(TrainingSweepSpec, spec, f"TrainingSweep {namespace}/{name}")
+    try:
+        study = resolve_study(memo, namespace, sweep.study_ref.name)
+    except StudyNotReady as e:
+        write_status(
+            patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
+        )
+        raise kopf.TemporaryError(str(e), delay=RETRY) from None
+    config_map = build_train_config(name, namespace, study, sweep)
+    job = build_sweep_job(name, namespace, sweep, study, memo.config)
+    kopf.adopt([config_map, job], owner=body)
+    memo.kube.create_or_patch(config_map)
+    memo.kube.create_or_patch(job, job_mutable_patch(job))
+    write_status(
+        patch,
+        status,
+        gen,
+        studyName=study.study_name,
+        jobName=job_name(name),
+        gpus=sweep.resources.gpu * sweep.parallelism,
+    )
+
+
+@kopf.timer(GROUP, VERSION, "trainingsweeps", interval=INTERVAL, initial_delay=1)
+def observe_sweep(
+    name: str,
+    namespace: str,
+    spec: Any,
+    meta: Any,
+    body: Any,
+    status: Any,
+    patch: kopf.Patch,
+    memo: Any,
+    **_: Any,
+) -> None:
+    """Progress from the database, outcome from the Job, reasons from its pods."""
+    gen = meta.get("generation")
+    sweep = parse_spec(TrainingSweepSpec, spec, f"TrainingSweep {namespace}/{name}")
+    try:
+        study = resolve_study(memo, namespace, sweep.study_ref.name)
+    except StudyNotReady as e:
+        write_status(
+            patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
+        )
+        return
+    summary = None
+    try:
+        url = storage_url(memo, namespace, study.spec.storage_secret_ref)
+        with memo.db.connect(url) as conn:
+            summary = study_summary(conn, study.study_name)
+    except (StorageUnavailable, StudyNotReady) as e:
+        kopf.warn(body, reason="StorageUnavailable", message=str(e))
+    except Exception as e:
+        kopf.warn(body, reason="StorageUnavailable", message=describe_error(e))
+    job = memo.kube.get("batch/v1", "Job", namespace, job_name(name))
+    pods = memo.kube.list("v1", "Pod", namespace, {"cappuccino.dev/trainingsweep": name})
+    fields, conditions, suspend = sweep_status(sweep, summary, job, pods, gen)
+    if suspend and job is not None and not (job.get("spec") or {}).get("suspend"):
+        memo.kube.patch("batch/v1", "Job", namespace, job_name(name), {"spec": {"suspend": True}})
+    write_status(patch, status, gen, conditions, studyName=study.study_name, **fields)

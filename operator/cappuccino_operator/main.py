@@ -1,0 +1,57 @@
+"""`cappuccino-operator run`: starts kopf with Cappuccino's handlers and settings.
+
+python -m cappuccino_operator run [--namespace NS ... | --all-namespaces] [--standalone]
+    [--priority N] [--peering NAME] [--liveness URL] [--verbose]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "parse_args"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cappuccino-operator", description=__doc__.splitlines()[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="Run the operator until SIGTERM/SIGINT.")
+    scope = run.add_mutually_exclusive_group(required=True)
+    scope.add_argument("-n", "--namespace", action="append", dest="namespaces", metavar="NS",
+                       help="Watch this namespace (repeatable; globs allowed).")  # fmt: skip
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="Watch every namespace.")
+    run.add_argument("--standalone", action="store_true", help="No peering (a single operator).")
+    run.add_argument(
+        "--priority", type=int, default=None, help="Peering priority (HA: highest wins)."
+    )
+    run.add_argument("--peering", default=None, help="Peering object name (default: cappuccino).")
+    run.add_argument(
+        "--liveness", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz."
+    )
+    run.add_argument("-v", "--verbose", action="store_true", help="Debug-level logs.")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import kopf
+
+    import cappuccino_operator.handlers  # noqa: F401  (registers the handlers)
+    from cappuccino_operator.handlers.startup import PEERING_NAME
+
+    kopf.configure(verbose=args.verbose)
+    kopf.run(
+        clusterwide=bool(args.all_namespaces),
+        namespaces=args.namespaces or (),
+        standalone=args.standalone,
+        priority=args.priority,
+        peering_name=args.peering or PEERING_NAME,
+        liveness_endpoint=args.liveness,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""A frozen model selection and the manifests built from it (the registry's JSON shapes).
+
+The shapes follow cappuccino_runtime.registry.manifests (EnsembleManifest, ArenaConfig), so the
+trader's `cappuccino validate --manifest` init container reads what the operator froze.
+Every model carries study_name, trial_id and the sha256 of its actor weights (the one rule of
+identity); `number` is for display only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ARENA_FILE",
+    "ENSEMBLE_FILE",
+    "SelectedTrial",
+    "Selection",
+    "arena_config",
+    "ensemble_manifest",
+    "manifest_hash",
+]
+
+ENSEMBLE_FILE = "ensemble_manifest.json"
+ARENA_FILE = "arena_config.json"
+CREATED_BY = "cappuccino-operator"
+
+
+@dataclass(frozen=True)
+class SelectedTrial:
+    """One COMPLETE trial chosen to trade."""
+
+    trial_id: int
+    number: int
+    value: float | None
+    sha256: str
+    artifact_uri: str | None
+    timeframe: str
+
+    @property
+    def source_dir(self) -> str:
+        """`{study_name}/trial_{number}_{timeframe}` without the study (see Selection)."""
+        return f"trial_{self.number}_{self.timeframe}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The models of one study, best first."""
+
+    study_name: str
+    trials: tuple[SelectedTrial, ...]
+
+    def source_dir(self, t: SelectedTrial) -> str:
+        return f"{self.study_name}/{t.source_dir}"
+
+    def model_path(self, t: SelectedTrial) -> str:
+        return t.artifact_uri or self.source_dir(t)
+
+
+def ensemble_manifest(sel: Selection, *, created_at: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """ensemble_manifest.json (flat, index-aligned lists), plus the trader settings in `extra`."""
+    t = sel.trials
+    return {
+        "kind": "ensemble",
+        "study_name": sel.study_name,
+        "model_count": len(t),
+        "trial_numbers": [x.number for x in t],
+        "trial_ids": [x.trial_id for x in t],
+        "trial_values": [x.value for x in t],
+        "sha256": [x.sha256 for x in t],
+        "model_paths": [sel.model_path(x) for x in t],
+        "source_dirs": [sel.source_dir(x) for x in t],
+        "created_at": created_at,
+        "created_by": CREATED_BY,
+        **extra,
+    }
+
+
+def arena_config(
+    sel: Selection, *, arena_name: str, created_at: str, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """arena_config.json: one entry per member, plus the arena settings in `extra`."""
+    return {
+        "kind": "arena",
+        "arena_name": arena_name,
+        "study_name": sel.study_name,
+        "model_count": len(sel.trials),
+        "models": [
+            {
+                "model_id": f"{sel.study_name}:{x.trial_id}",
+                "trial_number": x.number,
+                "trial_id": x.trial_id,
+                "sharpe_value": x.value,
+                "model_path": sel.model_path(x),
+                "source_dir": sel.source_dir(x),
+                "sha256": x.sha256,
+                # Not validated yet: the init container runs the checkpoints before trading.
+                "validation_status": {"passed": False, "checks": {}, "validated_at": created_at},
+            }
+            for x in sel.trials
+        ],
+        "created_at": created_at,
+        "created_by": CREATED_BY,
+        **extra,
+    }
+
+
+def manifest_hash(manifest: dict[str, Any]) -> str:
+    """Content hash of a manifest, ignoring when it was written (so a re-freeze of the same
+    selection and settings keeps its ConfigMap name)."""
+    stable = json.dumps(_without_times(manifest), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(stable.encode()).hexdigest()
+
+
+def _without_times(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: _without_times(v) for k, v in node.items() if k not in ("created_at", "validated_at")
+        }
+    if isinstance(node, list):
+        return [_without_times(v) for v in node]
+    return node

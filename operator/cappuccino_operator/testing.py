@@ -1,0 +1,100 @@
+"""Helpers for tests and demos that need database state without running training or traders.
+
+- seed_trials: COMPLETE (or FAIL) trials with the identity user attrs the registry writes.
+- write_ranking / write_snapshot: rows in the trading tables the status timers read
+  (only the columns docs/CONTRACTS.md promises; the runtime owns the full schema).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import create_engine, text
+
+__all__ = ["seed_trials", "write_ranking", "write_snapshot"]
+
+
+def seed_trials(
+    storage_url: str,
+    study_name: str,
+    values: Sequence[float],
+    *,
+    failed: int = 0,
+    timeframe: str = "1h",
+    direction: str = "maximize",
+) -> list[int]:
+    """Adds one COMPLETE trial per value (plus `failed` FAIL trials); returns the COMPLETE
+    trials' trial_ids in insertion order."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=study_name, storage=storage_url, direction=direction, load_if_exists=True
+    )
+    dist = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    for i, value in enumerate(values):
+        number = len(study.get_trials(deepcopy=False))
+        sha = hashlib.sha256(f"{study_name}:{number}:{value}".encode()).hexdigest()
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": (i % 10) / 10},
+                distributions=dist,
+                value=value,
+                user_attrs={
+                    "sha256_actor": sha,
+                    "artifact_uri": f"/artifacts/{study_name}/trial_{number}_{timeframe}",
+                    "timeframe": timeframe,
+                    "mean_sharpe_bot": value,
+                },
+            )
+        )
+    for _ in range(failed):
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    return [t._trial_id for t in complete][-len(values) :] if values else []
+
+
+_RANKINGS = """CREATE TABLE IF NOT EXISTS arena_rankings (
+  arena_id VARCHAR(255), ts TIMESTAMP WITH TIME ZONE, portfolio_id VARCHAR(512),
+  study_name VARCHAR(512), trial_id INTEGER, rank INTEGER, sharpe NUMERIC, promoted BOOLEAN)"""
+_SNAPSHOTS = """CREATE TABLE IF NOT EXISTS portfolio_snapshots (
+  portfolio_id VARCHAR(512), ts TIMESTAMP WITH TIME ZONE, equity NUMERIC, cash NUMERIC)"""
+
+
+def write_ranking(
+    url: str, arena_id: str, study_name: str, ranking: Sequence[tuple[int, float]], promote: int = 3
+) -> None:
+    """One ranking (trial_id, sharpe), best first, at the current time."""
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(_RANKINGS))
+        for rank, (trial_id, sharpe) in enumerate(ranking, start=1):
+            conn.execute(
+                text("INSERT INTO arena_rankings VALUES (:a, :ts, :p, :s, :t, :r, :sh, :pr)"),
+                {
+                    "a": arena_id,
+                    "ts": now,
+                    "p": f"{arena_id}/{study_name}:{trial_id}",
+                    "s": study_name,
+                    "t": trial_id,
+                    "r": rank,
+                    "sh": sharpe,
+                    "pr": rank <= promote,
+                },
+            )
+    engine.dispose()
+
+
+def write_snapshot(url: str, portfolio_id: str, equity: float, cash: float = 0.0) -> None:
+    """One portfolio snapshot at the current time."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(_SNAPSHOTS))
+        conn.execute(
+            text("INSERT INTO portfolio_snapshots VALUES (:p, :ts, :e, :c)"),
+            {"p": portfolio_id, "ts": datetime.now(UTC), "e": equity, "c": cash},
+        )
+    engine.dispose()
