@@ -1,0 +1,165 @@
+"""ReplayBroker: history replayed bar by bar, with the env's fill convention, fees and slippage.
+
+Clock: after bar t has closed the replay's "now" is bar t's close time (= bar t+1's open).
+`history` returns bars up to t, `fill_prices` is bar t+1's open, and a market order fills at
+once at that open with slippage against the trader; the fee is taken in the received asset
+(buys pay in units, sells in quote). `wait_next_poll` advances one bar, sleeping
+`seconds_per_bar` of wall time first (0 = as fast as possible: the accelerated clock).
+
+Orders are journaled (one JSON line per order) when `journal` is given, so a replay broker
+outlives a crashed trader the way Alpaca would: a restarted trader finds its orders again.
+The replay account tracks cash and positions from its fills but enforces no balance: in an
+arena several local books may route to it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from cappuccino_runtime.data.market import MarketData
+from cappuccino_runtime.data.timeframes import timeframe_delta
+from cappuccino_runtime.errors import BrokerError, ConfigError
+from cappuccino_runtime.trading.brokers.base import AssetRules, BrokerOrder, OrderRequest
+from cappuccino_runtime.trading.orders import OrderSide
+
+__all__ = ["ReplayBroker"]
+
+
+class ReplayBroker:
+    """A Broker over a MarketData, starting after bar `start` has closed."""
+
+    name = "replay"
+
+    def __init__(
+        self,
+        data: MarketData,
+        *,
+        start: int,
+        fee_rate: float,
+        slippage: float,
+        initial_cash: float = 10_000.0,
+        seconds_per_bar: float = 0.0,
+        journal: Path | None = None,
+    ) -> None:
+        if not 0 <= start < data.n_bars - 1:
+            raise ConfigError(
+                f"replay start bar {start} must leave a bar to fill at; the data has "
+                f"{data.n_bars} bars."
+            )
+        self.data = data
+        self.t = start
+        self.fee_rate = fee_rate
+        self.slippage = slippage
+        self.seconds_per_bar = seconds_per_bar
+        self._cash = initial_cash
+        self._positions: dict[str, float] = {}
+        self._orders: dict[str, BrokerOrder] = {}
+        self._journal = journal
+        if journal is not None and journal.exists():
+            for line in journal.read_text().splitlines():
+                if line.strip():
+                    self._apply(_order_from_json(json.loads(line)))
+
+    def now(self) -> datetime:
+        end = self.data.index[self.t] + timeframe_delta(self.data.timeframe)
+        return pd.Timestamp(end).to_pydatetime()
+
+    def history(self, symbols: tuple[str, ...], timeframe: str, bars: int) -> MarketData:
+        if timeframe_delta(timeframe) != timeframe_delta(self.data.timeframe):
+            raise ConfigError(
+                f"the replay data is {self.data.timeframe} bars but {timeframe} was asked for."
+            )
+        return self.data.slice(max(0, self.t - bars + 1), self.t + 1).select(symbols)
+
+    def fill_prices(self, symbols: tuple[str, ...]) -> list[float]:
+        return [float(self.data.open[self.t + 1, self._col(s)]) for s in symbols]
+
+    def asset_rules(self, symbol: str) -> AssetRules:
+        self._col(symbol)
+        return AssetRules(symbol=symbol, min_notional=0.0)
+
+    def submit(self, request: OrderRequest) -> BrokerOrder:
+        if request.client_order_id in self._orders:
+            return self._orders[request.client_order_id]
+        price = self.fill_prices((request.symbol,))[0]
+        if request.side is OrderSide.BUY:
+            fill = price * (1.0 + self.slippage)
+            qty = request.qty if request.qty is not None else (request.notional or 0.0) / fill
+        else:
+            fill = price * (1.0 - self.slippage)
+            qty = request.qty or 0.0
+        if qty <= 0:
+            raise BrokerError(
+                f"replay rejected {request.side.value} {request.symbol} order "
+                f"{request.client_order_id}: size qty={request.qty} notional={request.notional} "
+                f"at {price} is not positive."
+            )
+        order = BrokerOrder(
+            client_order_id=request.client_order_id,
+            broker_order_id=str(uuid.uuid5(uuid.NAMESPACE_URL, request.client_order_id)),
+            symbol=request.symbol,
+            side=request.side,
+            status="filled",
+            filled_qty=qty,
+            filled_avg_price=fill,
+            qty=request.qty,
+            notional=request.notional,
+        )
+        if self._journal is not None:
+            with self._journal.open("a") as f:
+                f.write(json.dumps(_order_to_json(order)) + "\n")
+        self._apply(order)
+        return order
+
+    def order(self, client_order_id: str) -> BrokerOrder | None:
+        return self._orders.get(client_order_id)
+
+    def open_orders(self) -> list[BrokerOrder]:
+        return [o for o in self._orders.values() if not o.done]
+
+    def positions(self) -> dict[str, float]:
+        return {s: q for s, q in self._positions.items() if q != 0.0}
+
+    def cash(self) -> float:
+        return self._cash
+
+    def wait_next_poll(self, poll_seconds: float) -> bool:
+        if self.t + 2 >= self.data.n_bars:
+            return False
+        if self.seconds_per_bar > 0:
+            time.sleep(self.seconds_per_bar)
+        self.t += 1
+        return True
+
+    def _apply(self, order: BrokerOrder) -> None:
+        self._orders[order.client_order_id] = order
+        qty, price = order.filled_qty, order.filled_avg_price or 0.0
+        held = self._positions.get(order.symbol, 0.0)
+        if order.side is OrderSide.BUY:
+            self._positions[order.symbol] = held + qty * (1.0 - self.fee_rate)
+            self._cash -= qty * price
+        else:
+            self._positions[order.symbol] = held - qty
+            self._cash += qty * price * (1.0 - self.fee_rate)
+
+    def _col(self, symbol: str) -> int:
+        try:
+            return self.data.symbols.index(symbol)
+        except ValueError:
+            raise ConfigError(
+                f"symbol {symbol!r} is not in the replay data ({', '.join(self.data.symbols)})."
+            ) from None
+
+
+def _order_to_json(order: BrokerOrder) -> dict[str, object]:
+    return {**order.__dict__, "side": order.side.value}
+
+
+def _order_from_json(raw: dict[str, object]) -> BrokerOrder:
+    return BrokerOrder(**{**raw, "side": OrderSide(str(raw["side"]))})  # type: ignore[arg-type]
