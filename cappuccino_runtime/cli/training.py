@@ -1,11 +1,154 @@
-"""CLI commands of the training domain (filled in by that domain; see docs/CONTRACTS.md)."""
+"""CLI of the training domain: `train`, `study create` and `demo` (docs/CONTRACTS.md).
+
+Thin adapters over cappuccino_runtime.training and cappuccino_runtime.demo; torch and optuna
+are imported inside the commands so `cappuccino --help` stays fast.
+"""
 
 from __future__ import annotations
 
+import logging
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from cappuccino_runtime.errors import ConfigError
 
 __all__ = ["register"]
 
 
+class PhaseChoice(StrEnum):
+    """Which search `cappuccino train` runs (see docs/training.md)."""
+
+    full = "full"
+    phase1 = "phase1"
+    phase2 = "phase2"
+
+
+class DeviceChoice(StrEnum):
+    """Torch device; auto picks CUDA when one is visible."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+StorageOpt = Annotated[
+    str | None, typer.Option("--storage", help="Optuna storage URL (default: CAPPUCCINO_STORAGE).")
+]
+
+
+def _symbols(raw: str | None) -> list[str] | None:
+    if raw is None:
+        return None
+    symbols = [s.strip() for s in raw.split(",") if s.strip()]
+    if not symbols:
+        raise ConfigError(f"--symbols {raw!r} names no symbol; use e.g. BTC/USD,ETH/USD.")
+    return symbols
+
+
+def train(
+    study: Annotated[str, typer.Option("--study", help="Study name (see --phase for suffixes).")],
+    storage: StorageOpt = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-root", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."
+        ),
+    ] = None,
+    n_trials: Annotated[
+        int | None, typer.Option("--n-trials", help="This worker runs at most N trials.")
+    ] = None,
+    study_budget: Annotated[
+        int | None,
+        typer.Option(
+            "--study-budget", help="Stop once the study holds N COMPLETE + PRUNED trials."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Training config file (YAML or JSON).")
+    ] = None,
+    phase: Annotated[
+        PhaseChoice, typer.Option("--phase", help="full, phase1 (study NAME-phase1) or phase2.")
+    ] = PhaseChoice.full,
+    data: Annotated[
+        str, typer.Option("--data", help="sample, alpaca, or a path/URL of bar files.")
+    ] = "sample",
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma-separated, e.g. BTC/USD,ETH/USD.")
+    ] = None,
+    timeframe: Annotated[
+        str, typer.Option("--timeframe", help="Bar timeframe of the loaded data.")
+    ] = "1h",
+    start: Annotated[str | None, typer.Option("--start", help="ISO start (inclusive).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="ISO end (exclusive).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed; trial n uses seed + n.")] = 0,
+    device: Annotated[DeviceChoice | None, typer.Option("--device")] = None,
+) -> None:
+    """Run trials of a shared Optuna study as one worker."""
+    from cappuccino_runtime.training.runner import TrainOptions, run_training
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    opts = TrainOptions(
+        study=study,
+        storage=storage,
+        artifact_root=artifact_root,
+        n_trials=n_trials,
+        study_budget=study_budget,
+        config=str(config) if config else None,
+        phase=phase.value,  # type: ignore[arg-type]
+        data=data,
+        symbols=_symbols(symbols),
+        timeframe=timeframe,
+        start=start,
+        end=end,
+        seed=seed,
+        device=device.value if device else None,
+    )
+    summary = run_training(opts, notify=lambda msg: typer.echo(msg, err=True))
+    typer.echo(
+        f"worker done: ran {summary.trials_run} trial(s); study holds {summary.study_finished} "
+        f"finished trial(s); stopped: {summary.stopped_because}."
+    )
+
+
+def study_create(
+    study: Annotated[str, typer.Option("--study", help="Study name.")],
+    storage: StorageOpt = None,
+    direction: Annotated[
+        str, typer.Option("--direction", help="maximize or minimize.")
+    ] = "maximize",
+) -> None:
+    """Create a study (idempotent: an existing study with the same direction is kept)."""
+    from cappuccino_runtime.settings import Settings
+    from cappuccino_runtime.training.worker import create_study, open_storage
+
+    settings = Settings.from_env(storage=storage)
+    if settings.storage.startswith("sqlite:///"):
+        Path(settings.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    created = create_study(study, open_storage(settings.storage), direction)
+    typer.echo(f"study {created.study_name!r} ready ({direction}).")
+
+
+def demo(
+    home: Annotated[
+        Path | None, typer.Option("--home", help="Local state dir (default: CAPPUCCINO_HOME).")
+    ] = None,
+    trials: Annotated[int, typer.Option("--trials", help="Trials to run.", min=1)] = 8,
+) -> None:
+    """Run a small study end to end on embedded defaults and print the leaderboard."""
+    from cappuccino_runtime.demo import run_demo
+
+    run_demo(home=home, trials=trials)
+
+
 def register(app: typer.Typer) -> None:
-    """Adds this domain's commands to the root app."""
+    """Adds `train`, `study create` and `demo` to the root app."""
+    app.command("train")(train)
+    study_app = typer.Typer(help="Manage Optuna studies.", no_args_is_help=True)
+    study_app.command("create")(study_create)
+    app.add_typer(study_app, name="study")
+    app.command("demo")(demo)

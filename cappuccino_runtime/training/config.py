@@ -82,6 +82,10 @@ class Phase1Settings(_Strict):
     feature_sets: list[str] | None = Field(
         default=None, description="Feature sets to try; None = every set in FEATURE_SETS."
     )
+    fixed: dict[str, Any] = Field(
+        default_factory=dict,
+        description="PPO parameter values for phase 1; others sit at the centre of their range.",
+    )
 
 
 class TrainingConfig(_Strict):
@@ -97,6 +101,9 @@ class TrainingConfig(_Strict):
     cpcv: CPCVSettings = Field(default_factory=CPCVSettings)
     phase1: Phase1Settings = Field(default_factory=Phase1Settings)
     n_startup_trials: int = Field(default=10, ge=0, description="Random trials before TPE.")
+    pruner_startup_trials: int = Field(
+        default=5, ge=0, description="Finished trials before the median pruner may prune."
+    )
     cpu_threads: int | None = Field(
         default=None,
         ge=1,

@@ -18,7 +18,14 @@ from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.features import Normalizer, compute_features, warmup_bars
 from cappuccino_runtime.training.cpcv import CPCVSplit, Segment, cpcv_splits
 
-__all__ = ["PreparedData", "SplitData", "prepare", "split_data", "training_starts"]
+__all__ = [
+    "PreparedData",
+    "SplitData",
+    "capacity_problem",
+    "prepare",
+    "split_data",
+    "training_starts",
+]
 
 
 @dataclass(frozen=True)
@@ -114,3 +121,37 @@ def split_data(data: PreparedData, split: CPCVSplit, env: EnvConfig) -> SplitDat
         normalizer=normalizer,
         valid_starts=starts,
     )
+
+
+def capacity_problem(
+    n_bars: int,
+    feature_set: str,
+    lookback: int,
+    episode_length: int,
+    *,
+    n_groups: int,
+    n_test_groups: int,
+    embargo: int,
+) -> str | None:
+    """Why `n_bars` bars cannot feed CPCV training with these settings, or None when they can.
+
+    Needs only bar counts, so callers (phase 1) can check a timeframe before computing features.
+    """
+    warm = warmup_bars(feature_set)
+    usable = n_bars - warm - (lookback - 1)
+    if usable < 2 * n_groups:
+        return f"{n_bars} bars leave {max(usable, 0)} after the feature warm-up of {warm}"
+    try:
+        splits = cpcv_splits(
+            usable, n_groups=n_groups, n_test_groups=n_test_groups, embargo=embargo
+        )
+    except ValueError as e:
+        return str(e)
+    for split in splits:
+        if training_starts(split.train, lookback, episode_length).size == 0:
+            longest = max(b - a for a, b in split.train)
+            return (
+                f"{n_bars} bars give CPCV training segments of at most {longest} bars, shorter "
+                f"than episode_length {episode_length} plus lookback {lookback}"
+            )
+    return None

@@ -1,0 +1,147 @@
+"""`cappuccino train` as a function: options in, a worker's summary out.
+
+Wires the pieces in order: settings -> config file -> market data -> phase (search space and
+study name) -> storage with heartbeats -> sampler/pruner -> objective -> worker loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.study import Study
+from optuna.trial import FrozenTrial
+
+from cappuccino_runtime.data import MarketData, load_market_data
+from cappuccino_runtime.settings import Settings, pick_device
+from cappuccino_runtime.training.config import TrainingConfig, load_config
+from cappuccino_runtime.training.objective import Objective
+from cappuccino_runtime.training.search_space import SearchSpace
+from cappuccino_runtime.training.two_phase import (
+    Phase,
+    load_winner,
+    phase1_space,
+    phase2_space,
+    study_name_for,
+    winner_callback,
+)
+from cappuccino_runtime.training.worker import (
+    HeartbeatSettings,
+    WorkerSummary,
+    load_study,
+    open_storage,
+    run_worker,
+    worker_index,
+)
+
+__all__ = ["TrainOptions", "make_pruner", "make_sampler", "phase_space", "run_training"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The flags of `cappuccino train` (docs/CONTRACTS.md), after defaults."""
+
+    study: str
+    storage: str | None = None
+    artifact_root: str | None = None
+    n_trials: int | None = None
+    study_budget: int | None = None
+    config: str | None = None
+    phase: Phase = "full"
+    data: str = "sample"
+    symbols: Sequence[str] | None = None
+    timeframe: str = "1h"
+    start: str | None = None
+    end: str | None = None
+    seed: int = 0
+    device: str | None = None
+
+
+def make_sampler(config: TrainingConfig, seed: int) -> optuna.samplers.TPESampler:
+    """TPE seeded by the base seed and this worker's index (parallel workers differ)."""
+    return optuna.samplers.TPESampler(
+        seed=seed + 7919 * worker_index(), n_startup_trials=config.n_startup_trials
+    )
+
+
+def make_pruner(config: TrainingConfig) -> optuna.pruners.MedianPruner:
+    """Median pruning on the running mean Sharpe after each CPCV split (from the 2nd split on)."""
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=config.pruner_startup_trials, n_warmup_steps=1
+    )
+
+
+def phase_space(
+    phase: Phase, name: str, market: MarketData, config: TrainingConfig, storage: object
+) -> tuple[SearchSpace, list[str]]:
+    """The search space of a phase and notes to show the user."""
+    if phase == "phase1":
+        return phase1_space(market, config)
+    if phase == "phase2":
+        winner = load_winner(storage, name)  # type: ignore[arg-type]
+        note = (
+            f"phase 2 fixes {winner.params} from study {winner.study_name!r} trial_id "
+            f"{winner.trial_id} (value {winner.value:.3f})."
+        )
+        return phase2_space(config, winner), [note]
+    return config.space(), []
+
+
+def run_training(
+    opts: TrainOptions,
+    *,
+    settings: Settings | None = None,
+    config: TrainingConfig | None = None,
+    market: MarketData | None = None,
+    on_split: Callable[[int, int], None] | None = None,
+    callbacks: list[Callable[[Study, FrozenTrial], None]] | None = None,
+    notify: Callable[[str], None] = logger.info,
+) -> WorkerSummary:
+    """Runs one worker for `opts`; `config`/`market` skip loading when the caller has them."""
+    settings = settings or Settings.from_env(
+        storage=opts.storage, artifact_root=opts.artifact_root, device=opts.device
+    )
+    settings.ensure_dirs()
+    config = config or load_config(opts.config)
+    device = pick_device(settings.device)
+    if market is None:
+        market = load_market_data(
+            opts.data,
+            opts.symbols,
+            opts.timeframe,
+            opts.start,
+            opts.end,
+            cache_dir=settings.data_cache,
+        )
+    storage = open_storage(settings.storage, HeartbeatSettings.from_env())
+    space, notes = phase_space(opts.phase, opts.study, market, config, storage)
+    for note in notes:
+        notify(note)
+    study_name = study_name_for(opts.study, opts.phase)
+    study = load_study(
+        study_name, storage, sampler=make_sampler(config, opts.seed), pruner=make_pruner(config)
+    )
+    objective = Objective(
+        study_name=study_name,
+        market=market,
+        config=config,
+        space=space,
+        artifact_root=settings.artifact_root,
+        base_seed=opts.seed,
+        device=device,
+        on_split=on_split,
+    )
+    all_callbacks = list(callbacks or [])
+    if opts.phase == "phase1":
+        all_callbacks.append(winner_callback(settings.artifact_root))
+    return run_worker(
+        study,
+        objective,
+        n_trials=opts.n_trials,
+        study_budget=opts.study_budget,
+        callbacks=all_callbacks,
+    )

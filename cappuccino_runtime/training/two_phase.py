@@ -1,0 +1,254 @@
+"""Two-phase training: phase 1 picks the market view, phase 2 tunes PPO with it fixed.
+
+Study names (`--study NAME`):
+- `--phase phase1` runs study `NAME-phase1`. It searches timeframe, lookback and feature set;
+  every PPO hyperparameter is held at a fixed "centre" of its range (`centre_value`, or the
+  config's `phase1.fixed`). After every finished trial the best one is stored as the study's
+  user attr `phase1_winner` and as `{artifact_root}/NAME-phase1/phase1_winner.json`.
+- `--phase phase2` runs study `NAME`, its own study: it reads the winner of `NAME-phase1`,
+  fixes timeframe, lookback and feature set to it, and searches the PPO hyperparameters.
+- `--phase full` runs study `NAME` and searches everything at the given timeframe at once.
+So the models to deploy are always in study `NAME`.
+
+Phase 1 may only try timeframes that can be built from the loaded data: bars are aggregated
+(1h -> 4h), never split, and each timeframe must leave enough bars for CPCV episodes.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+import uuid
+from collections.abc import Callable
+from typing import Any, Literal
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+from pydantic import BaseModel, ConfigDict
+
+from cappuccino_runtime.artifacts import ArtifactStore
+from cappuccino_runtime.data import MarketData
+from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_ratio
+from cappuccino_runtime.errors import CappuccinoError, ConfigError
+from cappuccino_runtime.features import FEATURE_SETS, warmup_bars
+from cappuccino_runtime.training.config import TrainingConfig
+from cappuccino_runtime.training.dataset import capacity_problem
+from cappuccino_runtime.training.search_space import (
+    DESTINATIONS,
+    PHASE1_PARAMS,
+    CategoricalParam,
+    FloatParam,
+    IntParam,
+    SearchSpace,
+    build_space,
+)
+
+__all__ = [
+    "PHASE1_SUFFIX",
+    "WINNER_ATTR",
+    "WINNER_FILE",
+    "Phase",
+    "Phase1Winner",
+    "centre_value",
+    "load_winner",
+    "phase1_space",
+    "phase2_space",
+    "study_name_for",
+    "usable_timeframes",
+    "winner_callback",
+]
+
+Phase = Literal["full", "phase1", "phase2"]
+PHASE1_SUFFIX = "-phase1"
+WINNER_ATTR = "phase1_winner"
+WINNER_FILE = "phase1_winner.json"
+
+
+def study_name_for(name: str, phase: Phase) -> str:
+    """The study a phase runs in: NAME-phase1 for phase 1, NAME otherwise."""
+    if phase not in ("full", "phase1", "phase2"):
+        raise ConfigError(f"--phase must be full, phase1 or phase2, got {phase!r}.")
+    return f"{name}{PHASE1_SUFFIX}" if phase == "phase1" else name
+
+
+class Phase1Winner(BaseModel):
+    """The best phase-1 trial: what phase 2 fixes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    study_name: str
+    trial_id: int
+    number: int
+    value: float
+    params: dict[str, Any]
+
+
+def centre_value(spec: FloatParam | IntParam | CategoricalParam) -> int | float | str:
+    """A fixed representative of a range: geometric mean on log scales, else the midpoint
+    (snapped to the step grid); the first choice of a categorical."""
+    if isinstance(spec, CategoricalParam):
+        return spec.choices[0]
+    mid = math.sqrt(spec.low * spec.high) if spec.log else (spec.low + spec.high) / 2
+    if isinstance(spec, IntParam):
+        return int(spec.low + round((mid - spec.low) / spec.step) * spec.step)
+    if spec.step:
+        return spec.low + round((mid - spec.low) / spec.step) * spec.step
+    return mid
+
+
+def usable_timeframes(
+    market: MarketData, config: TrainingConfig
+) -> tuple[list[str], dict[str, str]]:
+    """Phase-1 timeframes buildable from `market`, and why each other one was dropped."""
+    space = config.space()
+    lookback_spec = space["lookback"]
+    max_lookback = (
+        max(int(c) for c in lookback_spec.choices)
+        if isinstance(lookback_spec, CategoricalParam)
+        else int(lookback_spec.high)
+    )
+    sets = config.phase1.feature_sets or sorted(FEATURE_SETS)
+    slowest = max(sets, key=warmup_bars)
+    embargo = config.cpcv.embargo_bars
+    kept: list[str] = []
+    dropped: dict[str, str] = {}
+    for raw in config.phase1.timeframes:
+        tf = canonical_timeframe(raw)
+        try:
+            ratio = timeframe_ratio(market.timeframe, tf)
+        except ConfigError:
+            dropped[tf] = (
+                f"the data's base timeframe is {market.timeframe} and bars can only be "
+                f"aggregated, so {tf} cannot be built (load {tf} or finer data to search it)"
+            )
+            continue
+        problem = capacity_problem(
+            market.n_bars // ratio,
+            slowest,
+            max_lookback,
+            config.env.episode_length,
+            n_groups=config.cpcv.n_groups,
+            n_test_groups=config.cpcv.n_test_groups,
+            embargo=max_lookback + 1 if embargo is None else embargo,
+        )
+        if problem is not None:
+            dropped[tf] = f"{problem} at {tf}"
+            continue
+        kept.append(tf)
+    return kept, dropped
+
+
+def phase1_space(market: MarketData, config: TrainingConfig) -> tuple[SearchSpace, list[str]]:
+    """Phase 1's space and notes for the user (dropped timeframes).
+
+    Raises ConfigError when no timeframe is usable, naming each reason.
+    """
+    kept, dropped = usable_timeframes(market, config)
+    notes = [f"phase 1 skips timeframe {tf}: {why}." for tf, why in dropped.items()]
+    if not kept:
+        raise ConfigError(
+            "phase 1 has no usable timeframe: " + " ".join(notes) + " Load more or finer data."
+        )
+    base = config.space()
+    sets = config.phase1.feature_sets or sorted(FEATURE_SETS)
+    unknown = [s for s in sets if s not in FEATURE_SETS]
+    if unknown:
+        raise ConfigError(
+            f"phase1.feature_sets names {unknown}, which do not exist; choose from "
+            f"{sorted(FEATURE_SETS)}."
+        )
+    space: SearchSpace = {
+        "timeframe": CategoricalParam(choices=list(kept)),
+        "feature_set": CategoricalParam(choices=list(sets)),
+        "lookback": base["lookback"],
+    }
+    fixed = dict(config.phase1.fixed)
+    for name, spec in base.items():
+        if name in PHASE1_PARAMS:
+            continue
+        value = fixed.pop(name, centre_value(spec))
+        space[name] = CategoricalParam(choices=[value])
+    if fixed:
+        raise ConfigError(
+            f"phase1.fixed names {sorted(fixed)}, which are not PPO parameters of the search "
+            f"space; known: {sorted(set(DESTINATIONS) - set(PHASE1_PARAMS))}."
+        )
+    return space, notes
+
+
+def phase2_space(config: TrainingConfig, winner: Phase1Winner) -> SearchSpace:
+    """The config's space with timeframe, lookback and feature set fixed to phase 1's winner."""
+    missing = [p for p in PHASE1_PARAMS if p not in winner.params]
+    if missing:
+        raise ConfigError(
+            f"the phase-1 winner (study {winner.study_name!r}, trial_id {winner.trial_id}) has no "
+            f"{missing}; re-run phase 1."
+        )
+    return build_space({p: winner.params[p] for p in PHASE1_PARAMS}, base=config.space())
+
+
+def _best(study: optuna.Study) -> FrozenTrial | None:
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(complete, key=lambda t: t.value if t.value is not None else -math.inf, default=None)
+
+
+def _write_json(store: ArtifactStore, path: str, payload: bytes) -> None:
+    """Temp name, then rename, so readers never see half a file."""
+    store.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+    with store.fs.open(tmp, "wb") as fh:
+        fh.write(payload)
+    store.fs.mv(tmp, path)
+
+
+def winner_callback(artifact_root: str) -> Callable[[optuna.Study, FrozenTrial], None]:
+    """A study callback that stores the current best phase-1 trial after every trial."""
+    store = ArtifactStore(artifact_root)
+
+    def callback(study: optuna.Study, _trial: FrozenTrial) -> None:
+        best = _best(study)
+        if best is None or best.value is None:
+            return
+        winner = Phase1Winner(
+            study_name=study.study_name,
+            trial_id=best._trial_id,
+            number=best.number,
+            value=best.value,
+            params={p: best.params[p] for p in PHASE1_PARAMS if p in best.params},
+        )
+        if study.user_attrs.get(WINNER_ATTR) == winner.model_dump(mode="json"):
+            return
+        study.set_user_attr(WINNER_ATTR, winner.model_dump(mode="json"))
+        study_dir = posixpath.dirname(store.trial_path(study.study_name, 0, "1h"))
+        _write_json(
+            store,
+            posixpath.join(study_dir, WINNER_FILE),
+            json.dumps(winner.model_dump(mode="json"), indent=2).encode(),
+        )
+
+    return callback
+
+
+def load_winner(storage: optuna.storages.BaseStorage, name: str) -> Phase1Winner:
+    """Reads the phase-1 winner stored on study NAME-phase1."""
+    phase1 = f"{name}{PHASE1_SUFFIX}"
+    try:
+        study = optuna.load_study(study_name=phase1, storage=storage)
+    except KeyError:
+        raise ConfigError(
+            f"phase 2 of study {name!r} needs the winner of study {phase1!r}, which does not "
+            f"exist; run `cappuccino train --study {name} --phase phase1` first."
+        ) from None
+    raw = study.user_attrs.get(WINNER_ATTR)
+    if raw is None:
+        raise ConfigError(
+            f"study {phase1!r} has no completed trial yet, so it has no winner for phase 2; let "
+            "phase 1 finish at least one trial."
+        )
+    try:
+        return Phase1Winner.model_validate(raw)
+    except ValueError as e:
+        raise CappuccinoError(
+            f"the phase-1 winner stored on study {phase1!r} is invalid: {e}"
+        ) from e

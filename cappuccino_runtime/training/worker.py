@@ -1,0 +1,234 @@
+"""A training worker: runs trials of one shared study until its own limit or the study's budget.
+
+Any number of workers (processes, pods, machines) may run against one study:
+- the study is created on first use (`load_if_exists`), so workers start in any order;
+- storage is an `RDBStorage` with heartbeats: a worker killed mid-trial stops beating, and the
+  next worker to start a trial marks it FAIL once `grace_period` has passed, and re-queues its
+  parameters as a new trial (`RetryHeartbeatStaleTrialCallback`, the successor of
+  RetryFailedTrialCallback);
+- `study_budget` counts finished trials, COMPLETE and PRUNED. FAIL trials do not count: a
+  heartbeat failure is retried, and a trial that fails by raising stops its worker (exit 1), so
+  a broken config never loops. A worker starts a trial only while COMPLETE + PRUNED + RUNNING is
+  below the budget; when the budget is only reachable through trials other workers are running,
+  it waits for them (and fails them if their heartbeat stops) instead of exiting. Workers that
+  check at the same moment can each start one trial, so the study may end with up to
+  (workers - 1) trials over the budget, never under it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.study import MaxTrialsCallback
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import OperationalError
+
+from cappuccino_runtime.errors import ConfigError, StorageUnavailable
+
+__all__ = [
+    "BUDGET_STATES",
+    "HeartbeatSettings",
+    "WorkerSummary",
+    "create_study",
+    "finished_count",
+    "load_study",
+    "open_storage",
+    "run_worker",
+    "worker_index",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Trial states that count towards --study-budget.
+BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class HeartbeatSettings:
+    """How often a running trial beats, and how long silence means its worker is dead.
+
+    From CAPPUCCINO_HEARTBEAT_INTERVAL / CAPPUCCINO_HEARTBEAT_GRACE (seconds); tests shorten them.
+    """
+
+    interval: int = 30
+    grace_period: int = 120
+    max_retry: int = 3
+
+    @classmethod
+    def from_env(cls) -> HeartbeatSettings:
+        env = os.environ
+        try:
+            interval = int(env.get("CAPPUCCINO_HEARTBEAT_INTERVAL", cls.interval))
+            grace = int(env.get("CAPPUCCINO_HEARTBEAT_GRACE", cls.grace_period))
+            retry = int(env.get("CAPPUCCINO_TRIAL_MAX_RETRY", cls.max_retry))
+        except ValueError as e:
+            raise ConfigError(
+                "CAPPUCCINO_HEARTBEAT_INTERVAL, CAPPUCCINO_HEARTBEAT_GRACE and "
+                f"CAPPUCCINO_TRIAL_MAX_RETRY must be whole seconds/counts: {e}."
+            ) from e
+        if interval < 1 or grace <= interval:
+            raise ConfigError(
+                f"heartbeat interval {interval}s and grace period {grace}s are invalid: the "
+                "interval must be at least 1 s and the grace period longer than the interval."
+            )
+        return cls(interval=interval, grace_period=grace, max_retry=retry)
+
+
+def open_storage(url: str, heartbeat: HeartbeatSettings | None = None) -> RDBStorage:
+    """An RDBStorage for `url` (SQLite or PostgreSQL via psycopg 3) with heartbeats enabled."""
+    hb = heartbeat or HeartbeatSettings.from_env()
+    engine_kwargs: dict[str, object] = {}
+    if url.startswith("postgresql"):
+        engine_kwargs = {"pool_pre_ping": True}
+    elif url.startswith("sqlite"):
+        engine_kwargs = {"connect_args": {"timeout": 60}}
+    try:
+        with warnings.catch_warnings():
+            # heartbeats are "experimental" in Optuna since v2.8 but are what kills stale trials
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=hb.interval,
+                grace_period=hb.grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=hb.max_retry
+                ),
+            )
+    except OperationalError as e:
+        raise StorageUnavailable(
+            f"the Optuna storage {_redact(url)} cannot be reached ({e.orig}); check the URL, "
+            "the database server and its credentials."
+        ) from e
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable storage URL>"
+
+
+def create_study(study_name: str, storage: RDBStorage, direction: str = "maximize") -> optuna.Study:
+    """Creates the study, or loads it when it exists with the same direction (idempotent)."""
+    if direction not in ("maximize", "minimize"):
+        raise ConfigError(f"--direction must be maximize or minimize, got {direction!r}.")
+    study = optuna.create_study(
+        study_name=study_name, storage=storage, direction=direction, load_if_exists=True
+    )
+    actual = study.direction.name.lower()
+    if actual != direction:
+        raise ConfigError(
+            f"study {study_name!r} already exists with direction {actual}, not {direction}; use "
+            "another study name."
+        )
+    return study
+
+
+def load_study(
+    study_name: str,
+    storage: RDBStorage,
+    *,
+    sampler: optuna.samplers.BaseSampler | None = None,
+    pruner: optuna.pruners.BasePruner | None = None,
+) -> optuna.Study:
+    """Loads (or creates, maximising) a study with this worker's sampler and pruner."""
+    return optuna.create_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner,
+        direction="maximize",
+        load_if_exists=True,
+    )
+
+
+def worker_index() -> int:
+    """This worker's index in its group: JOB_COMPLETION_INDEX (indexed Jobs) or CAPPUCCINO_WORKER_INDEX.
+
+    It offsets the sampler seed so parallel workers do not all propose the same first trials.
+    """
+    raw = os.environ.get("JOB_COMPLETION_INDEX") or os.environ.get("CAPPUCCINO_WORKER_INDEX", "0")
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(
+            f"JOB_COMPLETION_INDEX/CAPPUCCINO_WORKER_INDEX must be an integer, got {raw!r}."
+        ) from None
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count towards the study budget (COMPLETE + PRUNED)."""
+    return len(study.get_trials(deepcopy=False, states=BUDGET_STATES))
+
+
+@dataclass(frozen=True)
+class WorkerSummary:
+    """What one worker did."""
+
+    trials_run: int
+    study_finished: int
+    stopped_because: str
+
+
+def run_worker(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], float],
+    *,
+    n_trials: int | None,
+    study_budget: int | None,
+    poll_interval: float | None = None,
+    callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+) -> WorkerSummary:
+    """Runs trials one at a time until this worker ran `n_trials` or the study met its budget.
+
+    An objective exception fails the trial and is re-raised (the worker stops). Pruned trials
+    count as run.
+    """
+    if n_trials is None and study_budget is None:
+        raise ConfigError(
+            "give --n-trials, --study-budget or both; otherwise a worker never stops."
+        )
+    for name, value in (("--n-trials", n_trials), ("--study-budget", study_budget)):
+        if value is not None and value < 1:
+            raise ConfigError(f"{name} must be at least 1, got {value}.")
+    storage = study._storage
+    interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
+    poll = poll_interval if poll_interval is not None else float(min(interval or 5, 5))
+    all_callbacks = list(callbacks or [])
+    if study_budget is not None:
+        all_callbacks.append(MaxTrialsCallback(study_budget, states=BUDGET_STATES))
+
+    ran = 0
+    while n_trials is None or ran < n_trials:
+        if study_budget is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                optuna.storages.fail_stale_trials(study)
+            done = finished_count(study)
+            if done >= study_budget:
+                return WorkerSummary(ran, done, "study budget reached")
+            running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+            if done + running >= study_budget:
+                logger.info(
+                    "study %s: %d finished + %d running meet the budget of %d; waiting",
+                    study.study_name,
+                    done,
+                    running,
+                    study_budget,
+                )
+                time.sleep(poll)
+                continue
+        study.optimize(objective, n_trials=1, callbacks=all_callbacks, catch=())
+        ran += 1
+    return WorkerSummary(ran, finished_count(study), "worker trial limit reached")
