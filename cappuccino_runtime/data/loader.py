@@ -18,11 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cappuccino_runtime.data.alpaca import (
-    AlpacaDataConfig,
-    alpaca_fetch_timeframe,
-    fetch_alpaca_bars,
-)
+from cappuccino_runtime.data.alpaca import AlpacaDataConfig, fetch_alpaca_bars
 from cappuccino_runtime.data.cache import cache_key, read_cache, write_cache
 from cappuccino_runtime.data.clean import DEFAULT_MAX_GAP_BARS, clean_bars
 from cappuccino_runtime.data.files import RawSeries, read_bar_file, resolve_files
@@ -178,7 +174,16 @@ def build_market_data(
     return data.resample(target)
 
 
+def _sample_symbols(symbols: Sequence[str] | None) -> tuple[str, ...]:
+    chosen = tuple(normalize_symbol(s) for s in symbols) if symbols else SAMPLE_SYMBOLS
+    unknown = [s for s in chosen if s not in SAMPLE_FILES]
+    if unknown:
+        raise ConfigError(f"the bundled sample has no {unknown}; it holds {list(SAMPLE_SYMBOLS)}.")
+    return chosen
+
+
 def _sample_series(symbols: Sequence[str]) -> list[RawSeries]:
+    """Parses the bundled CSVs, read through importlib.resources (works from a wheel too)."""
     root = resources.files("cappuccino_runtime") / "sample_data"
     out: list[RawSeries] = []
     for symbol in symbols:
@@ -189,8 +194,8 @@ def _sample_series(symbols: Sequence[str]) -> list[RawSeries]:
 
 
 @lru_cache(maxsize=16)
-def _load_sample_cached(symbols: tuple[str, ...], timeframe: str, max_gap_bars: int) -> MarketData:
-    return build_market_data(_sample_series(symbols), symbols, timeframe, max_gap_bars=max_gap_bars)
+def _load_sample_cached(symbols: tuple[str, ...], timeframe: str) -> MarketData:
+    return build_market_data(_sample_series(symbols), symbols, timeframe)
 
 
 def load_sample(symbols: Sequence[str] | None = None, timeframe: str = "1h") -> MarketData:
@@ -198,14 +203,11 @@ def load_sample(symbols: Sequence[str] | None = None, timeframe: str = "1h") -> 
 
     Results are memoised per (symbols, timeframe) in the process; MarketData is immutable.
     """
-    chosen = tuple(normalize_symbol(s) for s in symbols) if symbols else SAMPLE_SYMBOLS
-    unknown = [s for s in chosen if s not in SAMPLE_FILES]
-    if unknown:
-        raise ConfigError(f"the bundled sample has no {unknown}; it holds {list(SAMPLE_SYMBOLS)}.")
-    return _load_sample_cached(chosen, canonical_timeframe(timeframe), DEFAULT_MAX_GAP_BARS)
+    return _load_sample_cached(_sample_symbols(symbols), canonical_timeframe(timeframe))
 
 
 def _file_fingerprint(source: str) -> list[tuple[str, object]]:
+    """(name, (size, mtime)) of every file of a source, so edited files miss the cache."""
     import fsspec
 
     fs, _ = fsspec.core.url_to_fs(source)
@@ -236,15 +238,21 @@ def load_market_data(
             Alpaca).
         timeframe: bar length ("15m", "1h", "4h", "1d"); coarser than the source is resampled,
             finer raises ConfigError.
-        start, end: optional UTC range [start, end); naive times are UTC.
+        start, end: optional UTC range [start, end); naive times are UTC. For Alpaca, `end`
+            defaults to now and `start` to ALPACA_DEFAULT_BARS bars before `end`.
         cache_dir: when given, results are cached there as Parquet keyed by source, symbols,
-            timeframe, range (and file sizes/mtimes for files).
+            timeframe, range, max_gap_bars (and file sizes/mtimes, or the Alpaca URL).
         max_gap_bars: longest run of missing bars forward-filled; longer gaps raise.
         alpaca: endpoint and keys; default from ALPACA_DATA_URL / ALPACA_API_KEY_ID /
             ALPACA_API_SECRET_KEY.
 
     Returns:
-        MarketData whose `report` lists every finding (also logged as warnings).
+        MarketData whose `report` lists every finding (also logged).
+
+    Raises:
+        ConfigError: bad source, symbols, timeframe or range.
+        DataQualityError: data that the policy cannot repair (bad prices, long gaps).
+        DataUnavailable: Alpaca unreachable or refusing.
     """
     target = canonical_timeframe(timeframe)
     start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
@@ -255,7 +263,7 @@ def load_market_data(
         and end_ts is None
         and max_gap_bars == DEFAULT_MAX_GAP_BARS
     ):
-        data = load_sample(symbols, target)
+        data = load_sample(symbols, target)  # memoised in-process; no disk cache needed
         data.report.log(logger)
         return data
     if kind == "alpaca":
@@ -265,39 +273,34 @@ def load_market_data(
         step = timeframe_delta(target)
         end_ts = end_ts or pd.Timestamp.now(tz="UTC").floor(step)
         start_ts = start_ts or end_ts - ALPACA_DEFAULT_BARS * step
-    key_parts: dict[str, object] = {
-        "source": source if kind not in ("sample", "alpaca") else kind,
-        "symbols": [normalize_symbol(s) for s in symbols] if symbols else None,
-        "timeframe": target,
-        "start": start_ts,
-        "end": end_ts,
-        "max_gap_bars": max_gap_bars,
-    }
-    if kind == "alpaca":
-        key_parts["alpaca_url"] = alpaca.url if alpaca else None
-    elif kind != "sample":
-        key_parts["files"] = _file_fingerprint(source)
-    path = Path(cache_dir) / f"bars-{cache_key(**key_parts)}.parquet" if cache_dir else None
-    if path is not None and (cached := read_cache(path)) is not None:
-        logger.info("market data: cache hit %s", path)
-        cached.report.log(logger)
-        return cached
+
+    path = None
+    if cache_dir is not None:
+        key_parts: dict[str, object] = {
+            "source": kind if kind in ("sample", "alpaca") else source,
+            "symbols": [normalize_symbol(s) for s in symbols] if symbols else None,
+            "timeframe": target,
+            "start": start_ts,
+            "end": end_ts,
+            "max_gap_bars": max_gap_bars,
+        }
+        if kind == "alpaca":
+            key_parts["alpaca_url"] = alpaca.url if alpaca else None
+        elif kind != "sample":
+            key_parts["files"] = _file_fingerprint(source)
+        path = Path(cache_dir) / f"bars-{cache_key(**key_parts)}.parquet"
+        if (cached := read_cache(path)) is not None:
+            logger.info("market data: cache hit %s", path)
+            cached.report.log(logger)
+            return cached
 
     extra: list[DataQualityIssue] = []
     if kind == "sample":
-        chosen = [normalize_symbol(s) for s in symbols] if symbols else list(SAMPLE_SYMBOLS)
-        unknown = [s for s in chosen if s not in SAMPLE_FILES]
-        if unknown:
-            raise ConfigError(
-                f"the bundled sample has no {unknown}; it holds {list(SAMPLE_SYMBOLS)}."
-            )
-        series = _sample_series(chosen)
+        series = _sample_series(_sample_symbols(symbols))
     elif kind == "alpaca":
-        assert start_ts is not None and end_ts is not None and symbols
+        assert start_ts is not None and end_ts is not None and symbols and alpaca is not None
         chosen = [normalize_symbol(s) for s in symbols]
         series, extra = fetch_alpaca_bars(chosen, target, start_ts, end_ts, config=alpaca)
-        if alpaca_fetch_timeframe(target) != target:
-            start_ts = start_ts  # resampling below aggregates the 1h bars
     else:
         series = [s for name, opener in resolve_files(source) for s in read_bar_file(opener, name)]
     data = build_market_data(

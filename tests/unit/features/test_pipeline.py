@@ -74,3 +74,21 @@ def test_features_are_scale_free_in_price() -> None:
 def test_unknown_feature_set_names_the_choices() -> None:
     with pytest.raises(ConfigError, match="standard"):
         compute_features(MD, "fancy")
+
+
+@pytest.mark.parametrize("feature_set", sorted(FEATURE_SETS))
+def test_long_flat_zero_volume_stretch_stays_finite(feature_set: str) -> None:
+    """An outage longer than the warmup (flat bars, no volume) must not produce NaN or inf."""
+    arrays = {n: getattr(MD, n).copy() for n in ("open", "high", "low", "close", "volume")}
+    flat = slice(100, 350)
+    level = arrays["close"][99]
+    for name in ("open", "high", "low", "close"):
+        arrays[name][flat] = level
+    arrays["volume"][flat] = 0.0
+    md = type(MD)(MD.index, MD.symbols, MD.timeframe, **arrays)
+    x = compute_features(md, feature_set)
+    assert np.isfinite(x[warmup_bars(feature_set) :]).all()
+    names = feature_names(feature_set)
+    inside = x[340, 0]  # deep inside the flat stretch
+    assert inside[names.index("rsi_14")] == 50.0
+    assert inside[names.index("log_return_1")] == 0.0
