@@ -92,6 +92,13 @@ class VecTradingEnv:
         return state_dim(self.market.n_assets, self.market.n_features, self.config.lookback)
 
     @property
+    def t(self) -> torch.Tensor:
+        """Decision bar of each env's current state [B] (int64, on the env's device)."""
+        if not hasattr(self, "_t"):
+            raise RuntimeError("the env has no state before reset(); call reset() first.")
+        return self._t
+
+    @property
     def action_dim(self) -> int:
         """One raw action per asset (see actions.py for the mapping to weights)."""
         return self.market.n_assets

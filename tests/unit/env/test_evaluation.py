@@ -108,3 +108,23 @@ def test_bad_segments_and_policies_are_refused(market: Market) -> None:
         evaluate_policy(constant_policy(0.0, 3), *args, [], device="cpu")
     with pytest.raises(ValueError, match=r"expected \(1, 3\)"):
         evaluate_policy(constant_policy(0.0, 2), *args, [(10, 20)], device="cpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
+def test_cuda_curves_equal_cpu_curves(market: Market) -> None:
+    cfg = EnvConfig(lookback=3)
+    segments = [(2, 60), (70, 159)]
+    curves = {
+        device: evaluate_policy(
+            lambda obs: obs[:, :3] * 4.0 - 1.0,
+            market.open,
+            market.close,
+            market.features,
+            cfg,
+            segments,
+            device=device,
+        )
+        for device in ("cpu", "cuda")
+    }
+    for cpu, cuda in zip(curves["cpu"], curves["cuda"], strict=True):
+        np.testing.assert_allclose(cuda, cpu, rtol=1e-9)

@@ -177,12 +177,12 @@ def test_same_seed_same_episodes_and_starts_stay_in_valid_starts(market: Market)
     def rollout(seed: int) -> list[torch.Tensor]:
         env = make_env(market, cfg, b=8, seed=seed, valid_starts=valid)
         out = [env.reset()]
-        assert set(env._t.tolist()) <= set(valid)
+        assert set(env.t.tolist()) <= set(valid)
         for action in scripted_actions(3 * cfg.episode_length, 8, 3, seed=4):
             obs, reward, _, truncated, info = env.step(action)
             out += [obs, reward, info["t"]]
             if truncated.all():
-                assert set(env._t.tolist()) <= set(valid)  # the new episodes' starts
+                assert set(env.t.tolist()) <= set(valid)  # the new episodes' starts
         return out
 
     first, again, other = rollout(5), rollout(5), rollout(6)
@@ -195,10 +195,10 @@ def test_reset_draws_starts_from_the_generator(market: Market) -> None:
     env = make_env(market, cfg, b=64)
     gen = torch.Generator().manual_seed(123)
     env.reset(generator=gen)
-    starts = env._t
+    starts = env.t
     assert starts.min() >= 2 and starts.max() <= 160 - 1 - 10
     env.reset(generator=torch.Generator().manual_seed(123))
-    assert torch.equal(env._t, starts)
+    assert torch.equal(env.t, starts)
 
 
 @pytest.mark.parametrize(
