@@ -72,9 +72,11 @@ def _console() -> Any:
 
 
 def _trial_rows(trials: list[RegistryTrial]) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title=f"{trials[0].study_name}: top {len(trials)}" if trials else "no trials")
+    title = f"{trials[0].study_name}: top {len(trials)}" if trials else "no trials"
+    table = Table(title=escape(title))
     for col in ("rank", "study", "trial_id", "#", "value", "timeframe", "sha256 actor", "params"):
         table.add_column(col)
     for rank, t in enumerate(trials, start=1):
@@ -87,7 +89,7 @@ def _trial_rows(trials: list[RegistryTrial]) -> None:
             f"{t.value:.6g}" if t.value is not None else "-",
             t.timeframe or "-",
             (t.sha256_actor or "-")[:12],
-            params,
+            escape(params),
         )
     _console().print(table)
 
@@ -145,6 +147,7 @@ def models_show(
     if as_json:
         typer.echo(json.dumps(trial.model_dump(mode="json"), indent=2))
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{trial.study_name}:trial_id={trial.trial_id} (#{trial.number})")
@@ -153,9 +156,9 @@ def models_show(
     for key, value in trial.model_dump(mode="json").items():
         if key in ("params", "user_attrs"):
             for k, v in value.items():
-                table.add_row(f"{key}.{k}", json.dumps(v)[:200])
+                table.add_row(escape(f"{key}.{k}"), escape(json.dumps(v)[:200]))
         else:
-            table.add_row(key, str(value))
+            table.add_row(key, escape(str(value)))
     _console().print(table)
 
 

@@ -85,7 +85,8 @@ def demo_stage(
             raise
         console.print(
             f"Deployed {arena.manifest.model_count} models of study {study_name!r}: "
-            f"arena {arena.manifest_path}, ensemble {ensemble.manifest_path}"
+            f"arena {arena.manifest_path}, ensemble {ensemble.manifest_path}",
+            markup=False,
         )
         return DemoStageResult(report=report, arena=arena, ensemble=ensemble)
     finally:

@@ -79,6 +79,7 @@ class ValidationReport(BaseModel):
 
 def render_report(report: ValidationReport, console: Console) -> None:
     """Prints the report as a rich table, failures with their fix."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title="Cappuccino validation", show_lines=False)
@@ -89,7 +90,7 @@ def render_report(report: ValidationReport, console: Console) -> None:
     for r in report.results:
         result = "[green]pass[/green]" if r.passed else "[red]FAIL[/red]"
         details = r.message if r.passed or not r.fix else f"{r.message}\nFix: {r.fix}"
-        table.add_row(r.checkpoint.value, r.subject, result, details)
+        table.add_row(r.checkpoint.value, escape(r.subject), result, escape(details))
     console.print(table)
     verdict = "[green]PASSED[/green]" if report.passed else "[red]FAILED[/red]"
-    console.print(f"{verdict}: {report.summary_line()}")
+    console.print(f"{verdict}: {escape(report.summary_line())}")

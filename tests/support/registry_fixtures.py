@@ -40,6 +40,7 @@ __all__ = [
     "build_world",
     "make_spec",
     "state_dict_bytes",
+    "tree_state",
 ]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -219,3 +220,12 @@ def build_world(storage: str, artifact_root: Path) -> RegistryWorld:
             )
         world.trials[name] = created
     return world
+
+
+def tree_state(root: Path) -> dict[str, tuple[str, int]]:
+    """(sha256, mtime_ns) of every file under root: equal before/after means nothing changed."""
+    return {
+        str(p.relative_to(root)): (sha256_bytes(p.read_bytes()), p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
