@@ -77,6 +77,8 @@ def parse_timestamps(values: pd.Series, file: str) -> pd.Series:
         numbers = values.to_numpy(dtype=np.float64)
         top = np.nanmax(np.abs(numbers)) if numbers.size else 0.0
         unit = "s" if top < 1e11 else "ms" if top < 1e14 else "us" if top < 1e17 else "ns"
+        if np.isnan(numbers).any():  # missing stamps become NaT and are reported with lines
+            return pd.Series(pd.to_datetime(numbers, unit=unit, utc=True))
         return pd.Series(pd.to_datetime(values.astype("int64"), unit=unit, utc=True))
     try:
         return pd.Series(pd.to_datetime(values, utc=True, format="ISO8601"))
@@ -90,9 +92,18 @@ def parse_timestamps(values: pd.Series, file: str) -> pd.Series:
             ) from e
 
 
-def _finish(frame: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
+def _finish(frame: pd.DataFrame, lines: np.ndarray, file: str) -> pd.DataFrame:
+    """Standard columns, ns UTC timestamps, float prices (unparseable -> NaN, caught by the
+    cleaning policy with file lines), and the file line of every row."""
     out = frame[["timestamp", "open", "high", "low", "close", "volume"]].copy()
     out["timestamp"] = pd.to_datetime(out["timestamp"], utc=True).dt.as_unit("ns")
+    missing = out["timestamp"].isna().to_numpy()
+    if missing.any():
+        shown = ", ".join(str(int(x)) for x in np.asarray(lines)[missing][:8])
+        raise DataQualityError(
+            f"{file}: {int(missing.sum())} row(s) have no timestamp (lines {shown}); every bar "
+            "needs its open time."
+        )
     for col in ("open", "high", "low", "close", "volume"):
         out[col] = pd.to_numeric(out[col], errors="coerce").astype(np.float64)
     out["line"] = lines
@@ -105,7 +116,7 @@ def read_freqtrade_json(data: bytes, file: str) -> list[RawSeries]:
         rows = json.loads(data)
     except json.JSONDecodeError as e:
         raise DataQualityError(f"{file} is not valid JSON ({e}); expected freqtrade OHLCV.") from e
-    if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) < 6 for r in rows[:1]):
+    if not isinstance(rows, list) or any(not isinstance(r, list) or len(r) < 6 for r in rows):
         raise DataQualityError(
             f"{file} is not a freqtrade OHLCV file: expected a JSON array of "
             "[open_time_ms, open, high, low, close, volume] rows."
@@ -113,10 +124,13 @@ def read_freqtrade_json(data: bytes, file: str) -> list[RawSeries]:
     frame = pd.DataFrame(
         [r[:6] for r in rows], columns=["timestamp", "open", "high", "low", "close", "volume"]
     )
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"].astype("int64"), unit="ms", utc=True)
+    stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
+    frame["timestamp"] = pd.to_datetime(stamps, unit="ms", utc=True)
     # A JSON array has no line numbers; report the 1-based element position instead.
     return [
-        RawSeries(symbol_from_filename(file), file, _finish(frame, np.arange(1, len(frame) + 1)))
+        RawSeries(
+            symbol_from_filename(file), file, _finish(frame, np.arange(1, len(frame) + 1), file)
+        )
     ]
 
 
@@ -162,7 +176,7 @@ def read_cdd_csv(data: bytes, file: str) -> list[RawSeries]:
     for raw_symbol in dict.fromkeys(symbols) if symbols is not None else [None]:
         mask = (symbols == raw_symbol).to_numpy() if symbols is not None else slice(None)
         symbol = normalize_symbol(raw_symbol) if raw_symbol else symbol_from_filename(file)
-        out.append(RawSeries(symbol, file, _finish(frame[mask], lines[mask])))
+        out.append(RawSeries(symbol, file, _finish(frame[mask], lines[mask], file)))
     return out
 
 
@@ -187,12 +201,14 @@ def read_table(frame: pd.DataFrame, file: str, first_line: int) -> list[RawSerie
     frame["timestamp"] = parse_timestamps(frame["timestamp"], file).to_numpy()
     lines = np.arange(first_line, len(frame) + first_line)
     if "symbol" not in frame:
-        return [RawSeries(symbol_from_filename(file), file, _finish(frame, lines))]
+        return [RawSeries(symbol_from_filename(file), file, _finish(frame, lines, file))]
     names = frame["symbol"].astype(str)
     out = []
     for raw_symbol in dict.fromkeys(names):
         mask = (names == raw_symbol).to_numpy()
-        out.append(RawSeries(normalize_symbol(raw_symbol), file, _finish(frame[mask], lines[mask])))
+        out.append(
+            RawSeries(normalize_symbol(raw_symbol), file, _finish(frame[mask], lines[mask], file))
+        )
     return out
 
 

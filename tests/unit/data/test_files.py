@@ -136,3 +136,27 @@ def test_build_market_data_aligns_on_common_range_and_reports_the_cut() -> None:
         build_market_data(series, None, "15m")
     cut = build_market_data(series, None, "1h", start="2021-01-01T04:00", end="2021-01-01T08:00")
     assert (cut.index[0].hour, cut.index[-1].hour, cut.n_bars) == (4, 7, 4)
+
+
+def test_rows_without_timestamp_are_named_by_line() -> None:
+    text = (
+        b"date,open,high,low,close,volume\n2021-01-01T00:00:00Z,1,2,0.5,1.5,10\n,1.5,2,1,1.8,11\n"
+    )
+    with pytest.raises(DataQualityError, match=r"no timestamp \(lines 3\)"):
+        read_bytes(text, "BTC_USD.csv")
+    rows = [[1502942400000, 1, 2, 0.5, 1.5, 1], [None, 1, 2, 0.5, 1.5, 1]]
+    with pytest.raises(DataQualityError, match=r"no timestamp \(lines 2\)"):
+        read_bytes(json.dumps(rows).encode(), "BTC_USDT-1h.json")
+
+
+def test_unparseable_price_is_reported_by_the_policy_with_its_line() -> None:
+    text = b"date,open,high,low,close,volume\n2021-01-01T00:00:00Z,1,2,0.5,1.5,10\n2021-01-01T01:00:00Z,1.5,2,1,n/a,11\n"
+    series = read_bytes(text, "BTC_USD.csv")
+    with pytest.raises(DataQualityError, match=r"BTC_USD\.csv.*\(line 3\)"):
+        build_market_data(series, None, "1h")
+
+
+def test_short_freqtrade_row_is_rejected() -> None:
+    rows = [[1502942400000, 1, 2, 0.5, 1.5, 1], [1502946000000, 1, 2]]
+    with pytest.raises(DataQualityError, match="freqtrade"):
+        read_bytes(json.dumps(rows).encode(), "BTC_USDT-1h.json")
