@@ -7,10 +7,12 @@ of `timeframe` plus the findings. Unrepairable problems raise DataQualityError.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
-from cappuccino_runtime.data.quality import DataQualityIssue, format_rows
+from cappuccino_runtime.data.quality import DataQualityIssue, IssueKind, format_rows
 from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import DataQualityError
 
@@ -53,16 +55,187 @@ def _check_values(frame: pd.DataFrame, symbol: str, file: str | None) -> None:
         )
 
 
-def _issue(kind: str, symbol: str, file: str | None, rows: pd.DataFrame, action: str, **kw: str):
+def _issue(
+    kind: IssueKind, ctx: _Context, rows: pd.DataFrame, action: str, detail: str = ""
+) -> DataQualityIssue:
     return DataQualityIssue(
-        kind=kind,  # type: ignore[arg-type]
-        symbol=symbol,
-        file=file,
+        kind=kind,
+        symbol=ctx.symbol,
+        file=ctx.file,
         rows=_iso(rows["timestamp"]),
         lines=_lines(rows),
         action=action,
-        **kw,
+        detail=detail,
     )
+
+
+@dataclass(frozen=True)
+class _Context:
+    symbol: str
+    file: str | None
+    step: int  # bar length in ns
+    max_gap_bars: int
+
+
+Step = tuple[pd.DataFrame, list[DataQualityIssue]]
+_VALUES = ["open", "high", "low", "close", "volume"]
+
+
+def _stamps(frame: pd.DataFrame) -> np.ndarray:
+    return frame["timestamp"].astype("int64").to_numpy()
+
+
+def _snap_to_grid(frame: pd.DataFrame, ctx: _Context) -> Step:
+    """Rows off the bar grid (Binance's :28:14 candles after its 2018-02 outage) are snapped
+    down to the start of the bar that contains their open time."""
+    stamps = _stamps(frame)
+    off_grid = stamps % ctx.step != 0
+    if not off_grid.any():
+        return frame, []
+    issue = _issue(
+        "misaligned",
+        ctx,
+        frame[off_grid],
+        "snapped down to the start of the bar that contains them",
+    )
+    frame = frame.assign(
+        timestamp=pd.to_datetime(stamps - stamps % ctx.step, utc=True).as_unit("ns")
+    )
+    return frame, [issue]
+
+
+def _sort(frame: pd.DataFrame, ctx: _Context) -> Step:
+    """Rows earlier than a row before them in source order are reported; all are sorted (stable)."""
+    stamps = _stamps(frame)
+    late = stamps < np.maximum.accumulate(stamps)
+    issues = (
+        [_issue("out_of_order", ctx, frame[late], "sorted into timestamp order")]
+        if late.any()
+        else []
+    )
+    return frame.sort_values("timestamp", kind="stable").reset_index(drop=True), issues
+
+
+def _dedupe(frame: pd.DataFrame, ctx: _Context) -> Step:
+    """Same timestamp: identical rows keep one; conflicting rows keep the largest volume
+    (a candle fetched before its bar closed has less volume), ties the last in source order."""
+    issues: list[DataQualityIssue] = []
+    exact = frame.duplicated(subset=["timestamp", *_VALUES], keep="first")
+    if exact.any():
+        issues.append(
+            _issue("exact_duplicate", ctx, frame[exact], "dropped the repeated copies, kept one")
+        )
+        frame = frame[~exact.to_numpy()]
+    conflicting = frame["timestamp"].duplicated(keep=False)
+    if conflicting.any():
+        rows = frame[conflicting]
+        order = rows.assign(_pos=np.arange(len(rows))).sort_values(
+            ["timestamp", "volume", "_pos"], kind="stable"
+        )
+        losers = order.index[order["timestamp"].duplicated(keep="last").to_numpy()]
+        issues.append(
+            _issue(
+                "conflicting_duplicate",
+                ctx,
+                frame.loc[losers],
+                "kept the row with the largest volume (ties: the last in source order), "
+                "dropped the others",
+            )
+        )
+        frame = frame.drop(index=losers)
+    return frame.reset_index(drop=True), issues
+
+
+def _drop_replays(frame: pd.DataFrame, ctx: _Context) -> Step:
+    """A traded bar (volume > 0) identical in all of OHLCV to an earlier bar is a copy the source
+    wrote (CDD 2017-11-12), not a market observation: removed here, filled as a gap later.
+    Zero-volume bars are exempt: identical flat outage bars are legitimate."""
+    replayed = frame[_VALUES].duplicated(keep="first") & (frame["volume"] > 0)
+    if not replayed.any():
+        return frame, []
+    issue = _issue(
+        "replayed_values",
+        ctx,
+        frame[replayed],
+        "treated as missing (they repeat an earlier bar's OHLCV exactly) and filled as a gap",
+    )
+    return frame[~replayed.to_numpy()].reset_index(drop=True), [issue]
+
+
+def _report_kept(frame: pd.DataFrame, ctx: _Context) -> list[DataQualityIssue]:
+    """Findings that change nothing: source outage bars and inconsistent OHLC."""
+    issues = []
+    flat = (
+        (frame["volume"] == 0)
+        & (frame["open"] == frame["close"])
+        & (frame["high"] == frame["close"])
+        & (frame["low"] == frame["close"])
+    )
+    if flat.any():
+        issues.append(
+            _issue(
+                "flat_zero_volume",
+                ctx,
+                frame[flat],
+                "kept (flat zero-volume bars are how outages are represented)",
+            )
+        )
+    body_hi = frame[["open", "close"]].max(axis=1)
+    body_lo = frame[["open", "close"]].min(axis=1)
+    inconsistent = (frame["high"] < body_hi) | (frame["low"] > body_lo)
+    if inconsistent.any():
+        issues.append(
+            _issue(
+                "ohlc_inconsistent",
+                ctx,
+                frame[inconsistent],
+                "kept unchanged (high below open/close or low above them)",
+            )
+        )
+    return issues
+
+
+def _fill_gaps(frame: pd.DataFrame, ctx: _Context, span: tuple[int, int]) -> Step:
+    """Puts the bars on the regular grid over `span` (first..last timestamp before replays were
+    removed). Runs of at most max_gap_bars missing bars become flat zero-volume bars at the
+    previous close; a longer run raises DataQualityError naming every such range."""
+    step = ctx.step
+    stamps = np.unique(np.r_[_stamps(frame), span])
+    missing = np.diff(stamps) // step - 1
+    long_runs = np.flatnonzero(missing > ctx.max_gap_bars)
+    if long_runs.size:
+        ranges = [
+            f"{pd.Timestamp(stamps[i] + step, tz='UTC').isoformat()} .. "
+            f"{pd.Timestamp(stamps[i + 1] - step, tz='UTC').isoformat()} ({int(missing[i])} bars)"
+            for i in long_runs[:8]
+        ]
+        raise DataQualityError(
+            f"{ctx.symbol}: {long_runs.size} gap(s){_where(ctx.file)} are longer than "
+            f"max_gap_bars={ctx.max_gap_bars}: {'; '.join(ranges)}. Load a range that avoids "
+            "them, or raise max_gap_bars to forward-fill them as flat zero-volume bars."
+        )
+    grid = pd.DatetimeIndex(
+        pd.to_datetime(np.arange(stamps[0], stamps[-1] + step, step), utc=True), name="timestamp"
+    )
+    out = frame.set_index(pd.DatetimeIndex(frame["timestamp"], name="timestamp"))[_VALUES]
+    out = out.astype(np.float64).reindex(grid)
+    filled = out["close"].isna().to_numpy()
+    if not filled.any():
+        return out, []
+    close = out["close"].ffill()
+    for col in PRICE_COLUMNS:
+        out[col] = out[col].fillna(close)
+    out["volume"] = out["volume"].fillna(0.0)
+    n_gaps = int((np.diff(np.r_[0, filled.astype(int)]) == 1).sum())
+    issue = DataQualityIssue(
+        kind="gap_filled",
+        symbol=ctx.symbol,
+        file=ctx.file,
+        rows=_iso(grid[filled]),
+        action="filled as flat zero-volume bars at the previous close",
+        detail=f"{n_gaps} gap(s)",
+    )
+    return out, [issue]
 
 
 def clean_bars(
@@ -73,7 +246,7 @@ def clean_bars(
     file: str | None = None,
     max_gap_bars: int = DEFAULT_MAX_GAP_BARS,
 ) -> tuple[pd.DataFrame, list[DataQualityIssue]]:
-    """Applies the data-quality policy to one symbol's bars.
+    """Applies the data-quality policy to one symbol's bars (rules in docs/data.md).
 
     Args:
         raw: bars in source order (timestamp UTC, open, high, low, close, volume[, line]).
@@ -86,159 +259,18 @@ def clean_bars(
     """
     if raw.empty:
         raise DataQualityError(f"{symbol}: no bars{_where(file)} in the requested range.")
+    ctx = _Context(symbol, file, timeframe_delta(timeframe).value, max_gap_bars)
     frame = raw.reset_index(drop=True).copy()
     frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True).dt.as_unit("ns")
-    step = timeframe_delta(timeframe).value
-    issues: list[DataQualityIssue] = []
     _check_values(frame, symbol, file)
-
-    # Rows not on the bar grid (e.g. Binance's :28:14 candles after its 2018-02 outage) are
-    # snapped down to the bar that contains their open time.
-    stamps = frame["timestamp"].astype("int64").to_numpy()
-    off_grid = stamps % step != 0
-    if off_grid.any():
-        issues.append(
-            _issue(
-                "misaligned",
-                symbol,
-                file,
-                frame[off_grid],
-                "snapped down to the start of the bar that contains them",
-            )
-        )
-        frame["timestamp"] = pd.to_datetime(stamps - stamps % step, utc=True).as_unit("ns")
-
-    # Out-of-order rows: earlier than a row before them in source order. Sorted, stable.
-    stamps = frame["timestamp"].astype("int64").to_numpy()
-    late = stamps < np.maximum.accumulate(stamps)
-    if late.any():
-        issues.append(
-            _issue("out_of_order", symbol, file, frame[late], "sorted into timestamp order")
-        )
-    frame = frame.sort_values("timestamp", kind="stable").reset_index(drop=True)
-
-    # Duplicated timestamps: identical rows keep one; conflicting rows keep the largest volume.
-    values = ["open", "high", "low", "close", "volume"]
-    dup_ts = frame["timestamp"].duplicated(keep=False)
-    if dup_ts.any():
-        group = frame[dup_ts]
-        exact_extra = group.duplicated(subset=["timestamp", *values], keep="first")
-        if exact_extra.any():
-            issues.append(
-                _issue(
-                    "exact_duplicate",
-                    symbol,
-                    file,
-                    group[exact_extra],
-                    "dropped the repeated copies, kept one",
-                )
-            )
-        frame = frame.drop(index=group.index[exact_extra.to_numpy()])
-        conflicting = frame["timestamp"].duplicated(keep=False)
-        if conflicting.any():
-            rows = frame[conflicting]
-            order = rows.assign(_pos=np.arange(len(rows))).sort_values(
-                ["timestamp", "volume", "_pos"], kind="stable"
-            )
-            losers = order.index[order["timestamp"].duplicated(keep="last").to_numpy()]
-            issues.append(
-                _issue(
-                    "conflicting_duplicate",
-                    symbol,
-                    file,
-                    frame.loc[losers],
-                    "kept the row with the largest volume (ties: the last in source order), "
-                    "dropped the others",
-                )
-            )
-            frame = frame.drop(index=losers)
-        frame = frame.reset_index(drop=True)
-
-    # Replayed values: a traded bar (volume > 0) identical in all of OHLCV to an earlier bar is a
-    # copy written by the source, not a market observation: it becomes a gap (filled below).
-    span = (frame["timestamp"].iloc[0].value, frame["timestamp"].iloc[-1].value)
-    traded = frame["volume"] > 0
-    replayed = frame[values].duplicated(keep="first") & traded
-    if replayed.any():
-        issues.append(
-            _issue(
-                "replayed_values",
-                symbol,
-                file,
-                frame[replayed],
-                "treated as missing (they repeat an earlier bar's OHLCV exactly) and filled as a gap",
-            )
-        )
-        frame = frame[~replayed.to_numpy()].reset_index(drop=True)
-
-    # Flat zero-volume bars already in the source (an exchange's own outage filling): kept.
-    flat = (
-        (frame["volume"] == 0)
-        & (frame["open"] == frame["close"])
-        & (frame["high"] == frame["close"])
-        & (frame["low"] == frame["close"])
-    )
-    if flat.any():
-        issues.append(
-            _issue(
-                "flat_zero_volume",
-                symbol,
-                file,
-                frame[flat],
-                "kept (flat zero-volume bars are how outages are represented)",
-            )
-        )
-
-    # OHLC consistency: high below open/close or low above them. Kept as the source has them.
-    body_hi = frame[["open", "close"]].max(axis=1)
-    body_lo = frame[["open", "close"]].min(axis=1)
-    inconsistent = (frame["high"] < body_hi) | (frame["low"] > body_lo)
-    if inconsistent.any():
-        issues.append(
-            _issue(
-                "ohlc_inconsistent",
-                symbol,
-                file,
-                frame[inconsistent],
-                "kept unchanged (high below open/close or low above them)",
-            )
-        )
-
-    # Gaps: runs of missing bars on the grid. Short runs become flat zero-volume bars at the
-    # previous close; longer runs raise.
-    stamps = np.unique(np.r_[frame["timestamp"].astype("int64").to_numpy(), span])
-    missing = np.diff(stamps) // step - 1
-    long_runs = np.flatnonzero(missing > max_gap_bars)
-    if long_runs.size:
-        spans = [
-            f"{pd.Timestamp(stamps[i] + step, tz='UTC').isoformat()} .. "
-            f"{pd.Timestamp(stamps[i + 1] - step, tz='UTC').isoformat()} ({int(missing[i])} bars)"
-            for i in long_runs[:8]
-        ]
-        raise DataQualityError(
-            f"{symbol}: {long_runs.size} gap(s){_where(file)} are longer than max_gap_bars="
-            f"{max_gap_bars}: {'; '.join(spans)}. Load a range that avoids them, or raise "
-            "max_gap_bars to forward-fill them as flat zero-volume bars."
-        )
-    grid = pd.DatetimeIndex(
-        pd.to_datetime(np.arange(stamps[0], stamps[-1] + step, step), utc=True), name="timestamp"
-    )
-    frame = frame.set_index(pd.DatetimeIndex(frame["timestamp"], name="timestamp"))[values]
-    frame = frame.astype(np.float64).reindex(grid)
-    filled = frame["close"].isna()
-    if filled.any():
-        close = frame["close"].ffill()
-        for col in PRICE_COLUMNS:
-            frame[col] = frame[col].fillna(close)
-        frame["volume"] = frame["volume"].fillna(0.0)
-        issues.append(
-            DataQualityIssue(
-                kind="gap_filled",
-                symbol=symbol,
-                file=file,
-                rows=_iso(grid[filled.to_numpy()]),
-                action="filled as flat zero-volume bars at the previous close",
-                detail=f"{int((np.diff(np.r_[0, filled.to_numpy().astype(int)]) == 1).sum())} gap(s)",
-            )
-        )
+    issues: list[DataQualityIssue] = []
+    for step in (_snap_to_grid, _sort, _dedupe):
+        frame, found = step(frame, ctx)
+        issues.extend(found)
+    span = (int(_stamps(frame)[0]), int(_stamps(frame)[-1]))
+    frame, found = _drop_replays(frame, ctx)
+    issues.extend(found)
+    issues.extend(_report_kept(frame, ctx))
+    frame, found = _fill_gaps(frame, ctx, span)
+    issues.extend(found)
     return frame, issues
