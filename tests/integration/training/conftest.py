@@ -1,0 +1,65 @@
+"""Tiny training configs and helpers for the training integration tests (seconds per trial)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+# Sizes shrunk so a trial (6 CPCV splits) takes about a second on one CPU core.
+TINY_CONFIG: dict[str, Any] = {
+    "search_space": {
+        "net_dimension": {"type": "categorical", "choices": [16]},
+        "batch_size": {"choices": [64]},
+        "num_steps": {"choices": [32]},
+        "update_epochs": {"low": 1, "high": 2},
+    },
+    "env": {"num_envs": 4, "episode_length": 64},
+    "ppo": {"total_timesteps": 256, "eval_interval": 1000},
+    "n_startup_trials": 2,
+    "pruner_startup_trials": 10,
+    "cpu_threads": 1,
+    "phase1": {"timeframes": ["30m", "1h", "4h"], "feature_sets": ["minimal", "standard"]},
+}
+
+# About 2200 hourly bars of the bundled sample.
+DATA_ARGS = ["--data", "sample", "--start", "2019-03-01", "--end", "2019-06-01"]
+
+
+def write_config(path: Path, **overrides: Any) -> Path:
+    """Writes TINY_CONFIG (with top-level section overrides merged in) as YAML."""
+    config = {k: (dict(v) if isinstance(v, dict) else v) for k, v in TINY_CONFIG.items()}
+    for section, values in overrides.items():
+        config[section] = {**config.get(section, {}), **values}
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def worker_env(home: Path, **extra: str) -> dict[str, str]:
+    """Environment for a `cappuccino train` subprocess with its own home and short heartbeats."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    env.update(
+        CAPPUCCINO_HOME=str(home),
+        CAPPUCCINO_DEVICE="cpu",
+        CAPPUCCINO_HEARTBEAT_INTERVAL="1",
+        CAPPUCCINO_HEARTBEAT_GRACE="3",
+        OMP_NUM_THREADS="1",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Starts `cappuccino train ...` (the installed console script's module) in a new process."""
+    cmd = [sys.executable, "-m", "cappuccino_runtime.cli.main", "train", *args]
+    return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+
+
+@pytest.fixture
+def tiny_config_file(tmp_path: Path) -> Path:
+    return write_config(tmp_path / "tiny.yaml")
