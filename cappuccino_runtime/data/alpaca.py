@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -21,6 +22,9 @@ from cappuccino_runtime.data.files import RawSeries
 from cappuccino_runtime.data.quality import DataQualityIssue
 from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta
 from cappuccino_runtime.errors import ConfigError, DataUnavailable
+
+if TYPE_CHECKING:
+    from alpaca.data.timeframe import TimeFrame
 
 __all__ = ["AlpacaDataConfig", "alpaca_fetch_timeframe", "fetch_alpaca_bars"]
 
@@ -65,7 +69,7 @@ def alpaca_fetch_timeframe(timeframe: str) -> str:
     return canonical_timeframe(timeframe)
 
 
-def _alpaca_timeframe(timeframe: str):  # -> alpaca.data.timeframe.TimeFrame
+def _alpaca_timeframe(timeframe: str) -> TimeFrame:
     from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
 
     minutes = int(timeframe_delta(timeframe).total_seconds() // 60)

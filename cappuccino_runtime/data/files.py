@@ -164,10 +164,9 @@ def read_cdd_csv(data: bytes, file: str) -> list[RawSeries]:
     frame["volume"] = frame[volume_cols[0]]
     try:
         frame["timestamp"] = pd.to_datetime(frame["timestamp"], format=_CDD_DATE_FORMAT, utc=True)
-    except ValueError as e:
-        raise DataQualityError(
-            f"{file}: dates must look like '2019-06-04 01-AM' (CryptoDataDownload hourly): {e}"
-        ) from e
+    except ValueError:
+        # CDD's daily and minute files spell dates differently ("2019-06-04", "... 01:00:00").
+        frame["timestamp"] = parse_timestamps(frame["timestamp"], file).to_numpy()
     lines = np.arange(3, len(frame) + 3)  # banner + header come first
     frame = frame.iloc[::-1]
     lines = lines[::-1]

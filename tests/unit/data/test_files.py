@@ -160,3 +160,17 @@ def test_short_freqtrade_row_is_rejected() -> None:
     rows = [[1502942400000, 1, 2, 0.5, 1.5, 1], [1502946000000, 1, 2]]
     with pytest.raises(DataQualityError, match="freqtrade"):
         read_bytes(json.dumps(rows).encode(), "BTC_USDT-1h.json")
+
+
+def test_cdd_daily_dates_are_parsed_too() -> None:
+    text = (
+        b"Timestamps are UTC timezone,https://www.CryptoDataDownload.com\n"
+        b"Date,Symbol,Open,High,Low,Close,Volume ETH,Volume USD\n"
+        b"2019-06-04,ETHUSD,250,255,240,245,10,2450\n2019-06-03,ETHUSD,260,262,248,250,12,3000\n"
+    )
+    (series,) = read_bytes(text, "Coinbase_ETHUSD_d.csv")
+    assert list(series.frame["timestamp"]) == [
+        pd.Timestamp("2019-06-03", tz="UTC"),
+        pd.Timestamp("2019-06-04", tz="UTC"),
+    ]
+    assert build_market_data([series], None, "1d").n_bars == 2
