@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -50,7 +51,11 @@ def read_cache(path: Path) -> MarketData | None:
 
 
 def write_cache(path: Path, data: MarketData) -> None:
-    """Writes `data` atomically to `path` (parent directories are created)."""
+    """Writes `data` atomically to `path` (parent directories are created).
+
+    Workers sharing a cache directory (a PVC) may write the same key at once: each writes its
+    own temp file and the last rename wins; both contents are identical.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(data.to_frame(), preserve_index=False)
     meta = {
@@ -61,6 +66,6 @@ def write_cache(path: Path, data: MarketData) -> None:
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta)}
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
