@@ -182,15 +182,17 @@ def _sample_symbols(symbols: Sequence[str] | None) -> tuple[str, ...]:
     return chosen
 
 
+@lru_cache(maxsize=len(SAMPLE_FILES))
+def _sample_file(symbol: str) -> tuple[RawSeries, ...]:
+    """Parses one bundled CSV once per process (read through importlib.resources, so it works
+    from a wheel too). Callers never modify the frames: cutting and cleaning copy them."""
+    name = SAMPLE_FILES[symbol]
+    resource = resources.files("cappuccino_runtime") / "sample_data" / name
+    return tuple(read_bar_file(lambda: resource.open("rb"), f"sample_data/{name}"))
+
+
 def _sample_series(symbols: Sequence[str]) -> list[RawSeries]:
-    """Parses the bundled CSVs, read through importlib.resources (works from a wheel too)."""
-    root = resources.files("cappuccino_runtime") / "sample_data"
-    out: list[RawSeries] = []
-    for symbol in symbols:
-        name = SAMPLE_FILES[symbol]
-        resource = root / name
-        out.extend(read_bar_file(lambda r=resource: r.open("rb"), f"sample_data/{name}"))
-    return out
+    return [series for symbol in symbols for series in _sample_file(symbol)]
 
 
 @lru_cache(maxsize=16)
