@@ -42,12 +42,15 @@ def main(argv: list[str] | None = None) -> int:
     from cappuccino_operator.handlers.startup import PEERING_NAME
 
     kopf.configure(verbose=args.verbose)
+    # kopf makes peering mandatory whenever a peering name is passed, which would pause a
+    # --standalone operator forever ("peering CRD is missing"): pass it only for HA runs.
+    peering = None if args.standalone else (args.peering or PEERING_NAME)
     kopf.run(
         clusterwide=bool(args.all_namespaces),
         namespaces=args.namespaces or (),
         standalone=args.standalone,
         priority=args.priority,
-        peering_name=args.peering or PEERING_NAME,
+        peering_name=peering,
         liveness_endpoint=args.liveness,
     )
     return 0

@@ -40,6 +40,9 @@ def apply_settings(settings: kopf.OperatorSettings) -> None:
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_: Any) -> None:
     """Applies the settings and builds the clients once (copied into every resource's memo)."""
     apply_settings(settings)
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     memo.config = OperatorConfig.from_env()
     memo.kube = Kube(load_api_client())
     memo.db = Databases()

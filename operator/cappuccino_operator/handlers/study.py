@@ -99,9 +99,12 @@ def observe_study(
     gen = meta.get("generation")
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
     try:
-        study_name, url = _ensure(memo, namespace, name, parsed)
+        study_name = study_context(name, parsed, memo.config).study_name
+        url = storage_url(memo, namespace, parsed.storage_secret_ref)
         with memo.db.connect(url) as conn:
             summary = study_summary(conn, study_name)
+        if summary is None:  # the database was replaced or the study deleted: recreate it
+            _ensure(memo, namespace, name, parsed)
     except StorageUnavailable as e:
         write_status(
             patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
