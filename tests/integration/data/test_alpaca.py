@@ -174,3 +174,21 @@ def test_refusal_and_unreachable_server_are_data_unavailable(fake) -> None:
 def test_alpaca_needs_symbols() -> None:
     with pytest.raises(ConfigError, match="needs symbols"):
         load_market_data("alpaca", None, "1h")
+
+
+def test_fake_with_a_replay_clock_serves_only_closed_bars() -> None:
+    now = pd.Timestamp("2018-01-01 05:30", tz="UTC")
+    app = fake_data_app(clock=lambda: now)
+    with serve_app(app) as url:
+        client = CryptoHistoricalDataClient(url_override=url)
+        latest = client.get_crypto_latest_bar(CryptoLatestBarRequest(symbol_or_symbols="BTC/USD"))
+        assert latest["BTC/USD"].timestamp == pd.Timestamp("2018-01-01 04:00", tz="UTC")
+        md = load_market_data(
+            "alpaca",
+            ["BTC/USD"],
+            "1h",
+            start="2017-12-31",
+            end="2018-01-02",
+            alpaca=AlpacaDataConfig(url=url),
+        )
+    assert md.index[-1] == pd.Timestamp("2018-01-01 04:00", tz="UTC")
