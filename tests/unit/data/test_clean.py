@@ -167,7 +167,7 @@ def messy_rows(draw):
     return [rows[i] for i in order], n
 
 
-@settings(max_examples=60, deadline=None, derandomize=True)
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
 @given(messy_rows())
 def test_nothing_is_dropped_or_added_silently(case) -> None:
     rows, _ = case

@@ -38,7 +38,11 @@ def _perturbed(md: MarketData, lo: int, hi: int, seed: int, scale: float) -> Mar
 
 
 @settings(
-    max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 @given(
     feature_set=st.sampled_from(sorted(FEATURE_SETS)),
@@ -57,7 +61,7 @@ def test_the_perturbation_does_change_the_future() -> None:
     assert not np.array_equal(changed[301:], FULL["standard"][301:], equal_nan=True)
 
 
-@settings(max_examples=25, deadline=None, derandomize=True)
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
 @given(feature_set=st.sampled_from(sorted(FEATURE_SETS)), start=st.integers(0, 200))
 def test_features_depend_only_on_the_warmup_window(feature_set, start) -> None:
     warm = warmup_bars(feature_set)

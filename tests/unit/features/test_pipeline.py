@@ -92,3 +92,10 @@ def test_long_flat_zero_volume_stretch_stays_finite(feature_set: str) -> None:
     inside = x[340, 0]  # deep inside the flat stretch
     assert inside[names.index("rsi_14")] == 50.0
     assert inside[names.index("log_return_1")] == 0.0
+
+
+def test_history_shorter_than_the_warmup_is_all_nan_not_an_error() -> None:
+    short = MD.slice(0, 30)
+    x = compute_features(short, "standard")
+    assert x.shape == (30, MD.n_assets, len(feature_names("standard")))
+    assert np.isnan(x).all()
