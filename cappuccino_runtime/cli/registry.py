@@ -171,6 +171,10 @@ def validate(
         Path | None, typer.Option("--manifest", help="ensemble_manifest.json / arena_config.json.")
     ] = None,
     trial_id: Annotated[int | None, typer.Option("--trial-id", help="Validate one trial.")] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option("--state-dir", help="Checkpoint 7: a running trader's state directory."),
+    ] = None,
     artifacts: ArtifactsOpt = None,
     storage: StorageOpt = None,
     as_json: JsonOpt = False,
@@ -185,11 +189,26 @@ def validate(
     max_bytes: MaxBytesOpt = 512 * 1024 * 1024,
 ) -> None:
     """Runs the validation checkpoints; exit 0 only when all pass."""
-    modes = sum(x is not None for x in (study, manifest, trial_id))
+    modes = sum(x is not None for x in (study, manifest, trial_id, state_dir))
     if modes != 1 or (study is not None) != (top_n is not None):
         raise ConfigError(
-            "Pass exactly one of --study S --top-n N, --manifest FILE or --trial-id ID."
+            "Pass exactly one of --study S --top-n N, --manifest FILE, --trial-id ID or "
+            "--state-dir DIR."
         )
+    if state_dir is not None:
+        from datetime import UTC, datetime
+
+        from cappuccino_runtime.validation.live import (
+            LiveThresholds,
+            check_live_health,
+            read_state_dir,
+        )
+        from cappuccino_runtime.validation.report import ValidationReport
+
+        snapshot = read_state_dir(state_dir, datetime.now(UTC))
+        results = check_live_health(snapshot, LiveThresholds())
+        _emit_report(ValidationReport(results=results), as_json)
+        return
     from cappuccino_runtime.validation.files import SizeBounds
     from cappuccino_runtime.validation.runner import ValidationOptions
 

@@ -4,7 +4,8 @@ Public entry points:
 - `deploy(kind, engine, store, study_name, top_n, out_dir)`: what `cappuccino deploy` runs.
 - `load_deployed_models(manifest_or_dir, artifacts=None, expected_study=None)`: what traders
   call; identity and checksums verified, weights loaded with weights_only=True.
-- `demo_stage(settings, study_name, top_n, out_dir, console)`: the demo's registry stage.
+- `demo_stage(settings, study_name, top_n, out_dir, console)`: the demo's registry stage;
+  `stage_validate_deploy(ctx)` wraps it as a `cappuccino_runtime.demo` stage.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from cappuccino_runtime.deploy.build import (
     default_creator,
     deploy,
 )
-from cappuccino_runtime.deploy.demo import DemoStageResult, demo_stage
+from cappuccino_runtime.deploy.demo import DemoStageResult, demo_stage, stage_validate_deploy
 from cappuccino_runtime.deploy.loader import LoadedModel, load_deployed_models
 
 __all__ = [
@@ -29,4 +30,5 @@ __all__ = [
     "demo_stage",
     "deploy",
     "load_deployed_models",
+    "stage_validate_deploy",
 ]

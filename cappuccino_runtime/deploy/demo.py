@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.deploy.build import DeployRefused, DeployResult, deploy
@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 
     from cappuccino_runtime.settings import Settings
 
-__all__ = ["DemoStageResult", "demo_stage"]
+__all__ = ["DEMO_TOP_N", "DemoStageResult", "demo_stage", "stage_validate_deploy"]
+
+DEMO_TOP_N = 3
+"""Models per demo deployment."""
 
 
 @dataclass(frozen=True)
@@ -91,3 +94,16 @@ def demo_stage(
         return DemoStageResult(report=report, arena=arena, ensemble=ensemble)
     finally:
         engine.dispose()
+
+
+def stage_validate_deploy(ctx: Any) -> DemoStageResult:
+    """A `cappuccino_runtime.demo` stage: `demo_stage` on the demo context.
+
+    Reads `ctx.settings`, `ctx.study_name` and `ctx.console`; deploys under
+    `{home}/deployments/{arena,ensemble}`. Append it to `demo.STAGES` as
+    `("validate + deploy", stage_validate_deploy)`.
+    """
+    settings = ctx.settings
+    return demo_stage(
+        settings, ctx.study_name, DEMO_TOP_N, Path(settings.home) / "deployments", ctx.console
+    )

@@ -1,8 +1,11 @@
 """Checkpoint 7 (live health) of a running trader: pure checks on numbers the trader feeds.
 
-`read_state_dir` turns a trader's state directory into ages (positions_state.json and the
-newest *.log); the trading loop adds its counters (decision cycles, errors, closed and losing
-trades) with `snapshot.model_copy(update=...)`; `check_live_health` decides.
+`read_state_dir` turns a trader's state directory into ages: positions_state.json (the
+oldest per-book `timestamp`, as trading/state_files.py writes it, else the file's mtime) and
+the newest *.log if the trader writes log files (it logs JSON to stderr by default, so the log
+check is skipped unless `require_log` is set). The trading loop adds its counters (decision
+cycles, errors, closed and losing trades) with `snapshot.model_copy(update=...)`;
+`check_live_health` decides.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class LiveThresholds(BaseModel):
 
     max_positions_age_s: float = Field(default=2 * 3600.0, gt=0)
     max_log_age_s: float = Field(default=2 * 3600.0, gt=0)
+    require_log: bool = False
     max_error_rate: float = Field(default=0.10, ge=0, le=1)
     max_loss_rate: float = Field(default=0.65, ge=0, le=1)
     min_trades_for_loss_rate: int = Field(default=10, ge=1)
@@ -46,14 +50,28 @@ class LiveSnapshot(BaseModel):
     trades_lost: int = Field(default=0, ge=0)
 
 
-def _age(path: Path, now: datetime, stamp: str | None = None) -> float:
-    when = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-    if stamp:
-        try:
-            parsed = datetime.fromisoformat(stamp)
-            when = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-        except ValueError:
-            pass
+def _parse(stamp: object) -> datetime | None:
+    if not isinstance(stamp, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _stamps(raw: object) -> list[datetime]:
+    """Timestamps of positions_state.json: per book (`{pid: {"timestamp": ...}}`) or top level."""
+    if not isinstance(raw, dict):
+        return []
+    if (top := _parse(raw.get("timestamp"))) is not None:
+        return [top]
+    books = [_parse(v.get("timestamp")) for v in raw.values() if isinstance(v, dict)]
+    return [b for b in books if b is not None]
+
+
+def _age(path: Path, now: datetime, stamps: list[datetime] | None = None) -> float:
+    when = min(stamps) if stamps else datetime.fromtimestamp(path.stat().st_mtime, UTC)
     return max(0.0, (now - when).total_seconds())
 
 
@@ -62,13 +80,11 @@ def read_state_dir(state_dir: Path, now: datetime, subject: str | None = None) -
     positions = state_dir / POSITIONS_FILE
     positions_age = None
     if positions.is_file():
-        stamp = None
         try:
-            raw = json.loads(positions.read_text())
-            stamp = raw.get("timestamp") if isinstance(raw, dict) else None
+            stamps = _stamps(json.loads(positions.read_text()))
         except ValueError:
-            stamp = None
-        positions_age = _age(positions, now, stamp if isinstance(stamp, str) else None)
+            stamps = []
+        positions_age = _age(positions, now, stamps)
     logs = sorted(state_dir.glob("*.log"), key=lambda p: p.stat().st_mtime)
     log_age = _age(logs[-1], now) if logs else None
     return LiveSnapshot(
@@ -91,10 +107,10 @@ def check_live_health(snapshot: LiveSnapshot, limits: LiveThresholds) -> list[Ch
             )
         )
 
-    for label, age, limit in (
-        (POSITIONS_FILE, snapshot.positions_age_s, limits.max_positions_age_s),
-        ("trader log", snapshot.log_age_s, limits.max_log_age_s),
-    ):
+    watched = [(POSITIONS_FILE, snapshot.positions_age_s, limits.max_positions_age_s)]
+    if limits.require_log or snapshot.log_age_s is not None:
+        watched.append(("trader log", snapshot.log_age_s, limits.max_log_age_s))
+    for label, age, limit in watched:
         if age is None:
             add(
                 False, f"no {label} was found.", "check that the trader runs with this --state-dir."

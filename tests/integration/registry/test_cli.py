@@ -177,3 +177,19 @@ def test_init_container_entrypoint_fails_with_one_line_on_stderr(
     assert bad.stderr.count("\n") == 1
     assert "has no study_name" in bad.stderr and "cappuccino deploy arena" in bad.stderr
     assert tree_state(tmp_path) == before
+
+
+def test_validate_state_dir_checks_a_trader_written_state(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from cappuccino_runtime.trading.state_files import book_state, write_positions_state
+
+    stale = datetime.now(UTC) - timedelta(days=2)
+    book = book_state(stale, 10_000.0, 10_000.0, ["BTC/USD"], [0.0], [1.0], None)
+    write_positions_state(tmp_path, {"local/demo": book})
+    code, out, err = run(["validate", "--state-dir", str(tmp_path), "--json"], capsys)
+    assert code == 1
+    assert json.loads(out)["results"][0]["checkpoint"] == "7-live-health"
+    assert "stalled" in err

@@ -5,7 +5,11 @@ from __future__ import annotations
 from cappuccino_runtime.validation.live import LiveSnapshot, LiveThresholds, check_live_health
 
 LIMITS = LiveThresholds(
-    max_positions_age_s=600, max_log_age_s=600, max_error_rate=0.1, max_loss_rate=0.6
+    max_positions_age_s=600,
+    max_log_age_s=600,
+    require_log=True,
+    max_error_rate=0.1,
+    max_loss_rate=0.6,
 )
 
 
@@ -53,3 +57,9 @@ def test_loss_rate_is_not_judged_on_too_few_trades() -> None:
     results = check_live_health(snap, LIMITS)
     assert all(r.passed for r in results)
     assert not any("loss rate" in r.message for r in results)
+
+
+def test_the_log_check_is_skipped_when_the_trader_writes_no_log_files() -> None:
+    lenient = LIMITS.model_copy(update={"require_log": False})
+    results = check_live_health(LiveSnapshot(subject="t", positions_age_s=5), lenient)
+    assert [r.passed for r in results] == [True]
