@@ -24,7 +24,7 @@ from cappuccino_runtime.data.clean import DEFAULT_MAX_GAP_BARS, clean_bars
 from cappuccino_runtime.data.files import RawSeries, read_bar_file, resolve_files
 from cappuccino_runtime.data.market import OHLCV, MarketData
 from cappuccino_runtime.data.quality import DataQualityIssue, DataQualityReport
-from cappuccino_runtime.data.symbols import normalize_symbol
+from cappuccino_runtime.data.symbols import normalize_symbols
 from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 from cappuccino_runtime.errors import ConfigError, DataQualityError
 
@@ -122,7 +122,7 @@ def align(
 
 def build_market_data(
     series: Sequence[RawSeries],
-    symbols: Sequence[str] | None,
+    symbols: Sequence[str] | str | None,
     timeframe: str,
     start: TimeLike = None,
     end: TimeLike = None,
@@ -142,14 +142,12 @@ def build_market_data(
     by_symbol: dict[str, list[RawSeries]] = {}
     for item in series:
         by_symbol.setdefault(item.symbol, []).append(item)
-    wanted = [normalize_symbol(s) for s in symbols] if symbols else list(by_symbol)
+    wanted = list(normalize_symbols(symbols) or by_symbol)
     missing = [s for s in wanted if s not in by_symbol]
     if missing:
         raise ConfigError(
             f"symbols {missing} are not in the data source; available: {sorted(by_symbol)}."
         )
-    if len(set(wanted)) != len(wanted):
-        raise ConfigError(f"symbols {wanted} name the same symbol twice.")
     native = _native_timeframe([s for sym in wanted for s in by_symbol[sym]])
     timeframe_ratio(native, target)  # raises ConfigError for a finer or non-multiple target
     frames: dict[str, pd.DataFrame] = {}
@@ -174,8 +172,8 @@ def build_market_data(
     return data.resample(target)
 
 
-def _sample_symbols(symbols: Sequence[str] | None) -> tuple[str, ...]:
-    chosen = tuple(normalize_symbol(s) for s in symbols) if symbols else SAMPLE_SYMBOLS
+def _sample_symbols(symbols: Sequence[str] | str | None) -> tuple[str, ...]:
+    chosen = normalize_symbols(symbols) or SAMPLE_SYMBOLS
     unknown = [s for s in chosen if s not in SAMPLE_FILES]
     if unknown:
         raise ConfigError(f"the bundled sample has no {unknown}; it holds {list(SAMPLE_SYMBOLS)}.")
@@ -200,7 +198,7 @@ def _load_sample_cached(symbols: tuple[str, ...], timeframe: str) -> MarketData:
     return build_market_data(_sample_series(symbols), symbols, timeframe)
 
 
-def load_sample(symbols: Sequence[str] | None = None, timeframe: str = "1h") -> MarketData:
+def load_sample(symbols: Sequence[str] | str | None = None, timeframe: str = "1h") -> MarketData:
     """The bundled Coinbase sample (BTC/USD, ETH/USD, LTC/USD, hourly, 2017-07 .. 2019-06).
 
     Results are memoised per (symbols, timeframe) in the process; MarketData is immutable.
@@ -222,11 +220,11 @@ def _file_fingerprint(source: str) -> list[tuple[str, object]]:
 
 def load_market_data(
     source: str,
-    symbols: Sequence[str] | None,
+    symbols: Sequence[str] | str | None,
     timeframe: str,
     start: TimeLike = None,
     end: TimeLike = None,
-    cache_dir: Path | None = None,
+    cache_dir: Path | str | None = None,
     *,
     max_gap_bars: int = DEFAULT_MAX_GAP_BARS,
     alpaca: AlpacaDataConfig | None = None,
@@ -236,8 +234,8 @@ def load_market_data(
     Args:
         source: "sample" (bundled Coinbase set), "alpaca", or a path, glob, directory or fsspec
             URL of freqtrade JSON, CryptoDataDownload CSV, plain CSV or Parquet files.
-        symbols: "BTC/USD"-style symbols; None means every symbol in the source (required for
-            Alpaca).
+        symbols: "BTC/USD"-style symbols (a list or one comma-separated string); None means
+            every symbol in the source (required for Alpaca).
         timeframe: bar length ("15m", "1h", "4h", "1d"); coarser than the source is resampled,
             finer raises ConfigError.
         start, end: optional UTC range [start, end); naive times are UTC. For Alpaca, `end`
@@ -259,6 +257,7 @@ def load_market_data(
     target = canonical_timeframe(timeframe)
     start_ts, end_ts = _utc(start, "start"), _utc(end, "end")
     kind = source.strip().lower()
+    symbols = normalize_symbols(symbols)
     if (
         kind == "sample"
         and start_ts is None
@@ -280,7 +279,7 @@ def load_market_data(
     if cache_dir is not None:
         key_parts: dict[str, object] = {
             "source": kind if kind in ("sample", "alpaca") else source,
-            "symbols": [normalize_symbol(s) for s in symbols] if symbols else None,
+            "symbols": symbols,
             "timeframe": target,
             "start": start_ts,
             "end": end_ts,
@@ -301,8 +300,7 @@ def load_market_data(
         series = _sample_series(_sample_symbols(symbols))
     elif kind == "alpaca":
         assert start_ts is not None and end_ts is not None and symbols and alpaca is not None
-        chosen = [normalize_symbol(s) for s in symbols]
-        series, extra = fetch_alpaca_bars(chosen, target, start_ts, end_ts, config=alpaca)
+        series, extra = fetch_alpaca_bars(symbols, target, start_ts, end_ts, config=alpaca)
     else:
         series = [s for name, opener in resolve_files(source) for s in read_bar_file(opener, name)]
     data = build_market_data(

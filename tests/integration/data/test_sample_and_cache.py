@@ -50,6 +50,7 @@ def test_replayed_block_is_filled_flat_at_the_last_true_close() -> None:
 def test_sample_subset_resample_and_source_sample_agree() -> None:
     both = load_sample(["ETH/USD", "BTC/USD"])
     assert both.symbols == ("ETH/USD", "BTC/USD")
+    assert load_market_data("sample", "ETH/USD,BTC/USD", "1h") is both  # memoised, same order
     np.testing.assert_array_equal(both.close[:, 1], load_sample().close[:, 0])
     daily = load_sample(timeframe="1d")
     assert daily.timeframe == "1d" and (daily.index.hour == 0).all()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from cappuccino_runtime.data.symbols import normalize_symbol
+from cappuccino_runtime.data.symbols import normalize_symbol, normalize_symbols
 from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 from cappuccino_runtime.errors import ConfigError
 
@@ -66,3 +66,12 @@ def test_normalize_symbol(given: str, expected: str) -> None:
 def test_unreadable_symbol_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="BASE/QUOTE"):
         normalize_symbol("BTC/USD/X")
+
+
+def test_normalize_symbols_accepts_a_comma_separated_string() -> None:
+    assert normalize_symbols("BTC/USD, ethusd") == ("BTC/USD", "ETH/USD")
+    assert normalize_symbols(["LTC-USD"]) == ("LTC/USD",)
+    assert normalize_symbols(None) is None
+    assert normalize_symbols("") is None
+    with pytest.raises(ConfigError, match="twice"):
+        normalize_symbols(["BTC/USD", "BTCUSD"])
