@@ -132,6 +132,12 @@ class Ledger(Protocol):
         """Writes the order before submission; an existing client_order_id returns the stored one."""
         ...
 
+    def record_decision(self, snapshot: SnapshotRecord, orders: list[OrderRecord]) -> bool:
+        """Writes a decision atomically: the book's snapshot at the decision bar and every
+        order intent it implies. False (and nothing written) if the snapshot already exists,
+        so a restarted trader never decides the same bar twice."""
+        ...
+
     def get_order(self, client_order_id: str) -> OrderRecord | None: ...
 
     def update_order(
@@ -221,6 +227,17 @@ class InMemoryLedger:
     def record_intent(self, order: OrderRecord) -> OrderRecord:
         self.book(order.portfolio_id)
         return self._orders.setdefault(order.client_order_id, order)
+
+    def record_decision(self, snapshot: SnapshotRecord, orders: list[OrderRecord]) -> bool:
+        self.book(snapshot.portfolio_id)
+        if snapshot.ts in self._snapshots.get(snapshot.portfolio_id, {}):
+            return False
+        for order in orders:
+            self.book(order.portfolio_id)
+        self.add_snapshot(snapshot)
+        for order in orders:
+            self.record_intent(order)
+        return True
 
     def get_order(self, client_order_id: str) -> OrderRecord | None:
         return self._orders.get(client_order_id)

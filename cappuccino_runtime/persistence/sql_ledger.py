@@ -71,6 +71,34 @@ def _order(row: OrderRow) -> OrderRecord:
     )
 
 
+def _order_row(order: OrderRecord) -> OrderRow:
+    return OrderRow(
+        client_order_id=order.client_order_id,
+        portfolio_id=order.portfolio_id,
+        symbol=order.symbol,
+        side=order.side,
+        qty=None if order.qty is None else to_decimal(order.qty),
+        notional=None if order.notional is None else to_decimal(order.notional),
+        ref_price=to_decimal(order.ref_price),
+        status=order.status,
+        broker_order_id=order.broker_order_id,
+        filled_qty=to_decimal(order.filled_qty),
+        decision_ts=order.decision_ts,
+        created_at=order.created_at,
+    )
+
+
+def _snapshot_row(snapshot: SnapshotRecord) -> PortfolioSnapshotRow:
+    return PortfolioSnapshotRow(
+        portfolio_id=snapshot.portfolio_id,
+        ts=snapshot.ts,
+        equity=to_decimal(snapshot.equity),
+        cash=to_decimal(snapshot.cash),
+        positions_value=to_decimal(snapshot.positions_value),
+        halted_reason=snapshot.halted_reason,
+    )
+
+
 class SqlLedger:
     """Ledger on a migrated database (call `persistence.migrate.upgrade(engine)` first)."""
 
@@ -165,27 +193,31 @@ class SqlLedger:
         try:
             with self._tx() as s:
                 self._portfolio(s, order.portfolio_id)
-                s.add(
-                    OrderRow(
-                        client_order_id=order.client_order_id,
-                        portfolio_id=order.portfolio_id,
-                        symbol=order.symbol,
-                        side=order.side,
-                        qty=None if order.qty is None else to_decimal(order.qty),
-                        notional=None if order.notional is None else to_decimal(order.notional),
-                        ref_price=to_decimal(order.ref_price),
-                        status=order.status,
-                        broker_order_id=order.broker_order_id,
-                        filled_qty=to_decimal(order.filled_qty),
-                        decision_ts=order.decision_ts,
-                        created_at=order.created_at,
-                    )
-                )
+                s.add(_order_row(order))
         except IntegrityError:
             pass  # the same id was written concurrently; the stored order wins
         stored = self.get_order(order.client_order_id)
         assert stored is not None
         return stored
+
+    @_translated
+    def record_decision(self, snapshot: SnapshotRecord, orders: list[OrderRecord]) -> bool:
+        try:
+            with self._tx() as s:
+                self._portfolio(s, snapshot.portfolio_id)
+                exists = s.scalar(
+                    select(PortfolioSnapshotRow.id).where(
+                        PortfolioSnapshotRow.portfolio_id == snapshot.portfolio_id,
+                        PortfolioSnapshotRow.ts == snapshot.ts,
+                    )
+                )
+                if exists:
+                    return False
+                s.add(_snapshot_row(snapshot))
+                s.add_all(_order_row(o) for o in orders)
+            return True
+        except IntegrityError:
+            return False
 
     @_translated
     def get_order(self, client_order_id: str) -> OrderRecord | None:
@@ -283,16 +315,7 @@ class SqlLedger:
                 )
                 if exists:
                     return False
-                s.add(
-                    PortfolioSnapshotRow(
-                        portfolio_id=snapshot.portfolio_id,
-                        ts=snapshot.ts,
-                        equity=to_decimal(snapshot.equity),
-                        cash=to_decimal(snapshot.cash),
-                        positions_value=to_decimal(snapshot.positions_value),
-                        halted_reason=snapshot.halted_reason,
-                    )
-                )
+                s.add(_snapshot_row(snapshot))
             return True
         except IntegrityError:
             return False

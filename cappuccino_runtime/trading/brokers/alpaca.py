@@ -322,6 +322,12 @@ class AlpacaBroker:
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def resume_at(self, ts: datetime) -> None:
+        return None  # live time moves on by itself
+
+    def can_trade(self) -> bool:
+        return True
+
     def wait_next_poll(self, poll_seconds: float) -> bool:
         self._sleep(poll_seconds)
         return True

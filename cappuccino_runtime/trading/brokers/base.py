@@ -77,6 +77,14 @@ class Broker(Protocol):
         """The prices market orders would fill at now, before slippage."""
         ...
 
+    def resume_at(self, ts: datetime) -> None:
+        """Positions a replay's clock at the bar that ended at `ts` (a restart); live: no-op."""
+        ...
+
+    def can_trade(self) -> bool:
+        """False when orders cannot fill now (a replay at its last bar)."""
+        ...
+
     def asset_rules(self, symbol: str) -> AssetRules: ...
 
     def submit(self, request: OrderRequest) -> BrokerOrder:

@@ -4,7 +4,8 @@ Clock: after bar t has closed the replay's "now" is bar t's close time (= bar t+
 `history` returns bars up to t, `fill_prices` is bar t+1's open, and a market order fills at
 once at that open with slippage against the trader; the fee is taken in the received asset
 (buys pay in units, sells in quote). `wait_next_poll` advances one bar, sleeping
-`seconds_per_bar` of wall time first (0 = as fast as possible: the accelerated clock).
+`seconds_per_bar` of wall time first (0 = as fast as possible: the accelerated clock). The
+last bar is reached too, for a final mark to market, but `can_trade()` is False there.
 
 Orders are journaled (one JSON line per order) when `journal` is given, so a replay broker
 outlives a crashed trader the way Alpaca would: a restarted trader finds its orders again.
@@ -28,7 +29,37 @@ from cappuccino_runtime.errors import BrokerError, ConfigError
 from cappuccino_runtime.trading.brokers.base import AssetRules, BrokerOrder, OrderRequest
 from cappuccino_runtime.trading.orders import OrderSide
 
-__all__ = ["ReplayBroker"]
+__all__ = ["ReplayBroker", "simulated_fill"]
+
+
+def simulated_fill(request: OrderRequest, price: float, slippage: float) -> BrokerOrder:
+    """A market order filled in full at `price` with slippage against the trader (the env's rule).
+
+    Buys by notional get notional / (price * (1 + slippage)) units before the fee; sells fill at
+    price * (1 - slippage). Used by the replay broker and by arena books that do not route.
+    """
+    if request.side is OrderSide.BUY:
+        fill = price * (1.0 + slippage)
+        qty = request.qty if request.qty is not None else (request.notional or 0.0) / fill
+    else:
+        fill = price * (1.0 - slippage)
+        qty = request.qty or 0.0
+    if qty <= 0:
+        raise BrokerError(
+            f"rejected {request.side.value} {request.symbol} order {request.client_order_id}: "
+            f"size qty={request.qty} notional={request.notional} at {price} is not positive."
+        )
+    return BrokerOrder(
+        client_order_id=request.client_order_id,
+        broker_order_id=str(uuid.uuid5(uuid.NAMESPACE_URL, request.client_order_id)),
+        symbol=request.symbol,
+        side=request.side,
+        status="filled",
+        filled_qty=qty,
+        filled_avg_price=fill,
+        qty=request.qty,
+        notional=request.notional,
+    )
 
 
 class ReplayBroker:
@@ -84,33 +115,28 @@ class ReplayBroker:
         self._col(symbol)
         return AssetRules(symbol=symbol, min_notional=0.0)
 
+    def resume_at(self, ts: datetime) -> None:
+        ends = self.data.index + timeframe_delta(self.data.timeframe)
+        matches = (ends == pd.Timestamp(ts)).nonzero()[0]
+        if len(matches) == 0:
+            raise ConfigError(
+                f"the ledger's last decision at {ts.isoformat()} is not a bar of the replay data; "
+                "replay the same data the book was started on."
+            )
+        self.t = int(matches[0])
+
+    def can_trade(self) -> bool:
+        return self.t + 1 < self.data.n_bars
+
     def submit(self, request: OrderRequest) -> BrokerOrder:
         if request.client_order_id in self._orders:
             return self._orders[request.client_order_id]
-        price = self.fill_prices((request.symbol,))[0]
-        if request.side is OrderSide.BUY:
-            fill = price * (1.0 + self.slippage)
-            qty = request.qty if request.qty is not None else (request.notional or 0.0) / fill
-        else:
-            fill = price * (1.0 - self.slippage)
-            qty = request.qty or 0.0
-        if qty <= 0:
+        if not self.can_trade():
             raise BrokerError(
-                f"replay rejected {request.side.value} {request.symbol} order "
-                f"{request.client_order_id}: size qty={request.qty} notional={request.notional} "
-                f"at {price} is not positive."
+                f"replay cannot fill {request.side.value} {request.symbol} order "
+                f"{request.client_order_id}: the replay has no bar after {self.now().isoformat()}."
             )
-        order = BrokerOrder(
-            client_order_id=request.client_order_id,
-            broker_order_id=str(uuid.uuid5(uuid.NAMESPACE_URL, request.client_order_id)),
-            symbol=request.symbol,
-            side=request.side,
-            status="filled",
-            filled_qty=qty,
-            filled_avg_price=fill,
-            qty=request.qty,
-            notional=request.notional,
-        )
+        order = simulated_fill(request, self.fill_prices((request.symbol,))[0], self.slippage)
         if self._journal is not None:
             with self._journal.open("a") as f:
                 f.write(json.dumps(_order_to_json(order)) + "\n")
@@ -130,7 +156,7 @@ class ReplayBroker:
         return self._cash
 
     def wait_next_poll(self, poll_seconds: float) -> bool:
-        if self.t + 2 >= self.data.n_bars:
+        if self.t + 1 >= self.data.n_bars:
             return False
         if self.seconds_per_bar > 0:
             time.sleep(self.seconds_per_bar)

@@ -153,3 +153,13 @@ def test_rankings_newest_ts_wins(ledger: Ledger) -> None:
     assert [(r.trial_id, r.rank, r.promoted) for r in latest] == [(2, 1, True), (1, 2, False)]
     assert latest[0].ts == T0 + timedelta(hours=1)
     assert ledger.latest_ranking("local/none") == []
+
+
+def test_decision_writes_snapshot_and_intents_once(ledger: Ledger) -> None:
+    ledger.open_portfolio(PID, 10_000.0, T0)
+    snap = SnapshotRecord(PID, T0, 10_000.0, 10_000.0, 0.0)
+    orders = [_order("d-1"), _order("d-2", symbol="ETH/USD")]
+    assert ledger.record_decision(snap, orders) is True
+    assert ledger.record_decision(snap, [*orders, _order("d-3")]) is False  # bar already decided
+    assert [o.client_order_id for o in ledger.open_orders(PID)] == ["d-1", "d-2"]
+    assert ledger.snapshots(PID) == [snap]

@@ -46,7 +46,8 @@ def test_fills_at_next_open_with_slippage_and_fee_in_received_asset(tmp_path: Pa
     assert sell.filled_avg_price == pytest.approx(111.0 * 0.999)
     assert broker.cash() == pytest.approx(1000.0 - 202.2 + 111.0 * 0.999 * 0.99)
     assert broker.wait_next_poll(60) is True
-    assert broker.wait_next_poll(60) is False  # bar 3 has no bar after it to fill at
+    assert broker.wait_next_poll(60) is True and not broker.can_trade()  # last bar: mark only
+    assert broker.wait_next_poll(60) is False
 
 
 def test_same_client_order_id_fills_once_and_journal_survives_restart(tmp_path: Path) -> None:

@@ -1,0 +1,51 @@
+"""Shared builders for the trading integration tests: real sample data, seeded random actors."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from cappuccino_runtime.agent.networks import Actor
+from cappuccino_runtime.artifacts.records import ModelSpec
+from cappuccino_runtime.data import MarketData, load_sample
+from cappuccino_runtime.env.state import state_dim
+from cappuccino_runtime.features import Normalizer, compute_features, feature_names, warmup_bars
+from cappuccino_runtime.trading.policy import ModelSlot
+
+SYMBOLS = ("BTC/USD", "ETH/USD")
+FEATURE_SET = "minimal"
+LOOKBACK = 4
+
+
+def sample(n_bars: int = 3000) -> MarketData:
+    """The bundled Coinbase sample (real bars), first n_bars of BTC and ETH."""
+    return load_sample().select(SYMBOLS).slice(0, n_bars)
+
+
+def make_slot(data: MarketData, seed: int, net_dimension: int = 16, study: str = "s") -> ModelSlot:
+    """A seeded random actor with a normaliser fitted on the first 1000 bars of `data`."""
+    raw = compute_features(data, FEATURE_SET)
+    warm = warmup_bars(FEATURE_SET)
+    normalizer = Normalizer.fit(raw[warm:1000])
+    n_features = len(feature_names(FEATURE_SET))
+    spec = ModelSpec(
+        symbols=list(SYMBOLS),
+        timeframe="1h",
+        lookback=LOOKBACK,
+        feature_set=FEATURE_SET,
+        obs_dim=state_dim(len(SYMBOLS), n_features, LOOKBACK),
+        action_dim=len(SYMBOLS),
+        net_dimension=net_dimension,
+        normalizer=normalizer.to_stats(),
+    )
+    torch.manual_seed(seed)
+    actor = Actor(spec.obs_dim, spec.action_dim, net_dimension).eval()
+    with torch.no_grad():  # larger output weights so the random policy actually trades
+        actor.net[-1].weight.mul_(8.0)
+    return ModelSlot(study, seed, f"sha-{seed}", spec, actor)
+
+
+def normalised_features(data: MarketData, slot: ModelSlot) -> np.ndarray:
+    assert slot.spec.normalizer is not None
+    raw = compute_features(data, slot.spec.feature_set)
+    return Normalizer.from_stats(slot.spec.normalizer).transform(raw)
