@@ -16,7 +16,7 @@ from cappuccino_runtime.data.loader import (
 )
 from cappuccino_runtime.data.market import OHLCV, MarketData
 from cappuccino_runtime.data.quality import DataQualityIssue, DataQualityReport
-from cappuccino_runtime.data.symbols import normalize_symbol
+from cappuccino_runtime.data.symbols import normalize_symbol, normalize_symbols
 from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "load_market_data",
     "load_sample",
     "normalize_symbol",
+    "normalize_symbols",
     "timeframe_delta",
 ]
