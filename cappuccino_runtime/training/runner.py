@@ -30,6 +30,7 @@ from cappuccino_runtime.training.two_phase import (
 from cappuccino_runtime.training.worker import (
     HeartbeatSettings,
     WorkerSummary,
+    check_limits,
     load_study,
     open_storage,
     run_worker,
@@ -102,6 +103,7 @@ def run_training(
     notify: Callable[[str], None] = logger.info,
 ) -> WorkerSummary:
     """Runs one worker for `opts`; `config`/`market` skip loading when the caller has them."""
+    check_limits(opts.n_trials, opts.study_budget)
     settings = settings or Settings.from_env(
         storage=opts.storage, artifact_root=opts.artifact_root, device=opts.device
     )
