@@ -729,13 +729,25 @@ class OperatorDeployment:
 
 
 def crd_names(files: Sequence[Path]) -> tuple[str, ...]:
-    """metadata.name of every CustomResourceDefinition in the given YAML files."""
+    """metadata.name (`<plural>.<group>`) of every CustomResourceDefinition in the files."""
     names = []
     for path in files:
         for doc in yaml.safe_load_all(path.read_text()):
             if doc and doc.get("kind") == "CustomResourceDefinition":
                 names.append(doc["metadata"]["name"])
     return tuple(names)
+
+
+def wait_until_listable(plane: ControlPlane, crds: Sequence[str], timeout: float = 60) -> None:
+    """Waits until every CRD's resources can be listed. `Established` comes before the
+    apiserver's watch cache for the new resource is ready; until then lists answer 429
+    "storage is (re)initializing", which a just-started operator would log as errors."""
+
+    def listable() -> bool:
+        args = ("get", ",".join(crds), "-A", "-o", "name", "--request-timeout=5s")
+        return plane.kubectl(*args, check=False, timeout=30).returncode == 0
+
+    wait_for(listable, timeout, f"{', '.join(crds)} to be listable", interval=0.2)
 
 
 def install_operator(plane: ControlPlane) -> OperatorDeployment:
@@ -754,6 +766,7 @@ def install_operator(plane: ControlPlane) -> OperatorDeployment:
     plane.kubectl(
         "wait", "--for=condition=Established", "--timeout=60s", *[f"crd/{n}" for n in crds]
     )
+    wait_until_listable(plane, crds)
     plane.kubectl("apply", "--server-side", "-f", str(RBAC_FILE))
     kubeconfig = plane.service_account_kubeconfig(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT)
     return OperatorDeployment(OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, crds, kubeconfig)
