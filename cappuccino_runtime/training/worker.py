@@ -35,8 +35,8 @@ from cappuccino_runtime.errors import ConfigError, StorageUnavailable
 __all__ = [
     "BUDGET_STATES",
     "HeartbeatSettings",
-    "check_limits",
     "WorkerSummary",
+    "check_limits",
     "create_study",
     "finished_count",
     "load_study",
@@ -176,7 +176,9 @@ def finished_count(study: optuna.Study) -> int:
 def check_limits(n_trials: int | None, study_budget: int | None) -> None:
     """A worker needs a limit: its own trial count, the study's budget, or both."""
     if n_trials is None and study_budget is None:
-        raise ConfigError("give --n-trials, --study-budget or both; otherwise a worker never stops.")
+        raise ConfigError(
+            "give --n-trials, --study-budget or both; otherwise a worker never stops."
+        )
     for name, value in (("--n-trials", n_trials), ("--study-budget", study_budget)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}.")

@@ -43,7 +43,9 @@ def test_study_create_is_idempotent(tmp_path: Path) -> None:
     assert optuna.load_study(study_name="s", storage=url).direction.name == "MAXIMIZE"
 
 
-def test_train_without_a_limit_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_without_a_limit_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from cappuccino_runtime.cli.main import main
 
     with pytest.raises(SystemExit) as exc:
