@@ -324,6 +324,8 @@ class Trader:
         routed = pid in self._routed
         executed = False
         for order in self.ledger.open_orders(pid):
+            if order.decision_ts > bar_end:
+                continue  # a replay resumed behind this book: its bar comes later
             current = order.decision_ts == bar_end
             if not routed:
                 if order.status == "intent":
