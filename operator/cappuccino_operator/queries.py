@@ -48,8 +48,8 @@ class StudySummary:
 
     @property
     def finished(self) -> int:
-        """COMPLETE + PRUNED + FAIL: what a worker's --study-budget counts."""
-        return sum(self.counts.get(k, 0) for k in ("complete", "pruned", "failed"))
+        """COMPLETE + PRUNED: what a worker's `--study-budget` counts (cappuccino train)."""
+        return sum(self.counts.get(k, 0) for k in ("complete", "pruned"))
 
 
 def _value(value: float | None, value_type: str | None) -> float | None:

@@ -302,7 +302,7 @@ def test_trainingsweep_failure_budget_and_success(
         TIMEOUT,
         "workers stopped",
     )
-    seed_trials(op.storage_url, study_name, [0.9])
+    seed_trials(op.storage_url, study_name, [0.9, 0.1, 0.2])  # FAIL trials do not count
     s = wait_cond(
         op, cp, namespace, "trainingsweep", "succeeds", "Succeeded", "True", "BudgetReached"
     )

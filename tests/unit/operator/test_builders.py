@@ -1,0 +1,151 @@
+"""Pure builders on plain dicts: what a sweep or trader needs, with no cluster."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cappuccino_operator.api.study import StudySpec
+from cappuccino_operator.api.sweep import TrainingSweepSpec
+from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
+from cappuccino_operator.builders.context import study_context
+from cappuccino_operator.builders.sweep import (
+    build_sweep_job,
+    build_train_config,
+    job_mutable_patch,
+)
+from cappuccino_operator.builders.trader import (
+    build_manifest_configmap,
+    build_metrics_service,
+    build_trader_deployment,
+    duration_seconds,
+    manifest_document,
+)
+from cappuccino_operator.config import OperatorConfig
+from cappuccino_operator.selection import SelectedTrial, Selection, manifest_hash
+
+CONFIG = OperatorConfig(storage_url="postgresql+psycopg://u:pw@db/optuna")
+STUDY = study_context(
+    "st",
+    StudySpec.model_validate(
+        {"studyName": "opt", "storageSecretRef": {"name": "db", "key": "dsn"}}
+    ),
+    CONFIG,
+)
+SEL = Selection(
+    "opt",
+    (
+        SelectedTrial(7, 3, 1.5, "a" * 64, None, "1h"),
+        SelectedTrial(9, 5, 1.1, "b" * 64, "s3://b/x", "1h"),
+    ),
+)
+
+
+def _sweep(**kw) -> TrainingSweepSpec:
+    return TrainingSweepSpec.model_validate(
+        {"studyRef": {"name": "st"}, "trials": 10, "parallelism": 2, **kw}
+    )
+
+
+def test_cpu_job_has_no_gpu_and_uses_the_cpu_image() -> None:
+    job = build_sweep_job("sw", "ns", _sweep(), STUDY, CONFIG)
+    c = job["spec"]["template"]["spec"]["containers"][0]
+    assert c["image"] == CONFIG.runtime_image
+    assert "nvidia.com/gpu" not in c["resources"]["limits"]
+    assert c["command"][c["command"].index("--device") + 1] == "cpu"
+
+
+def test_gpu_job_limits_selectors_and_passthrough() -> None:
+    spec = _sweep(
+        resources={"gpu": 2},
+        nodeSelector={"gpu": "a100"},
+        tolerations=[{"key": "nvidia.com/gpu", "operator": "Exists"}],
+        activeDeadlineSeconds=60,
+        suspend=True,
+        ttlSecondsAfterFinished=5,
+    )
+    job = build_sweep_job("sw", "ns", spec, STUDY, CONFIG)
+    s = job["spec"]
+    assert (s["completionMode"], s["completions"], s["parallelism"]) == ("Indexed", 2, 2)
+    assert (
+        s["suspend"] is True
+        and s["activeDeadlineSeconds"] == 60
+        and s["ttlSecondsAfterFinished"] == 5
+    )
+    pod = s["template"]["spec"]
+    assert pod["nodeSelector"] == {"gpu": "a100"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists"}]
+    c = pod["containers"][0]
+    assert c["image"] == CONFIG.runtime_cuda_image
+    assert c["resources"]["limits"]["nvidia.com/gpu"] == 2
+    env = {e["name"]: e for e in c["env"]}
+    assert env["CAPPUCCINO_STORAGE"]["valueFrom"]["secretKeyRef"] == {"name": "db", "key": "dsn"}
+    assert "pw@" not in json.dumps(job)
+    assert job_mutable_patch(job)["spec"]["suspend"] is True
+
+
+def test_train_config_carries_study_settings_but_no_secret() -> None:
+    cm = build_train_config("sw", "ns", STUDY, _sweep())
+    cfg = json.loads(cm["data"]["train.json"])
+    assert cfg["objective"] == {"validation_episodes": 6, "fee": 0.0025}
+    assert "pw" not in json.dumps(cm)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("60s", 60), ("5m", 300), ("2h", 7200), ("7d", 604800)]
+)
+def test_duration_seconds(text: str, seconds: int) -> None:
+    assert duration_seconds(text) == seconds
+
+
+def test_duration_seconds_rejects_bad_text() -> None:
+    with pytest.raises(ValueError, match="'1 minute'"):
+        duration_seconds("1 minute")
+
+
+def test_ensemble_manifest_has_identity_and_hash_ignores_timestamps() -> None:
+    spec = EnsembleSpec.model_validate({"studyRef": {"name": "st"}, "topN": 2})
+    a = manifest_document("e", "ns", spec, STUDY, SEL, "2026-01-01T00:00:00Z")
+    b = manifest_document("e", "ns", spec, STUDY, SEL, "2026-02-01T00:00:00Z")
+    assert (
+        a["study_name"] == "opt"
+        and a["trial_ids"] == [7, 9]
+        and a["sha256"] == ["a" * 64, "b" * 64]
+    )
+    assert a["source_dirs"] == ["opt/trial_3_1h", "opt/trial_5_1h"]
+    assert a["model_paths"] == ["opt/trial_3_1h", "s3://b/x"]
+    assert manifest_hash(a) == manifest_hash(b)
+    assert (
+        build_manifest_configmap("e", "ns", spec, a, 1)["metadata"]["name"]
+        == build_manifest_configmap("e", "ns", spec, b, 2)["metadata"]["name"]
+    )
+
+
+def test_arena_deployment_is_single_recreate_validated_and_probed() -> None:
+    spec = ArenaSpec.model_validate(
+        {"studyRef": {"name": "st"}, "trialIds": [7, 9], "promoteTop": 1,
+         "broker": {"type": "alpaca", "credentialsSecretRef": {"name": "alpaca"}}}
+    )  # fmt: skip
+    manifest = manifest_document("a", "ns", spec, STUDY, SEL, "t")
+    assert [m["model_id"] for m in manifest["models"]] == ["opt:7", "opt:9"]
+    cm = build_manifest_configmap("a", "ns", spec, manifest, 1)
+    dep = build_trader_deployment("a", "ns", spec, STUDY, CONFIG, cm)
+    assert dep["spec"]["replicas"] == 1 and dep["spec"]["strategy"] == {"type": "Recreate"}
+    pod = dep["spec"]["template"]["spec"]
+    init, trader = pod["initContainers"][0], pod["containers"][0]
+    assert init["command"][:3] == ["cappuccino", "validate", "--manifest"]
+    assert trader["command"][:4] == [
+        "cappuccino",
+        "arena",
+        "--config",
+        "/etc/cappuccino/manifest/arena_config.json",
+    ]
+    assert trader["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "metrics"}
+    env = {e["name"]: e for e in trader["env"]}
+    assert env["ALPACA_CREDENTIALS_DIR"]["value"].startswith("/var/run/secrets")
+    assert any(v.get("secret", {}).get("secretName") == "alpaca" for v in pod["volumes"])
+    assert dep["spec"]["template"]["metadata"]["annotations"][
+        "cappuccino.dev/manifest-hash"
+    ] == manifest_hash(manifest)
+    svc = build_metrics_service("a", "ns", spec, CONFIG)
+    assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
