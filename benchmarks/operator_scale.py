@@ -239,6 +239,7 @@ def run(arenas: int, sweeps: int, timeout: float) -> dict[str, float]:
         batch = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": docs})
         kinds = [k for k, n in (("Arena", arenas), ("TrainingSweep", sweeps)) if n]
         marks: dict[str, float] = {}
+        owned: collections.Counter[str] = collections.Counter()
         api = plane.api_client()
         with PeakRss(operator.pid) as rss:
             start = time.monotonic()
@@ -252,6 +253,9 @@ def run(arenas: int, sweeps: int, timeout: float) -> dict[str, float]:
                     marks.setdefault("children", now)
                 if progress.with_status == len(docs):
                     marks.setdefault("status", now)
+                owned.clear()
+                for counter in progress.children.values():
+                    owned.update(counter)
                 return "children" in marks and "status" in marks
 
             try:
@@ -268,6 +272,7 @@ def run(arenas: int, sweeps: int, timeout: float) -> dict[str, float]:
                 )
                 raise
         marks["peak_rss_mb"] = rss.peak / 2**20
+        print("owned children: " + ", ".join(f"{n} {k}s" for k, n in sorted(owned.items())))
         return marks
     finally:
         if operator is not None:
