@@ -113,8 +113,13 @@ class Kube:
         return list(out.get("items", []))
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Deletes one object (its dependents are garbage-collected in the background)."""
         try:
-            self._call("DELETE", f"{self._collection(api_version, kind, namespace)}/{name}")
+            self._call(
+                "DELETE",
+                f"{self._collection(api_version, kind, namespace)}/{name}",
+                query=[("propagationPolicy", "Background")],
+            )
         except KubeError as e:
             if e.status != 404:
                 raise

@@ -309,6 +309,34 @@ def test_trainingsweep_failure_budget_and_success(
     assert s["status"]["progress"] == "5/5"
     assert s["status"]["bestValue"] == pytest.approx(0.9)
 
+    # Raising the budget resumes the sweep: the Job's template is immutable, so it is replaced.
+    old_uid = get(cp, namespace, "job", "succeeds-workers")["metadata"]["uid"]
+    cp.kubectl(
+        "patch",
+        "trainingsweep",
+        "succeeds",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        '{"spec":{"trials":8}}',
+    )
+
+    def replaced() -> dict[str, Any] | None:
+        job = cp.kubectl(
+            "get", "job", "succeeds-workers", "-n", namespace, "-o", "json", check=False
+        )
+        if job.returncode:
+            return None
+        obj = json.loads(job.stdout)
+        return obj if obj["metadata"]["uid"] != old_uid else None
+
+    job = op.wait_until(replaced, TIMEOUT, "Job replaced with the new budget")
+    argv = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert argv[argv.index("--study-budget") + 1] == "8"
+    s = wait_cond(op, cp, namespace, "trainingsweep", "succeeds", "Succeeded", "Unknown")
+    assert s["status"]["progress"] == "5/8"
+
 
 def _trader_checks(
     cp: ControlPlane, ns: str, owner: dict[str, Any], name: str, verb: str, manifest_file: str

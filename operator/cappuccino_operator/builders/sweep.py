@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -24,12 +25,14 @@ __all__ = [
     "build_train_config",
     "job_mutable_patch",
     "job_name",
+    "template_drifted",
     "train_config_name",
 ]
 
 CONFIG_DIR = "/etc/cappuccino"
 CONFIG_FILE = "train.json"
 GPU_RESOURCE = "nvidia.com/gpu"
+TEMPLATE_HASH_ANNOTATION = "cappuccino.dev/template-hash"
 
 
 def job_name(sweep: str) -> str:
@@ -152,12 +155,28 @@ def build_sweep_job(
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
     if spec.ttl_seconds_after_finished is not None:
         job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
+    fingerprint = {k: job_spec[k] for k in ("completionMode", "backoffLimit", "template")}
+    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": job_name(name), "namespace": namespace, "labels": labels},
+        "metadata": {
+            "name": job_name(name),
+            "namespace": namespace,
+            "labels": labels,
+            "annotations": {TEMPLATE_HASH_ANNOTATION: digest},
+        },
         "spec": job_spec,
     }
+
+
+def template_drifted(existing: dict[str, Any] | None, built: dict[str, Any]) -> bool:
+    """True when an existing Job was built from another pod template (image, command such as
+    a raised --study-budget, resources...): a Job's template is immutable, so it is replaced."""
+    if existing is None:
+        return False
+    have = (existing.get("metadata", {}).get("annotations") or {}).get(TEMPLATE_HASH_ANNOTATION)
+    return have != built["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
 
 
 def job_mutable_patch(job: dict[str, Any]) -> dict[str, Any]:

@@ -74,11 +74,15 @@ def write_status(
     conditions: Iterable[Mapping[str, Any]] = (),
     **fields: Any,
 ) -> None:
-    """Puts summary fields, observedGeneration and merged conditions into the status patch."""
-    for key, value in fields.items():
-        patch.status[key] = value
+    """Puts summary fields, observedGeneration and merged conditions into the status patch,
+    leaving out what already holds those values (so an idle timer sends no request)."""
+    current = status or {}
+    wanted = dict(fields)
     if generation is not None:
-        patch.status["observedGeneration"] = generation
+        wanted["observedGeneration"] = generation
     updates = list(conditions)
     if updates:
-        patch.status["conditions"] = merge_conditions((status or {}).get("conditions"), updates)
+        wanted["conditions"] = merge_conditions(current.get("conditions"), updates)
+    for key, value in wanted.items():
+        if current.get(key) != value:
+            patch.status[key] = value

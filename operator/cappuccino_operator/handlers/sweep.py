@@ -13,8 +13,9 @@ from cappuccino_operator.builders.sweep import (
     build_train_config,
     job_mutable_patch,
     job_name,
+    template_drifted,
 )
-from cappuccino_operator.conditions import condition
+from cappuccino_operator.conditions import condition, get_condition
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady
 from cappuccino_operator.handlers.common import (
     INTERVAL,
@@ -30,6 +31,15 @@ from cappuccino_operator.storage import describe_error
 __all__ = ["observe_sweep", "reconcile_sweep"]
 
 RETRY = 10
+
+
+def _budget_spent(status: Any, generation: int | None) -> bool:
+    failed = get_condition((status or {}).get("conditions"), "Failed") or {}
+    return (
+        failed.get("status") == "True"
+        and failed.get("reason") == "FailureBudgetSpent"
+        and failed.get("observedGeneration") == generation
+    )
 
 
 @kopf.on.resume(GROUP, VERSION, "trainingsweeps")
@@ -56,10 +66,17 @@ def reconcile_sweep(
             patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
         )
         raise kopf.TemporaryError(str(e), delay=RETRY) from None
+    if _budget_spent(status, gen):  # keep the workers stopped across operator restarts
+        sweep = sweep.model_copy(update={"suspend": True})
     config_map = build_train_config(name, namespace, study, sweep)
     job = build_sweep_job(name, namespace, sweep, study, memo.config)
     kopf.adopt([config_map, job], owner=body)
     memo.kube.create_or_patch(config_map)
+    if template_drifted(memo.kube.get("batch/v1", "Job", namespace, job_name(name)), job):
+        memo.kube.delete("batch/v1", "Job", namespace, job_name(name))
+        raise kopf.TemporaryError(
+            f"The worker template changed; Job {job_name(name)} is being replaced.", delay=1
+        )
     memo.kube.create_or_patch(job, job_mutable_patch(job))
     write_status(
         patch,
