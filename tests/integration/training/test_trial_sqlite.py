@@ -17,7 +17,7 @@ from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.objective import USER_ATTRS, run_trial
 from cappuccino_runtime.training.runner import TrainOptions, run_training
 from cappuccino_runtime.training.worker import open_storage
-from tests.integration.training.conftest import TINY_CONFIG
+from tests.integration.training.support import TINY_CONFIG
 
 PARAMS = {
     "learning_rate": 3e-4,

@@ -15,7 +15,7 @@ from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.runner import TrainOptions, run_training
 from cappuccino_runtime.training.two_phase import WINNER_ATTR, WINNER_FILE
 from cappuccino_runtime.training.worker import open_storage
-from tests.integration.training.conftest import TINY_CONFIG
+from tests.integration.training.support import TINY_CONFIG
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 

@@ -13,7 +13,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from cappuccino_runtime.training.worker import create_study, open_storage
-from tests.integration.training.conftest import DATA_ARGS, start_worker, worker_env, write_config
+from tests.integration.training.support import DATA_ARGS, start_worker, worker_env, write_config
 
 pytestmark = [
     pytest.mark.postgres,

@@ -1,4 +1,4 @@
-"""Tiny training configs and helpers for the training integration tests (seconds per trial)."""
+"""Tiny training configs and worker-process helpers for the training integration tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
 # Sizes shrunk so a trial (6 CPCV splits) takes about a second on one CPU core.
@@ -58,8 +57,3 @@ def start_worker(args: list[str], env: dict[str, str], log: Path) -> subprocess.
     """Starts `cappuccino train ...` (the installed console script's module) in a new process."""
     cmd = [sys.executable, "-m", "cappuccino_runtime.cli.main", "train", *args]
     return subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-@pytest.fixture
-def tiny_config_file(tmp_path: Path) -> Path:
-    return write_config(tmp_path / "tiny.yaml")

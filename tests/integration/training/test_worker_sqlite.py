@@ -1,0 +1,74 @@
+"""The worker loop on a real SQLite study with a trivial objective: limits and budget counting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from cappuccino_runtime.errors import ConfigError
+from cappuccino_runtime.training.worker import (
+    HeartbeatSettings,
+    create_study,
+    load_study,
+    open_storage,
+    run_worker,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
+
+
+def _study(tmp_path: Path) -> optuna.Study:
+    storage = open_storage(f"sqlite:///{tmp_path / 'o.db'}", HeartbeatSettings(1, 3))
+    return load_study("w", storage, sampler=optuna.samplers.RandomSampler(seed=0))
+
+
+def _objective(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", 0.0, 1.0)
+    if trial.number % 2 == 1:
+        raise optuna.TrialPruned()
+    return x
+
+
+def test_budget_counts_complete_and_pruned_and_stops_later_workers(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    first = run_worker(study, _objective, n_trials=None, study_budget=3)
+    assert (first.trials_run, first.study_finished) == (3, 3)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    second = run_worker(_study(tmp_path), _objective, n_trials=5, study_budget=3)
+    assert second.trials_run == 0 and second.stopped_because == "study budget reached"
+
+
+def test_worker_limit_and_failing_objective(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    assert run_worker(study, _objective, n_trials=2, study_budget=None).trials_run == 2
+
+    def broken(trial: optuna.Trial) -> float:
+        raise ConfigError("episode_length 9999 is too long")
+
+    with pytest.raises(ConfigError, match="9999"):
+        run_worker(study, broken, n_trials=None, study_budget=10)
+    assert study.trials[-1].state == TrialState.FAIL
+
+
+def test_limits_and_direction_are_checked(tmp_path: Path) -> None:
+    study = _study(tmp_path)
+    with pytest.raises(ConfigError, match="never stops"):
+        run_worker(study, _objective, n_trials=None, study_budget=None)
+    with pytest.raises(ConfigError, match="--study-budget must be at least 1"):
+        run_worker(study, _objective, n_trials=None, study_budget=0)
+    storage = open_storage(f"sqlite:///{tmp_path / 'o.db'}", HeartbeatSettings(1, 3))
+    with pytest.raises(ConfigError, match="already exists with direction maximize"):
+        create_study("w", storage, "minimize")
+
+
+def test_heartbeat_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAPPUCCINO_HEARTBEAT_INTERVAL", "5")
+    monkeypatch.setenv("CAPPUCCINO_HEARTBEAT_GRACE", "4")
+    with pytest.raises(ConfigError, match="grace period"):
+        HeartbeatSettings.from_env()
+    monkeypatch.setenv("CAPPUCCINO_HEARTBEAT_GRACE", "20")
+    assert HeartbeatSettings.from_env() == HeartbeatSettings(5, 20, 3)
