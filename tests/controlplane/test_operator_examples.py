@@ -530,7 +530,31 @@ def test_kubectl_get_category_lists_every_kind(
         TIMEOUT,
         "arena frozen",
     )
+    # What a running system shows: traders available, a ranking and a snapshot written.
+    available = {
+        "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}
+    }
+    for dep in ("btc-arena-trader", "btc-ensemble-trader"):
+        cp.kubectl("patch", "deployment", dep, "-n", namespace, "--subresource=status",
+                   "--type=merge", "-p", json.dumps(available))  # fmt: skip
+    arena = get(cp, namespace, "arena", "btc-arena")
+    frozen = get(cp, namespace, "configmap", arena["status"]["manifest"]["configMap"])
+    models = json.loads(frozen["data"]["arena_config.json"])["models"]
+    write_ranking(op.storage_url, f"{namespace}/btc-arena", f"cat-{namespace}",
+                  [(models[2]["trial_id"], 1.87), (models[0]["trial_id"], 1.02)])  # fmt: skip
+    write_snapshot(op.storage_url, f"{namespace}/btc-ensemble", 10312.5)
+    wait_cond(op, cp, namespace, "arena", "btc-arena", "Ready", "True")
+    wait_cond(op, cp, namespace, "ensemble", "btc-ensemble", "Ready", "True")
+    op.wait_until(
+        lambda: (
+            get(cp, namespace, "ensemble", "btc-ensemble")["status"].get("equity")
+            and get(cp, namespace, "arena", "btc-arena")["status"].get("leaderTrialId")
+        ),
+        TIMEOUT,
+        "equity and leader",
+    )
     out = cp.kubectl("get", "studies,trainingsweeps,arenas,ensembles", "-n", namespace).stdout
+    assert "10312.5" in out and "3.125" in out and "1.87" in out
     for header in ("study.cappuccino.dev/btc-hourly", "trainingsweep.cappuccino.dev/btc-hourly-sweep",
                    "arena.cappuccino.dev/btc-arena", "ensemble.cappuccino.dev/btc-ensemble"):  # fmt: skip
         assert header in out

@@ -92,7 +92,7 @@ TRAINING_SWEEP = Kind(
     spec=TrainingSweepSpec,
     status=TrainingSweepStatus,
     columns=(
-        _col("Study", "string", ".spec.studyRef.name", "The Study trained against."),
+        _col("Study", "string", ".status.studyName", "Optuna study trained."),
         _col("Done", "string", ".status.progress", "Finished trials / budget."),
         _col("Workers", "integer", ".status.workers.active", "Active worker pods."),
         _col("GPUs", "integer", ".status.gpus", "GPUs requested by all workers."),
