@@ -135,9 +135,13 @@ def _base_select() -> Select[Any]:
     )
 
 
-def _rank_keys() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """(infinity class, signed value): ascending order puts the best trial first."""
-    maximize = study_directions.c.direction == _const("MAXIMIZE")
+def _rank_keys(direction: ColumnElement[Any]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """(infinity class, signed value): ascending order puts the best trial first.
+
+    `direction` is the study's direction: a column, or a scalar subquery that the database
+    evaluates once per statement.
+    """
+    maximize = direction == _const("MAXIMIZE")
     inf_class = case(
         (trial_values.c.value_type == _const("FINITE"), 1),
         (
@@ -152,6 +156,45 @@ def _rank_keys() -> tuple[ColumnElement[Any], ColumnElement[Any]]:
     )
     signed = case((maximize, -trial_values.c.value), else_=trial_values.c.value)
     return inf_class.label("rank_class"), signed.label("rank_value")
+
+
+def _ranked_study(study_name: str, n: int) -> Select[Any]:
+    """The N best COMPLETE trials of one study, with their rank keys.
+
+    The study id and direction are uncorrelated scalar subqueries (evaluated once), so the
+    only per-row work is the join of the study's trials with their values and a top-N sort.
+    """
+    study_id = (
+        select(studies.c.study_id).where(studies.c.study_name == study_name).scalar_subquery()
+    )
+    direction = (
+        select(study_directions.c.direction)
+        .where(study_directions.c.study_id == study_id, study_directions.c.objective == 0)
+        .scalar_subquery()
+    )
+    rank_class, rank_value = _rank_keys(direction)
+    return (
+        select(
+            trials.c.trial_id,
+            trials.c.number,
+            trials.c.state,
+            literal(study_name).label("study_name"),
+            trial_values.c.value,
+            trial_values.c.value_type,
+            direction.label("direction"),
+            rank_class,
+            rank_value,
+        )
+        .select_from(trials)
+        .join(
+            trial_values,
+            and_(trial_values.c.trial_id == trials.c.trial_id, trial_values.c.objective == 0),
+        )
+        .where(trials.c.study_id == study_id)
+        .where(trials.c.state == _const("COMPLETE"))
+        .order_by(rank_class, rank_value, trials.c.number, trials.c.trial_id)
+        .limit(n)
+    )
 
 
 def _with_attrs(core: Select[Any], order: bool) -> Select[Any]:
@@ -244,17 +287,7 @@ def top_trials(engine: Engine, study_name: str, n: int) -> list[RegistryTrial]:
     """
     if n < 1:
         raise ConfigError(f"--n/--top-n must be at least 1, got {n}.")
-    rank_class, rank_value = _rank_keys()
-    core = (
-        _base_select()
-        .add_columns(rank_class, rank_value)
-        .where(studies.c.study_name == study_name)
-        .where(trials.c.state == _const("COMPLETE"))
-        .where(trial_values.c.value_type.is_not(None))
-        .order_by(rank_class, rank_value, trials.c.number, trials.c.trial_id)
-        .limit(n)
-    )
-    result = _assemble(_execute(engine, _with_attrs(core, order=True)))
+    result = _assemble(_execute(engine, _with_attrs(_ranked_study(study_name, n), order=True)))
     if not result:
         _require_study(engine, study_name)
     return result
@@ -262,7 +295,7 @@ def top_trials(engine: Engine, study_name: str, n: int) -> list[RegistryTrial]:
 
 def get_trial(engine: Engine, trial_id: int) -> RegistryTrial:
     """One trial by its global id (the primary key of Optuna's `trials` table)."""
-    rank_class, rank_value = _rank_keys()
+    rank_class, rank_value = _rank_keys(study_directions.c.direction)
     core = _base_select().add_columns(rank_class, rank_value).where(trials.c.trial_id == trial_id)
     found = _assemble(_execute(engine, _with_attrs(core, order=False)))
     if not found:
