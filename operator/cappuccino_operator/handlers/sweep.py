@@ -78,10 +78,15 @@ def reconcile_sweep(
             f"The worker template changed; Job {job_name(name)} is being replaced.", delay=1
         )
     memo.kube.create_or_patch(job, job_mutable_patch(job))
+    first = [
+        condition("Succeeded", "Unknown", "Pending", f"Job {job_name(name)} created.", gen),
+        condition("Failed", "False", "WithinFailureBudget", "No failure observed yet.", gen),
+    ]
     write_status(
         patch,
         status,
         gen,
+        first if not (status or {}).get("conditions") else [],
         studyName=study.study_name,
         jobName=job_name(name),
         gpus=sweep.resources.gpu * sweep.parallelism,
