@@ -128,3 +128,30 @@ def test_a_missing_sqlite_file_is_an_error_not_a_new_database(tmp_path: Path) ->
     with pytest.raises(ConfigError, match="does not exist"):
         connect(f"sqlite:///{tmp_path / 'absent.db'}")
     assert not (tmp_path / "absent.db").exists()
+
+
+def test_a_duplicated_number_inside_a_study_fails_uniqueness(tmp_path: Path) -> None:
+    """Optuna never writes this, but a hand-edited or merged database can: checkpoint 3."""
+    from sqlalchemy import text
+
+    from cappuccino_runtime.errors import IdentityError
+    from cappuccino_runtime.validation import Checkpoint, ValidationOptions, validate_trial_id
+
+    storage = f"sqlite:///{tmp_path / 'dup.db'}"
+    study = optuna.create_study(study_name="dup", storage=storage, direction="maximize")
+    store = ArtifactStore(str(tmp_path / "art"))
+    first = add_model_trial(study, store, value=1.0)
+    engine = connect(storage)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO trials (number, study_id, state, datetime_start) "
+                "SELECT number, study_id, 'FAIL', datetime_start FROM trials WHERE trial_id = :t"
+            ),
+            {"t": first.trial_id},
+        )
+    with pytest.raises(IdentityError, match="resolves to several trials"):
+        resolve_number(engine, first.number, "dup")
+    report, _ = validate_trial_id(engine, store, first.trial_id, ValidationOptions())
+    failed = [r for r in report.failures() if r.checkpoint is Checkpoint.UNIQUENESS]
+    assert len(failed) == 1 and "resolves to trial_ids" in failed[0].message
