@@ -1,11 +1,116 @@
-"""CLI commands of the trading domain (filled in by that domain; see docs/CONTRACTS.md)."""
+"""CLI of the trading domain: `cappuccino trade` and `cappuccino arena` (docs/CONTRACTS.md).
+
+Thin adapters over cappuccino_runtime.trading.runner. Alpaca keys come from the environment or
+ALPACA_CREDENTIALS_DIR only, never from flags. Logs are JSON lines on stderr.
+"""
 
 from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 __all__ = ["register"]
 
 
+class BrokerChoice(StrEnum):
+    alpaca = "alpaca"
+    replay = "replay"
+
+
+BrokerOpt = Annotated[BrokerChoice, typer.Option("--broker", help="alpaca (paper) or replay.")]
+LedgerOpt = Annotated[
+    str | None,
+    typer.Option("--ledger-url", help="SQLAlchemy URL (default: CAPPUCCINO_LEDGER_URL)."),
+]
+PollOpt = Annotated[
+    float, typer.Option("--poll-interval", help="Seconds between polls (live).", min=0.001)
+]
+MetricsOpt = Annotated[
+    int | None, typer.Option("--metrics-port", help="Serve /metrics, /healthz, /readyz.")
+]
+StateOpt = Annotated[
+    Path | None,
+    typer.Option("--state-dir", help="positions_state.json / trades_history.json go here."),
+]
+PortfolioOpt = Annotated[
+    str | None, typer.Option("--portfolio-id", help="Book id (ensemble) or arena id.")
+]
+ArtifactsOpt = Annotated[
+    str | None, typer.Option("--artifacts", help="Artifact root the manifest's paths resolve in.")
+]
+ReplayDataOpt = Annotated[
+    str, typer.Option("--replay-data", help="Replay bars: sample, alpaca or a path.")
+]
+ReplayStartOpt = Annotated[
+    str | None, typer.Option("--replay-start", help="First replayed bar (ISO, UTC).")
+]
+ReplayEndOpt = Annotated[str | None, typer.Option("--replay-end", help="Last replayed bar.")]
+ReplaySpeedOpt = Annotated[
+    float, typer.Option("--replay-seconds-per-bar", help="Wall seconds per replayed bar.", min=0)
+]
+MaxPollsOpt = Annotated[int | None, typer.Option("--max-polls", help="Stop after N polls.", min=1)]
+
+
+def _run(kind: str, manifest: Path, **kw: object) -> None:
+    from cappuccino_runtime.trading.logs import configure_json_logging
+    from cappuccino_runtime.trading.runner import ReplayOptions, RunOptions, run_deployment
+
+    configure_json_logging()
+    replay = ReplayOptions(
+        data=str(kw.pop("replay_data")),
+        start=kw.pop("replay_start"),  # type: ignore[arg-type]
+        end=kw.pop("replay_end"),  # type: ignore[arg-type]
+        seconds_per_bar=float(kw.pop("replay_seconds_per_bar")),  # type: ignore[arg-type]
+    )
+    broker = kw.pop("broker")
+    assert isinstance(broker, BrokerChoice)
+    run_deployment(
+        RunOptions(kind=kind, manifest=manifest, broker=broker.value, replay=replay, **kw)  # type: ignore[arg-type]
+    )
+
+
+def trade(
+    manifest: Annotated[Path, typer.Option("--manifest", help="ensemble_manifest.json.")],
+    broker: BrokerOpt,
+    ledger_url: LedgerOpt = None,
+    poll_interval: PollOpt = 60.0,
+    metrics_port: MetricsOpt = None,
+    state_dir: StateOpt = None,
+    portfolio_id: PortfolioOpt = None,
+    artifacts: ArtifactsOpt = None,
+    replay_data: ReplayDataOpt = "sample",
+    replay_start: ReplayStartOpt = None,
+    replay_end: ReplayEndOpt = None,
+    replay_seconds_per_bar: ReplaySpeedOpt = 0.0,
+    max_polls: MaxPollsOpt = None,
+) -> None:
+    """Trade one ensemble portfolio (majority vote of the manifest's models)."""
+    _run("ensemble", manifest, **{k: v for k, v in locals().items() if k != "manifest"})
+
+
+def arena(
+    config: Annotated[Path, typer.Option("--config", help="arena_config.json.")],
+    broker: BrokerOpt,
+    ledger_url: LedgerOpt = None,
+    poll_interval: PollOpt = 60.0,
+    metrics_port: MetricsOpt = None,
+    state_dir: StateOpt = None,
+    portfolio_id: PortfolioOpt = None,
+    artifacts: ArtifactsOpt = None,
+    replay_data: ReplayDataOpt = "sample",
+    replay_start: ReplayStartOpt = None,
+    replay_end: ReplayEndOpt = None,
+    replay_seconds_per_bar: ReplaySpeedOpt = 0.0,
+    max_polls: MaxPollsOpt = None,
+) -> None:
+    """Run an arena: one book per model, ranked by rolling Sharpe, top 3 promoted."""
+    _run("arena", config, **{k: v for k, v in locals().items() if k != "config"})
+
+
 def register(app: typer.Typer) -> None:
-    """Adds this domain's commands to the root app."""
+    """Adds `trade` and `arena` to the root app."""
+    app.command("trade")(trade)
+    app.command("arena")(arena)

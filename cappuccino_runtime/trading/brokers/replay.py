@@ -92,6 +92,8 @@ class ReplayBroker:
         self._positions: dict[str, float] = {}
         self._orders: dict[str, BrokerOrder] = {}
         self._journal = journal
+        if journal is not None:
+            journal.parent.mkdir(parents=True, exist_ok=True)
         if journal is not None and journal.exists():
             for line in journal.read_text().splitlines():
                 if line.strip():

@@ -1,0 +1,177 @@
+"""Builds and runs a trader from a deployment manifest and CLI options (the CLI is a thin adapter).
+
+- `trade`: an ensemble manifest -> ONE book, `--portfolio-id` (default `local/<deploy dir>`),
+  all models voting; on Alpaca its orders route to the paper account and positions are read
+  back after fills.
+- `arena`: an arena config -> one book per member, `<arena_id>/<study_name>:<trial_id>` with
+  arena_id = `--portfolio-id` (default `local/<arena_name>`); on Alpaca only promoted books
+  route orders, the others are filled locally at Alpaca's prices; on replay every book routes.
+Every book is locked (persistence.PortfolioLock) for the life of the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from cappuccino_runtime.errors import ConfigError
+from cappuccino_runtime.persistence import PortfolioLock, SqlLedger, make_engine, upgrade
+from cappuccino_runtime.settings import Settings
+from cappuccino_runtime.trading.brokers.base import Broker
+from cappuccino_runtime.trading.brokers.replay import ReplayBroker
+from cappuccino_runtime.trading.observation import history_bars
+from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
+from cappuccino_runtime.trading.policy import ModelBank, ModelSlot
+from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
+
+__all__ = ["ReplayOptions", "RunOptions", "load_bank", "run_deployment"]
+
+log = logging.getLogger("cappuccino.trader")
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """Where a replay's bars come from and which period it replays."""
+
+    data: str = "sample"
+    start: str | None = None
+    end: str | None = None
+    seconds_per_bar: float = 0.0
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """`cappuccino trade|arena` options (docs/CONTRACTS.md, docs/trading.md)."""
+
+    kind: Literal["ensemble", "arena"]
+    manifest: Path
+    broker: Literal["alpaca", "replay"]
+    ledger_url: str | None = None
+    poll_interval: float = 60.0
+    metrics_port: int | None = None
+    state_dir: Path | None = None
+    portfolio_id: str | None = None
+    artifacts: str | None = None
+    replay: ReplayOptions = ReplayOptions()
+    max_polls: int | None = None
+
+
+def load_bank(manifest: Path, artifacts: str | None) -> tuple[object, ModelBank]:
+    """The manifest and its models, identity and checksums verified by the deploy loader."""
+    from cappuccino_runtime.deploy.loader import load_deployed_models
+    from cappuccino_runtime.registry.manifests import read_manifest
+
+    loaded = load_deployed_models(manifest, artifacts)
+    slots = [ModelSlot(m.study_name, m.trial_id, m.sha256, m.spec, m.actor) for m in loaded]
+    return read_manifest(manifest), ModelBank(slots)
+
+
+def _books(kind: str, manifest: object, bank: ModelBank, root_id: str) -> list[BookPlan]:
+    if kind == "ensemble":
+        return [BookPlan(root_id, tuple(range(len(bank.slots))))]
+    return [
+        BookPlan(f"{root_id}/{s.study_name}:{s.trial_id}", (i,), s.study_name, s.trial_id)
+        for i, s in enumerate(bank.slots)
+    ]
+
+
+def _replay_broker(bank: ModelBank, opts: RunOptions, settings: Settings) -> ReplayBroker:
+    from cappuccino_runtime.data import load_market_data
+
+    data = load_market_data(
+        opts.replay.data,
+        list(bank.symbols),
+        bank.timeframe,
+        None,
+        opts.replay.end,
+        settings.data_cache,
+    )
+    need = max(history_bars(s.spec) for s in bank.slots)
+    first = need - 1
+    if opts.replay.start is not None:
+        first = max(first, int(data.index.searchsorted(pd.Timestamp(opts.replay.start))))
+    else:
+        first = max(first, data.n_bars - 24 * 30)  # the last 30 days of hourly bars
+    if first >= data.n_bars - 1:
+        raise ConfigError(
+            f"the replay data ({data.n_bars} {bank.timeframe} bars up to "
+            f"{data.index[-1].isoformat()}) has no bar to trade after {opts.replay.start}."
+        )
+    return ReplayBroker(
+        data,
+        start=first,
+        fee_rate=bank.slots[0].spec.fee_rate,
+        slippage=TraderConfig().slippage_bps * 1e-4,
+        seconds_per_bar=opts.replay.seconds_per_bar,
+        journal=(opts.state_dir / "replay_broker.jsonl") if opts.state_dir else None,
+    )
+
+
+def _alpaca_broker(bank: ModelBank) -> Broker:
+    import os
+
+    from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
+    from cappuccino_runtime.trading.credentials import AlpacaCredentials
+
+    return AlpacaBroker(
+        AlpacaCredentials.from_env(),
+        symbols=bank.symbols,
+        fee_rate=bank.slots[0].spec.fee_rate,
+        trading_url=os.environ.get("ALPACA_TRADING_URL") or None,
+        data_url=os.environ.get("ALPACA_DATA_URL") or None,
+    )
+
+
+@contextlib.contextmanager
+def _locks(engine: object, ids: list[str]) -> Iterator[None]:
+    with contextlib.ExitStack() as stack:
+        for pid in ids:
+            stack.enter_context(PortfolioLock(engine, pid))  # type: ignore[arg-type]
+        yield
+
+
+def run_deployment(opts: RunOptions, settings: Settings | None = None) -> Trader:
+    """Loads the models, locks the books, reconciles and polls until done (replay) or forever."""
+    settings = settings or Settings.from_env(ledger_url=opts.ledger_url)
+    manifest, bank = load_bank(opts.manifest, opts.artifacts)
+    name = getattr(manifest, "arena_name", None) or opts.manifest.resolve().parent.name
+    root_id = opts.portfolio_id or f"local/{name}"
+    books = _books(opts.kind, manifest, bank, root_id)
+    broker = (
+        _replay_broker(bank, opts, settings) if opts.broker == "replay" else _alpaca_broker(bank)
+    )
+    config = TraderConfig(
+        poll_seconds=opts.poll_interval,
+        route="promoted" if opts.kind == "arena" and opts.broker == "alpaca" else "all",
+        read_back_positions=opts.kind == "ensemble" and opts.broker == "alpaca",
+        max_polls=opts.max_polls,
+    )
+    engine = make_engine(settings.ledger_url)
+    upgrade(engine)
+    metrics = TraderMetrics()
+    server = serve_ops(metrics, opts.metrics_port) if opts.metrics_port else None
+    try:
+        with _locks(engine, [b.portfolio_id for b in books]):
+            trader = Trader(
+                bank,
+                books,
+                broker,
+                SqlLedger(engine),
+                config,
+                arena_id=root_id if opts.kind == "arena" else None,
+                state_dir=opts.state_dir,
+                metrics=metrics,
+            )
+            polls = trader.run()
+            log.info("trader stopped", extra={"polls": polls, "books": len(books)})
+            return trader
+    finally:
+        if server is not None:
+            server.shutdown()
+        engine.dispose()
