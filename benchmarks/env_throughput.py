@@ -9,7 +9,7 @@ one bar, so one call of step() on B envs counts B env-steps. Actions are random 
 already on the device, so only the env is timed. Each figure is the best of R rounds of N calls,
 which filters out time stolen by other processes on a shared machine; the baseline
 (ReferenceTradingEnv: one episode, one step at a time, NumPy) is measured the same way, in the
-same process. Prints a table; asserts nothing.
+same process, its rounds interleaved with the env's. Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -70,26 +70,16 @@ def _load_inputs_plain(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return open_, close, features.astype(np.float32), "plain JSON reader + 2 return features"
 
 
-def best_seconds(run: Callable[[], None], rounds: int) -> float:
-    """Fastest of `rounds` timed calls of `run`."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def torch_steps_per_second(
+def torch_runner(
     open_: np.ndarray,
     close: np.ndarray,
     features: np.ndarray,
     config: EnvConfig,
     batch: int,
     steps: int,
-    rounds: int,
     device: torch.device,
-) -> float:
+) -> Callable[[], None]:
+    """A callable doing `steps` step() calls on B=batch envs (random actions, on the device)."""
     env = VecTradingEnv(open_, close, features, config, num_envs=batch, device=device, seed=0)
     env.reset()
     gen = torch.Generator().manual_seed(1)
@@ -101,18 +91,13 @@ def torch_steps_per_second(
             env.step(actions[k])
         sync()
 
-    run()  # warm-up (allocator, caches, CUDA context)
-    return batch * steps / best_seconds(run, rounds)
+    return run
 
 
-def reference_steps_per_second(
-    open_: np.ndarray,
-    close: np.ndarray,
-    features: np.ndarray,
-    config: EnvConfig,
-    steps: int,
-    rounds: int,
-) -> float:
+def reference_runner(
+    open_: np.ndarray, close: np.ndarray, features: np.ndarray, config: EnvConfig, steps: int
+) -> Callable[[], None]:
+    """A callable running the NumPy oracle for `steps` steps of one episode."""
     env = ReferenceTradingEnv(open_, close, features, config)
     actions = np.random.default_rng(1).standard_normal((steps, open_.shape[1]))
 
@@ -121,15 +106,28 @@ def reference_steps_per_second(
         for k in range(steps):
             env.step(actions[k])
 
-    run()
-    return steps / best_seconds(run, rounds)
+    return run
+
+
+def best_rates(runs: dict[str, tuple[Callable[[], None], int]], rounds: int) -> dict[str, float]:
+    """env-steps/s of each (run, env-steps per run), best of `rounds`, rounds interleaved so
+    every candidate gets the same chances at a quiet machine."""
+    best = dict.fromkeys(runs, float("inf"))
+    for run, _ in runs.values():
+        run()  # warm-up: allocator, caches, CUDA context
+    for _ in range(rounds):
+        for name, (run, _) in runs.items():
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: runs[name][1] / best[name] for name in runs}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Binance JSON folder.")
     parser.add_argument("--steps", type=int, default=200, help="step() calls per round.")
-    parser.add_argument("--rounds", type=int, default=5, help="Rounds per figure (best kept).")
+    parser.add_argument("--rounds", type=int, default=7, help="Rounds per figure (best kept).")
     parser.add_argument(
         "--threads",
         type=int,
@@ -146,7 +144,16 @@ def main(argv: list[str] | None = None) -> None:
 
     open_, close, features, how = load_inputs(args.data)
     config = EnvConfig(lookback=5, episode_length=min(720, len(close) - 5))
-    ref = reference_steps_per_second(open_, close, features, config, args.steps * 5, args.rounds)
+    batches = [int(b) for b in args.batch.split(",")]
+    ref_steps = args.steps * 5
+    runs = {"numpy": (reference_runner(open_, close, features, config, ref_steps), ref_steps)}
+    for b in batches:
+        runs[str(b)] = (
+            torch_runner(open_, close, features, config, b, args.steps, device),
+            b * args.steps,
+        )
+    rates = best_rates(runs, args.rounds)
+    ref = rates["numpy"]
     print(
         f"data: {args.data} ({how}); T={close.shape[0]} bars, A={close.shape[1]} assets, "
         f"F={features.shape[2]} features, lookback={config.lookback}"
@@ -154,15 +161,13 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
         f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
-        f"best of {args.rounds} rounds of {args.steps} step() calls"
+        f"best of {args.rounds} interleaved rounds of {args.steps} step() calls"
     )
     print(f"NumPy reference (1 episode, per step): {ref:,.0f} env-steps/s\n")
     print(f"{'B':>6}  {'env-steps/s':>14}  {'us per step()':>13}  {'vs NumPy':>9}")
-    for batch in (int(b) for b in args.batch.split(",")):
-        rate = torch_steps_per_second(
-            open_, close, features, config, batch, args.steps, args.rounds, device
-        )
-        print(f"{batch:>6}  {rate:>14,.0f}  {batch / rate * 1e6:>13.1f}  {rate / ref:>8.1f}x")
+    for b in batches:
+        rate = rates[str(b)]
+        print(f"{b:>6}  {rate:>14,.0f}  {b / rate * 1e6:>13.1f}  {rate / ref:>8.1f}x")
 
 
 if __name__ == "__main__":

@@ -20,18 +20,26 @@ CASH_LOGIT = 0.0
 """The fixed logit of the cash entry in the softmax."""
 
 
-def action_to_weights(action: torch.Tensor) -> torch.Tensor:
+def action_to_weights(action: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Maps raw actions [B, A] to target asset weights [B, A] (>= 0, row sums <= 1).
 
-    The dtype and device of the result are those of `action`; the env calls it in float64.
+    Args:
+        action: raw actor outputs [B, A].
+        dtype: dtype of the result (the env asks for float64); the action's dtype when None.
+
+    Returns:
+        Weights on the action's device, stored asset by asset (a transposed view of an
+        [A, B] block: `.contiguous()` it before `.view()`).
     """
     if action.ndim != 2:
         raise ValueError(
             f"action must have shape [B, A] (batch, assets), got shape {tuple(action.shape)}."
         )
-    # softmax over [action, CASH_LOGIT] written out: torch.softmax over a 5-wide last dim is
-    # ~20x slower on CPU than these few elementwise ops. Shifting by the row max (at least the
-    # cash logit) keeps exp() from overflowing.
-    shift = action.amax(dim=1, keepdim=True).clamp_min(CASH_LOGIT)
-    asset = torch.exp(action - shift)
-    return asset / (asset.sum(dim=1, keepdim=True) + torch.exp(CASH_LOGIT - shift))
+    n_rows, n_assets = action.shape
+    # The logits are laid out [A + 1, B] so the softmax runs over the outer dimension, vectorised
+    # along B: on CPU that is ~5x faster than a softmax over 5-wide rows.
+    logits = torch.full(
+        (n_assets + 1, n_rows), CASH_LOGIT, dtype=dtype or action.dtype, device=action.device
+    )
+    logits[:n_assets] = action.T
+    return torch.softmax(logits, dim=0)[:n_assets].T

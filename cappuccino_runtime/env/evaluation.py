@@ -19,6 +19,7 @@ from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.env.config import EnvConfig
 from cappuccino_runtime.env.execution import rebalance
 from cappuccino_runtime.env.market import MarketTensors, TensorLike
+from cappuccino_runtime.env.state import portfolio_state
 from cappuccino_runtime.settings import pick_device
 
 __all__ = ["buy_and_hold_equity", "evaluate_policy"]
@@ -73,8 +74,8 @@ def evaluate_policy(
     equity[:, 0] = config.initial_cash
     for k in range(int(n_steps.max())):
         t = torch.minimum(t, last_decision)  # finished segments stay parked on their last bar
-        close_t = market.close.index_select(0, t)
-        action = policy(market.observe(t, cash, holdings, close_t, config.initial_cash))
+        book = portfolio_state(cash, holdings, market.close.index_select(0, t), config.initial_cash)
+        action = policy(market.observe(t, book))
         if tuple(action.shape) != (B, market.n_assets):
             raise ValueError(
                 f"policy returned shape {tuple(action.shape)}, expected ({B}, {market.n_assets})."
@@ -82,7 +83,7 @@ def evaluate_policy(
         fill = rebalance(
             cash,
             holdings,
-            action_to_weights(action.to(torch.float64)),
+            action_to_weights(action, torch.float64),
             market.open.index_select(0, t + 1),
             config.fee_rate,
             config.slippage,

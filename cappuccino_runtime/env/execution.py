@@ -75,32 +75,33 @@ def rebalance(
     # just below the minimum that is "keep orders whose notional is >= min_order_notional", and
     # with no minimum (floor 0) it keeps every positive order.
     floor = math.nextafter(min_order_notional, -math.inf) if min_order_notional > 0.0 else 0.0
+    # Trailing-underscore (in-place) ops only ever write temporaries made in this function.
     position = holdings * price
-    value = cash + position.sum(dim=1)
-    delta = weights * value.unsqueeze(1) - position
+    value = position.sum(dim=1).add_(cash)
+    delta = (weights * value.unsqueeze(1)).sub_(position)
 
     # Sells first (they raise cash); never more than is held, whatever the rounding.
-    sell_units = torch.minimum((-delta).clamp_min(0.0) / price, holdings)
-    sell_notional = F.threshold(sell_units * (price * (1.0 - slippage)), floor, 0.0)
+    sell_units = torch.minimum(delta.neg().clamp_min_(0.0).div_(price), holdings)
+    sell_notional = F.threshold(sell_units * (price * (1.0 - slippage)), floor, 0.0, inplace=True)
     sold = sell_notional > 0.0
-    sell_units = sell_units * sold
+    sell_units.mul_(sold)
     sell_total = sell_notional.sum(dim=1)
-    cash = cash + sell_total * (1.0 - fee_rate)
+    cash = (sell_total * (1.0 - fee_rate)).add_(cash)
 
     # Buys, scaled together to the cash when they want more than there is.
-    wanted = F.threshold(delta, floor, 0.0)
-    scale = (cash.clamp_min(0.0) / wanted.sum(dim=1).clamp_min(_TINY)).clamp_max(1.0)
-    buy_notional = F.threshold(wanted * scale.unsqueeze(1), floor, 0.0)
+    wanted = F.threshold(delta, floor, 0.0, inplace=True)
+    scale = cash.clamp_min(0.0).div_(wanted.sum(dim=1).clamp_min_(_TINY)).clamp_max_(1.0)
+    buy_notional = F.threshold(wanted.mul_(scale.unsqueeze(1)), floor, 0.0, inplace=True)
     buy_total = buy_notional.sum(dim=1)
-    buy_units = buy_notional * (1.0 - fee_rate) / (price * (1.0 + slippage))
+    buy_units = (buy_notional * (1.0 - fee_rate)).div_(price * (1.0 + slippage))
 
     return RebalanceResult(
         cash=cash - buy_total,
-        holdings=holdings - sell_units + buy_units,
+        holdings=(holdings - sell_units).add_(buy_units),
         sell_units=sell_units,
         sell_notional=sell_notional,
         buy_notional=buy_notional,
         buy_units=buy_units,
-        fees=(sell_total + buy_total) * fee_rate,
+        fees=(sell_total + buy_total).mul_(fee_rate),
         trades=(sold | (buy_notional > 0.0)).sum(dim=1),
     )

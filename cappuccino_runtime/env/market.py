@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cappuccino_runtime.env.state import market_state, portfolio_state
+from cappuccino_runtime.env.state import market_state
 
 __all__ = ["MarketTensors", "TensorLike"]
 
@@ -79,20 +79,13 @@ class MarketTensors:
             )
         return rows
 
-    def observe(
-        self,
-        t: torch.Tensor,
-        cash: torch.Tensor,
-        holdings: torch.Tensor,
-        close_t: torch.Tensor,
-        initial_cash: float,
-    ) -> torch.Tensor:
+    def observe(self, t: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
         """States [B, state_dim] at decision bars t [B] (int64, >= lookback - 1).
 
-        close_t must be close[t] [B, A] (callers have it at hand already). The result is the
-        same as build_state on the windows ending at t: one gather of the precomputed market
-        rows, then the portfolio columns written in place.
+        `portfolio` is portfolio_state of the books at close[t] [B, 2 + A]. The result equals
+        build_state on the windows ending at t: one gather of the precomputed market rows, then
+        the portfolio columns written in (cast to float32 there).
         """
         obs = self.rows.index_select(0, t)
-        obs[:, : self.portfolio_width] = portfolio_state(cash, holdings, close_t, initial_cash)
+        obs[:, : self.portfolio_width] = portfolio
         return obs

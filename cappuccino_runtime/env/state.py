@@ -20,7 +20,13 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["build_state", "market_state", "portfolio_state", "state_dim"]
+__all__ = [
+    "build_state",
+    "market_state",
+    "portfolio_columns",
+    "portfolio_state",
+    "state_dim",
+]
 
 
 def state_dim(n_assets: int, n_features: int, lookback: int) -> int:
@@ -36,7 +42,7 @@ def state_dim(n_assets: int, n_features: int, lookback: int) -> int:
 def portfolio_state(
     cash: torch.Tensor, holdings: torch.Tensor, prices: torch.Tensor, initial_cash: float
 ) -> torch.Tensor:
-    """The portfolio part of the state [B, 2 + A]: cash weight, log wealth, asset weights.
+    """The portfolio part of the state [B, 2 + A] (float64): cash weight, log wealth, weights.
 
     Args:
         cash: quote cash per portfolio [B].
@@ -45,7 +51,15 @@ def portfolio_state(
         initial_cash: cash at the start of the episode (or of the live portfolio).
     """
     position = holdings * prices
-    value = (cash + position.sum(dim=1)).clamp_min(1e-12)
+    return portfolio_columns(cash, position, cash + position.sum(dim=1), initial_cash)
+
+
+def portfolio_columns(
+    cash: torch.Tensor, position: torch.Tensor, value: torch.Tensor, initial_cash: float
+) -> torch.Tensor:
+    """portfolio_state from a marked book: position = holdings * prices [B, A] and
+    value = cash + position.sum(dim=1) [B], for callers (the env) that computed them already."""
+    value = value.clamp_min(1e-12)
     return torch.cat(
         [
             (cash / value).unsqueeze(1),
@@ -53,7 +67,7 @@ def portfolio_state(
             position / value.unsqueeze(1),
         ],
         dim=1,
-    ).float()
+    )
 
 
 def market_state(features_window: torch.Tensor, price_window: torch.Tensor) -> torch.Tensor:
@@ -95,7 +109,7 @@ def build_state(
     """
     return torch.cat(
         [
-            portfolio_state(cash, holdings, price_window[:, -1], initial_cash),
+            portfolio_state(cash, holdings, price_window[:, -1], initial_cash).float(),
             market_state(features_window, price_window),
         ],
         dim=1,

@@ -25,7 +25,7 @@ from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.env.config import EnvConfig
 from cappuccino_runtime.env.execution import rebalance
 from cappuccino_runtime.env.market import MarketTensors, TensorLike
-from cappuccino_runtime.env.state import state_dim
+from cappuccino_runtime.env.state import portfolio_columns, portfolio_state, state_dim
 from cappuccino_runtime.settings import pick_device
 
 __all__ = ["VecTradingEnv"]
@@ -121,9 +121,9 @@ class VecTradingEnv:
         return self.valid_starts[idx]
 
     def _observe(self) -> torch.Tensor:
-        return self.market.observe(
-            self._t, self._cash, self._holdings, self._close_t, self.config.initial_cash
-        )
+        close = self.market.close.index_select(0, self._t)
+        book = portfolio_state(self._cash, self._holdings, close, self.config.initial_cash)
+        return self.market.observe(self._t, book)
 
     def reset(
         self,
@@ -151,9 +151,11 @@ class VecTradingEnv:
         B, A = self.num_envs, self.market.n_assets
         f64 = {"dtype": torch.float64, "device": self.device}
         self._t = start_cpu.to(self.device)
-        self._close_t = self.market.close.index_select(0, self._t)
         self._cash = torch.full((B,), self.config.initial_cash, **f64)
-        self._holdings = torch.zeros((B, A), **f64)
+        # Per-asset state is stored asset by asset ([A, B] in memory, used as [B, A] views):
+        # sums over the assets then add B-long rows instead of reducing 4-wide rows, ~20% faster
+        # on CPU. action_to_weights returns this layout too; values are the same either way.
+        self._holdings = torch.zeros((A, B), **f64).T
         self._value = self._cash.clone()
         self._total_fees = torch.zeros((B,), **f64)
         self._steps[:] = 0
@@ -182,31 +184,33 @@ class VecTradingEnv:
                 f"{tuple(action.shape)}."
             )
         cfg = self.config
-        weights = action_to_weights(action.detach().to(self.device, torch.float64))
+        weights = action_to_weights(action.detach().to(self.device), torch.float64)
         t_next = self._t + 1
-        prices = self.market.prices.index_select(0, t_next)  # [B, 2, A]: open, close of t+1
-        close_next = prices[:, 1]
+        # open and close of bar t+1, [2, A, B] in memory, used as two [B, A] views
+        prices = self.market.prices.index_select(0, t_next).permute(1, 2, 0).contiguous()
+        close_next = prices[1].T
         fill = rebalance(
             self._cash,
             self._holdings,
             weights,
-            prices[:, 0],
+            prices[0].T,
             cfg.fee_rate,
             cfg.slippage,
             cfg.min_order_notional,
         )
-        value = fill.cash + (fill.holdings * close_next).sum(dim=1)
+        position = fill.holdings * close_next
+        value = fill.cash + position.sum(dim=1)
         growth = value / self._value
         reward = torch.log(growth) if cfg.reward == "log_return" else growth - 1.0
         if cfg.reward_scale != 1.0:
             reward = reward * cfg.reward_scale
         total_fees = self._total_fees + fill.fees
 
-        self._t, self._close_t = t_next, close_next
-        self._cash, self._holdings = fill.cash, fill.holdings
+        self._t, self._cash, self._holdings = t_next, fill.cash, fill.holdings
         self._value, self._total_fees = value, total_fees
         self._steps += 1
-        obs = self._observe()
+        book = portfolio_columns(fill.cash, position, value, cfg.initial_cash)
+        obs = self.market.observe(t_next, book)  # == build_state on the windows ending at t+1
         info = {
             "value": value,
             "cash": fill.cash,
@@ -235,7 +239,6 @@ class VecTradingEnv:
         starts = torch.zeros(self.num_envs, dtype=torch.int64)
         starts[torch.from_numpy(done)] = self._draw_starts(int(done.sum()))
         self._t = torch.where(mask, starts.to(self.device), self._t)
-        self._close_t = self.market.close.index_select(0, self._t)
         self._cash = torch.where(mask, self.config.initial_cash, self._cash)
         self._holdings = torch.where(mask.unsqueeze(1), 0.0, self._holdings)
         self._value = torch.where(mask, self.config.initial_cash, self._value)

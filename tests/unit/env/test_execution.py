@@ -144,3 +144,31 @@ def test_value_lost_is_exactly_fees_plus_slippage(cash, holdings, logits, price,
         over = r.holdings[0].numpy() * p - w[:3] * before
         assert (over <= 1e-9 * before).all()
     assert math.isfinite(after)
+
+
+def test_inputs_are_not_modified() -> None:
+    cash = torch.tensor([100.0, 0.0], dtype=torch.float64)
+    holdings = t64([1.0, 0.0], [3.0, 2.0])
+    weights = t64([0.0, 0.9], [0.5, 0.1])
+    price = t64([100.0, 50.0], [10.0, 20.0])
+    before = [x.clone() for x in (cash, holdings, weights, price)]
+    rebalance(cash, holdings, weights, price, FEE, SLIP, 1.0)
+    for x, y in zip((cash, holdings, weights, price), before, strict=True):
+        assert torch.equal(x, y)
+
+
+def test_asset_major_inputs_give_the_same_result() -> None:
+    """The env stores per-asset tensors transposed in memory; values must not depend on it."""
+    gen = torch.Generator().manual_seed(0)
+    cash = torch.rand(6, dtype=torch.float64, generator=gen) * 1000
+    holdings = torch.rand(6, 3, dtype=torch.float64, generator=gen) * 5
+    weights = torch.softmax(torch.randn(6, 4, dtype=torch.float64, generator=gen), 1)[:, :3]
+    price = torch.rand(6, 3, dtype=torch.float64, generator=gen) * 100 + 1
+
+    def asset_major(x: torch.Tensor) -> torch.Tensor:
+        return x.T.contiguous().T
+
+    a = rebalance(cash, holdings, weights, price, FEE, SLIP, 1.0)
+    b = rebalance(cash, *(asset_major(x) for x in (holdings, weights, price)), FEE, SLIP, 1.0)
+    for x, y in zip(a, b, strict=True):
+        torch.testing.assert_close(x, y, rtol=1e-15, atol=0.0)
