@@ -26,7 +26,7 @@ from cappuccino_runtime.registry.manifests import (
     read_manifest,
 )
 from cappuccino_runtime.validation.files import locate
-from cappuccino_runtime.validation.runner import resolve_entry_dir
+from cappuccino_runtime.validation.runner import is_deploy_dir_entry, resolve_entry_dir
 
 if TYPE_CHECKING:
     from cappuccino_runtime.agent.networks import Actor
@@ -119,7 +119,7 @@ def load_deployed_models(
                 f"(#{record.number}) but the manifest names {who}; refusing to load it. "
                 "Rebuild the deployment with `cappuccino deploy`."
             )
-        if artifacts is None:
+        if is_deploy_dir_entry(entry.model_path, artifacts):
             meta_path = posixpath.join(model_dir, METADATA_FILE)
             try:
                 meta = json.loads(fs.cat_file(meta_path))

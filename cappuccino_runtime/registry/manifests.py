@@ -60,13 +60,24 @@ def _now() -> datetime:
 
 
 def _check_relative(paths: list[str]) -> None:
-    """Model paths must stay inside the deploy dir / artifact root they are resolved against."""
+    """Source dirs must stay inside the artifact root they are resolved against."""
     for path in paths:
         parts = path.replace("\\", "/").split("/")
         if not path or path.startswith("/") or ".." in parts or "://" in path:
             raise ValueError(
-                f"path {path!r} must be relative to the manifest (or artifact root) and must "
-                "not contain '..'"
+                f"source dir {path!r} must be relative to the artifact root "
+                "(`{study}/trial_{number}_{timeframe}`) and must not contain '..'"
+            )
+
+
+def _check_model_paths(paths: list[str]) -> None:
+    """A model path is a dir beside the manifest (no '..') or an absolute path/URL."""
+    for path in paths:
+        absolute = path.startswith("/") or "://" in path
+        if not path or (not absolute and ".." in path.replace("\\", "/").split("/")):
+            raise ValueError(
+                f"model path {path!r} must be a directory beside the manifest (no '..') or "
+                "an absolute path or URL"
             )
 
 
@@ -129,7 +140,8 @@ class EnsembleManifest(BaseModel):
             )
         if len(set(self.trial_ids)) != len(self.trial_ids):
             raise ValueError(f"trial_ids {self.trial_ids} list the same model twice")
-        _check_relative(self.model_paths + self.source_dirs)
+        _check_relative(self.source_dirs)
+        _check_model_paths(self.model_paths)
         return self
 
     def entries(self) -> list[DeployedModelEntry]:
@@ -189,7 +201,8 @@ class ArenaConfig(BaseModel):
         model_ids = [m.model_id for m in self.models]
         if len(set(model_ids)) != len(model_ids):
             raise ValueError(f"model_ids {model_ids} are not unique")
-        _check_relative([m.model_path for m in self.models] + [m.source_dir for m in self.models])
+        _check_relative([m.source_dir for m in self.models])
+        _check_model_paths([m.model_path for m in self.models])
         return self
 
     def entries(self) -> list[DeployedModelEntry]:

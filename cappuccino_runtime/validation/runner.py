@@ -47,6 +47,7 @@ __all__ = [
     "TrialInspection",
     "ValidationOptions",
     "inspect_trial",
+    "is_deploy_dir_entry",
     "resolve_entry_dir",
     "resolve_trial_dir",
     "validate_manifest",
@@ -174,16 +175,28 @@ def validate_trial_id(
     return validate_trials(engine, store, [get_trial(engine, trial_id)], options)
 
 
+def is_deploy_dir_entry(model_path: str, artifacts: str | None) -> bool:
+    """True when an entry resolves to a deploy dir's `model_{i}` (which must hold metadata.json)."""
+    return artifacts is None and not ("://" in model_path or model_path.startswith("/"))
+
+
 def resolve_entry_dir(
     manifest_path: Path, model_path: str, source_dir: str, artifacts: str | None
 ) -> tuple[fsspec.AbstractFileSystem, str]:
-    """Where a manifest entry's files are: `model_path` beside the manifest, or, when an
-    artifact root is given, `{artifacts}/{source_dir}` in the artifact store."""
-    if artifacts is None:
-        fs = fsspec.filesystem("file")
-        return fs, str((manifest_path.parent / model_path).resolve())
-    fs, root = url_to_fs(artifacts.rstrip("/"))
-    return fs, posixpath.join(str(root), source_dir)
+    """Where a manifest entry's files are.
+
+    With an artifact root: `{artifacts}/{source_dir}` (a frozen manifest, weights on the
+    artifact volume). Without: `model_path`, relative to the manifest's directory (a deploy
+    dir's `model_{i}`) or an absolute path/URL (operator-built manifests record artifact_uri).
+    """
+    if artifacts is not None:
+        fs, root = url_to_fs(artifacts.rstrip("/"))
+        return fs, posixpath.join(str(root), source_dir)
+    if "://" in model_path or model_path.startswith("/"):
+        fs, path = url_to_fs(model_path)
+        return fs, str(path)
+    fs = fsspec.filesystem("file")
+    return fs, str((manifest_path.parent / model_path).resolve())
 
 
 def validate_manifest(
@@ -199,7 +212,8 @@ def validate_manifest(
         artifacts: artifact root URL; when given, models are read from
             `{artifacts}/{source_dir}` (the init-container case: the manifest comes from a
             ConfigMap, the weights from the artifact volume) and need no metadata.json.
-            When None, models are the deploy dir's `model_{i}/` next to the manifest.
+            When None, models are the deploy dir's `model_{i}/` next to the manifest (with
+            metadata.json), or the absolute path/URL in `model_path` (operator manifests).
         engine: the Optuna storage, to check every entry against the database.
         options: thresholds of checkpoints 1 and 2.
     """
@@ -232,7 +246,9 @@ def validate_manifest(
     for entry in manifest.entries():
         subject = subject_of(entry.study_name, entry.trial_id, entry.trial_number)
         fs, model_dir = resolve_entry_dir(path, entry.model_path, entry.source_dir, artifacts)
-        deployed, record = check_deployed_model(fs, model_dir, entry, artifacts is None)
+        deployed, record = check_deployed_model(
+            fs, model_dir, entry, is_deploy_dir_entry(entry.model_path, artifacts)
+        )
         results.append(deployed)
         spec = record.model if record is not None else None
         params = record.params if record is not None else {}

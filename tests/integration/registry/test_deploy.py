@@ -220,10 +220,16 @@ def test_manifest_models_reject_inconsistent_fields() -> None:
         EnsembleManifest.model_validate(base)
     with pytest.raises(ValueError, match="other lengths"):
         EnsembleManifest.model_validate({**base, "trial_ids": [5, 6], "model_count": 3})
-    with pytest.raises(ValueError, match="must not contain"):
+    with pytest.raises(ValueError, match=r"model path '../x' must be"):
         EnsembleManifest.model_validate(
             {**base, "trial_ids": [5, 6], "model_paths": ["../x", "model_1"]}
         )
+    with pytest.raises(ValueError, match=r"source dir '/etc' must be relative"):
+        EnsembleManifest.model_validate(
+            {**base, "trial_ids": [5, 6], "source_dirs": ["/etc", "alpha/trial_2_1h"]}
+        )
+    absolute = {**base, "trial_ids": [5, 6], "model_paths": ["s3://b/alpha/t1", "/mnt/a/t2"]}
+    assert EnsembleManifest.model_validate(absolute).model_paths[0] == "s3://b/alpha/t1"
 
 
 def test_demo_stage_validates_prints_and_deploys_both_kinds(
