@@ -62,3 +62,23 @@ def test_replay_trader_reproduces_env_equity_curve() -> None:
     # float32 actions from a batched matmul vs nn.Linear: equal to ~1e-7 relative
     np.testing.assert_allclose(curve, env_curve, rtol=1e-6, atol=0)
     assert abs(curve[-1] / curve[0] - 1) > 1e-3  # and the curve is not flat
+
+
+def test_drawdown_kill_switch_latches_and_keeps_positions() -> None:
+    data = sample(1400)
+    slot = make_slot(data, seed=3)
+    broker = ReplayBroker(data.slice(0, 1300), start=1200, fee_rate=0.0025, slippage=5e-4)
+    guards = GuardConfig(max_drawdown=0.004, max_loss_per_hour=1.0, max_trades_per_hour=10_000)
+    ledger = InMemoryLedger()
+    trader = Trader(
+        ModelBank([slot]), [BookPlan("local/dd", (0,))], broker, ledger,
+        TraderConfig(dead_band=0.0, guards=guards),
+    )  # fmt: skip
+    trader.run()
+    book = ledger.book("local/dd")
+    assert book.halted_reason is not None and "Kill switch" in book.halted_reason
+    snaps = ledger.snapshots("local/dd")
+    halted_at = next(s.ts for s in snaps if s.halted_reason)
+    assert all(s.halted_reason == book.halted_reason for s in snaps if s.ts >= halted_at)
+    assert all(o.decision_ts < halted_at for o in ledger.orders("local/dd"))  # no order after
+    assert any(q > 0 for q in book.positions.values())  # positions kept, not liquidated

@@ -1,0 +1,109 @@
+"""The trader on AlpacaBroker against the fake server: orders, read-back, faults, restart, guards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cappuccino_runtime.persistence import open_sql_ledger
+from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
+from cappuccino_runtime.trading.credentials import AlpacaCredentials
+from cappuccino_runtime.trading.guards import GuardConfig, GuardKind
+from cappuccino_runtime.trading.policy import ModelBank
+from cappuccino_runtime.trading.retry import Backoff
+from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
+from tests.integration.trading.conftest import make_slot, sample
+from tests.support.fake_alpaca import FakeAlpaca, Fault, serve_app
+
+CREDS = AlpacaCredentials.from_env({"ALPACA_API_KEY_ID": "k", "ALPACA_API_SECRET_KEY": "s"})
+T0 = datetime(2017, 8, 20, 0, 0, 30, tzinfo=UTC)  # 30 s after a bar closed
+BOOK = BookPlan("local/live", (0, 1, 2))
+
+
+class Clock:
+    """One clock shared by the fake server and the broker; polls advance it by an hour."""
+
+    def __init__(self) -> None:
+        self.now = T0
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[tuple[FakeAlpaca, Clock, str]]:
+    clock = Clock()
+    fake = FakeAlpaca(data=sample(1200), clock=lambda: pd.Timestamp(clock.now), cash=10_000.0)
+    with serve_app(fake.app()) as url:
+        yield fake, clock, url
+
+
+def _trader(url: str, clock: Clock, ledger_url: str, data, **config: object) -> Trader:  # type: ignore[no-untyped-def]
+    broker = AlpacaBroker(
+        CREDS,
+        symbols=("BTC/USD", "ETH/USD"),
+        trading_url=url,
+        data_url=url,
+        timeout_s=2.0,
+        backoff=Backoff(attempts=4, base=0.0),
+        clock=lambda: clock.now,
+        sleep=clock.advance,
+    )
+    slots = [make_slot(data, seed=s) for s in (1, 2, 3)]
+    return Trader(
+        ModelBank(slots),
+        [BOOK],
+        broker,
+        open_sql_ledger(ledger_url),
+        TraderConfig(poll_seconds=3600, read_back_positions=True, dead_band=0.0, **config),  # type: ignore[arg-type]
+    )
+
+
+def test_ensemble_trades_on_alpaca_and_a_restart_duplicates_nothing(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake, clock, url = world
+    data = sample(1200)
+    ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    fake.faults += [Fault("POST", "/v2/orders", "lost"), Fault("POST", "/v2/orders", "429")]
+    first = _trader(url, clock, ledger_url, data, max_polls=6)
+    first.run()
+    assert fake.faults == []  # the lost response and the 429 both happened
+    ledger = first.ledger
+    orders = ledger.orders(BOOK.portfolio_id)
+    assert orders and len(fake.orders) == len([o for o in orders if o.status == "filled"])
+    assert {o.client_order_id for o in orders} >= set(fake.by_client_id)
+    # positions are read back from the broker after fills (the fee was taken in the asset)
+    book = ledger.book(BOOK.portfolio_id)
+    for symbol, qty in fake.positions.items():
+        assert book.positions[symbol[:3] + "/USD"] == pytest.approx(qty)
+    # restart within the same bar: every bar already decided; nothing is sent again
+    clock.now -= timedelta(hours=1)
+    posts = fake.post_requests
+    again = _trader(url, clock, ledger_url, data, max_polls=1)
+    again.run()
+    assert fake.post_requests == posts
+    assert len(again.ledger.orders(BOOK.portfolio_id)) == len(orders)
+
+
+def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake, clock, url = world
+    data = sample(1200)
+    trader = _trader(
+        url,
+        clock,
+        f"sqlite:///{tmp_path / 'l.db'}",
+        data,
+        max_polls=1,
+        guards=GuardConfig(stale_after_seconds=10),
+    )
+    trader.run()  # the newest bar closed 30 s ago: stale for a 10 s limit
+    status = trader.guard_status[BOOK.portfolio_id]
+    assert status.halted and status.kind is GuardKind.STALE_DATA
+    assert "stale" in (status.reason or "")
+    assert fake.post_requests == 0
+    snap = trader.ledger.snapshots(BOOK.portfolio_id)[-1]
+    assert snap.halted_reason == status.reason  # persisted with the snapshot
+    assert trader.metrics.halted.labels(BOOK.portfolio_id)._value.get() == 1.0
