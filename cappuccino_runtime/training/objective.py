@@ -180,7 +180,16 @@ def run_trial(
     sharpe_hodl: list[float] = []
     saved: tuple[Actor, Critic, ModelSpec] | None = None
     for split in prepared.splits:
-        actor, critic, spec, bot, hodl = _train_split(prepared, split.index, setup, seed, device)
+
+        def on_final(metric: float, index: int = split.index) -> None:
+            # PPO's last evaluation of this split: report the running mean so the pruner can
+            # stop the trial here (report may raise optuna.TrialPruned out of train()).
+            if report is not None:
+                report(index, float(np.mean([*sharpe_bot, metric])))
+
+        actor, critic, spec, bot, hodl = _train_split(
+            prepared, split.index, setup, seed, device, on_final
+        )
         sharpe_bot.append(bot)
         sharpe_hodl.append(hodl)
         if saved is None:
@@ -194,8 +203,6 @@ def run_trial(
         )
         if on_split is not None:
             on_split(split.index)
-        if report is not None:
-            report(split.index, float(np.mean(sharpe_bot)))
     assert saved is not None
     actor, critic, spec = saved
     return TrialOutcome(
@@ -210,7 +217,12 @@ def run_trial(
 
 
 def _train_split(
-    prepared: PreparedData, index: int, setup: TrialSetup, seed: int, device: str
+    prepared: PreparedData,
+    index: int,
+    setup: TrialSetup,
+    seed: int,
+    device: str,
+    on_final: Callable[[float], None],
 ) -> tuple[Actor, Critic, ModelSpec, float, float]:
     split = prepared.splits[index]
     sd = split_data(prepared, split, setup.env)
@@ -242,8 +254,17 @@ def _train_split(
     def log(diag: dict[str, float]) -> None:
         logger.debug("split %d %s", index, " ".join(f"{k}={v:.4g}" for k, v in diag.items()))
 
+    rollout = setup.num_envs * args.num_steps
+    final_step = args.total_timesteps // rollout * rollout
+
+    def report(global_step: int, metric: float) -> None:
+        if global_step == final_step:
+            on_final(metric)
+        else:
+            logger.info("split %d step %d: validation Sharpe %.3f", index, global_step, metric)
+
     # train() always evaluates after its last iteration: that evaluation is the split's score.
-    result = train(args, env, evaluate=evaluate, log=log)
+    result = train(args, env, evaluate=evaluate, report=report, log=log)
     bot = result.evaluations[-1][1]
     hodl = hodl_sharpe(market.open, market.close, setup.env, split.test, market.timeframe)
     spec = ModelSpec(

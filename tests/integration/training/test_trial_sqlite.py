@@ -129,3 +129,31 @@ def test_every_sampled_parameter_changes_what_is_trained() -> None:
             for k in state
         )
         assert not same, f"changing {name} left the trained actor unchanged"
+
+
+def test_pruner_stops_a_trial_after_its_first_split(tmp_path: Path) -> None:
+    from cappuccino_runtime.training.objective import Objective
+
+    study = optuna.create_study(
+        direction="maximize",
+        storage=f"sqlite:///{tmp_path / 'o.db'}",
+        pruner=optuna.pruners.ThresholdPruner(lower=1e9),  # every value is "too low"
+    )
+    config = parse_config(TINY_CONFIG)
+    splits: list[int] = []
+    objective = Objective(
+        study_name=study.study_name,
+        market=_market(),
+        config=config,
+        space=config.space(),
+        artifact_root=str(tmp_path / "art"),
+        base_seed=0,
+        device="cpu",
+        on_split=lambda number, index: splits.append(index),
+    )
+    study.optimize(objective, n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]
+    assert splits == []  # stopped inside split 0's training, before the next split
+    assert not (tmp_path / "art").exists()
