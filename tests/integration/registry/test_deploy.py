@@ -247,3 +247,21 @@ def test_demo_stage_validates_prints_and_deploys_both_kinds(
     assert "Cappuccino validation" in text and "PASSED" in text
     assert len(load_deployed_models(result.ensemble_dir)) == 2
     assert validate_manifest(result.arena_dir, options=ValidationOptions()).passed
+
+
+def test_stage_validate_deploy_runs_on_the_demo_context(
+    sqlite_world: RegistryWorld, tmp_path: Path
+) -> None:
+    from cappuccino_runtime.demo import DemoContext
+    from cappuccino_runtime.deploy import stage_validate_deploy
+
+    settings = Settings.from_env(
+        home=tmp_path, storage=sqlite_world.storage, artifact_root=str(sqlite_world.artifact_root)
+    )
+    console = Console(record=True, width=200)
+    ctx = DemoContext(settings=settings, trials=0, console=console, study_name="beta")
+    result = stage_validate_deploy(ctx)
+    assert result.arena_dir == tmp_path / "deployments" / "arena"
+    assert read_manifest(result.ensemble_dir).trial_ids == [
+        t.trial_id for t in sqlite_world.complete("beta")
+    ]
