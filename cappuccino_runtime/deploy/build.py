@@ -101,7 +101,7 @@ def _read_checked(inspection: TrialInspection, name: str) -> bytes:
     return data
 
 
-def _source_rel(store: ArtifactStore, inspection: TrialInspection) -> str:
+def _source_rel(inspection: TrialInspection) -> str:
     """`{study}/trial_{n}_{tf}`: the trial dir relative to the artifact root."""
     t = inspection.trial
     timeframe = inspection.record.timeframe if inspection.record else (t.timeframe or "")
@@ -218,7 +218,7 @@ def deploy(
             sha, meta = _write_model(staging / f"model_{i}", inspection, creator, now)
             shas.append(sha)
             metas.append(meta)
-        rels = [_source_rel(store, i) for i in inspections]
+        rels = [_source_rel(i) for i in inspections]
         manifest: EnsembleManifest | ArenaConfig
         if kind == "ensemble":
             manifest = EnsembleManifest(
