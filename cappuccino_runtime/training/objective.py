@@ -29,7 +29,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -60,6 +60,9 @@ __all__ = [
     "run_trial",
     "trial_seed",
 ]
+
+if TYPE_CHECKING:
+    import optuna
 
 logger = logging.getLogger(__name__)
 
@@ -306,8 +309,8 @@ class Objective:
         self.device = device
         self.on_split = on_split
 
-    def __call__(self, trial: Any) -> float:
-        """Runs one trial (an optuna.Trial); returns mean_sharpe_bot."""
+    def __call__(self, trial: optuna.Trial) -> float:
+        """Runs one trial; returns mean_sharpe_bot."""
         import optuna
 
         params = sample_params(trial, self.space)
