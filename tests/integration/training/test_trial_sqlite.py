@@ -16,6 +16,7 @@ from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.objective import USER_ATTRS, run_trial
 from cappuccino_runtime.training.runner import TrainOptions, run_training
+from cappuccino_runtime.training.search_space import DESTINATIONS
 from cappuccino_runtime.training.worker import open_storage
 from tests.integration.training.support import TINY_CONFIG
 
@@ -106,8 +107,11 @@ def test_every_sampled_parameter_changes_what_is_trained() -> None:
     # two CPCV splits on fewer bars keep the 11 runs short; the routing is the same
     config = parse_config({**TINY_CONFIG, "cpcv": {"n_groups": 2, "n_test_groups": 1}})
     market = _market().slice(1000, 2200)
-    base = run_trial(PARAMS, market, config, seed=1, device="cpu")
+    params = {**PARAMS, "timeframe": "1h", "feature_set": "standard"}
+    base = run_trial(params, market, config, seed=1, device="cpu")
     changed = {
+        "timeframe": "2h",
+        "feature_set": "minimal",
         "learning_rate": 1e-3,
         "batch_size": 32,
         "gamma": 0.95,
@@ -119,10 +123,10 @@ def test_every_sampled_parameter_changes_what_is_trained() -> None:
         "update_epochs": 1,
         "num_steps": 16,
     }
-    assert set(changed) == set(PARAMS)
+    assert set(changed) == set(params) == set(DESTINATIONS)
     base_state = base.actor.state_dict()
     for name, value in changed.items():
-        other = run_trial({**PARAMS, name: value}, market, config, seed=1, device="cpu")
+        other = run_trial({**params, name: value}, market, config, seed=1, device="cpu")
         state = other.actor.state_dict()
         same = set(state) == set(base_state) and all(
             state[k].shape == base_state[k].shape and torch.equal(state[k], base_state[k])
