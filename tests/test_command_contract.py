@@ -18,7 +18,7 @@ from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import study_context
-from cappuccino_operator.builders.sweep import build_sweep_job
+from cappuccino_operator.builders.sweep import build_sweep_job, train_config
 from cappuccino_operator.builders.trader import (
     build_manifest_configmap,
     build_trader_deployment,
@@ -89,6 +89,17 @@ def test_sweep_worker_argv_parses() -> None:
         ctx = parse(job["spec"]["template"]["spec"]["containers"][0]["command"])
         assert ctx.params["study"] == "btc-hourly"
         assert ctx.params["study_budget"] == 100
+
+
+def test_train_config_file_is_accepted_by_the_runtime() -> None:
+    """The `--config` file the operator mounts parses with the runtime's TrainingConfig."""
+    try:
+        from cappuccino_runtime.training.config import parse_config
+    except ImportError:
+        pytest.skip("cappuccino_runtime.training.config.parse_config does not exist yet")
+    config = train_config(_study())
+    parsed = parse_config(config, source="examples/study.yaml")
+    assert parsed.env.fee_rate == 0.0025 and parsed.cpcv.n_groups == 4
 
 
 def test_train_argv_minimal_and_full_parse() -> None:

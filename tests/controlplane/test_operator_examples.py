@@ -187,7 +187,12 @@ def test_trainingsweep_example_creates_gpu_job_and_follows_outcomes(
     assert {"name": "tmp", "mountPath": "/tmp"} in worker["volumeMounts"]
     config = get(cp, namespace, "configmap", f"{name}-train-config")
     assert owned_by(config, sweep)
-    assert json.loads(config["data"]["train.json"])["objective"]["validation_episodes"] == 6
+    train_config = json.loads(config["data"]["train.json"])
+    assert train_config["cpcv"] == {"n_groups": 4, "n_test_groups": 2}
+    assert train_config["search_space"]["net_dimension"] == {
+        "type": "categorical",
+        "choices": [256, 512, 1024],
+    }
 
     # A worker pod stuck pulling its image: the reason reaches the condition message.
     labels = job["spec"]["template"]["metadata"]["labels"]
@@ -286,6 +291,15 @@ def test_trainingsweep_failure_budget_and_success(
             "apiVersion": "cappuccino.dev/v1alpha1", "kind": "TrainingSweep",
             "metadata": {"name": sweep}, "spec": spec,
         }))  # fmt: skip
+    wrong = {"studyRef": {"name": "s"}, "trials": 5, "phase": "phase1"}
+    cp.kubectl("apply", "-n", namespace, "-f", "-", input=json.dumps({
+        "apiVersion": "cappuccino.dev/v1alpha1", "kind": "TrainingSweep",
+        "metadata": {"name": "wrong-phase"}, "spec": wrong,
+    }))  # fmt: skip
+    s = wait_cond(
+        op, cp, namespace, "trainingsweep", "wrong-phase", "Failed", "True", "InvalidPhase"
+    )
+    assert "use phase full" in cond(s, "Failed")["message"]
     job = op.wait_until(lambda: get(cp, namespace, "job", "fails-workers"), TIMEOUT, "Job")
     assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "cappuccino-runtime:0.1.0"
     assert "nvidia.com/gpu" not in json.dumps(
@@ -336,6 +350,7 @@ def test_trainingsweep_failure_budget_and_success(
     assert argv[argv.index("--study-budget") + 1] == "8"
     s = wait_cond(op, cp, namespace, "trainingsweep", "succeeds", "Succeeded", "Unknown")
     assert s["status"]["progress"] == "5/8"
+    assert cp.kubectl("get", "job", "wrong-phase-workers", "-n", namespace, check=False).returncode
 
 
 def _trader_checks(

@@ -76,6 +76,11 @@ REF = {"studyRef": {"name": "s"}}
             {"data": {"start": "2024-01-01", "end": "2023-01-01"}},
             "data.start must be earlier than data.end",
         ),
+        (
+            "Study",
+            {"objective": {"cpcvGroups": 3, "cpcvTestGroups": 3}},
+            "cpcvTestGroups must be smaller than cpcvGroups",
+        ),
         ("Study", {"direction": "up"}, 'spec.direction: Unsupported value: "up"'),
         ("Study", {"searchSpace": {"lr": {"low": 1, "high": 0.1}}}, "low must not exceed high"),
         ("Study", {"bogus": 1}, 'unknown field "spec.bogus"'),

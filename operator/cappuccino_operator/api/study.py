@@ -88,6 +88,7 @@ class ParamOverride(CrdModel):
     low: float | None = Field(default=None, description="Lower bound of the range.")
     high: float | None = Field(default=None, description="Upper bound of the range.")
     log: bool | None = Field(default=None, description="Sample on a log scale.")
+    step: float | None = Field(default=None, gt=0, description="Step of a discrete range.")
     choices: list[Annotated[str, Field(max_length=64)]] | None = Field(
         default=None,
         min_length=1,
@@ -97,12 +98,27 @@ class ParamOverride(CrdModel):
 
 
 class ObjectiveSettings(CrdModel):
-    """How a trial is scored: CPCV validation episodes and trading fee."""
+    """How a trial is scored: mean Sharpe over CPCV validation episodes, after fees.
 
-    validation_episodes: int = Field(
-        default=6, ge=1, le=64, description="Validation episodes per trial (CPCV test segments)."
-    )
-    fee: float = Field(default=0.0025, ge=0, le=0.05, description="Transaction cost per trade.")
+    Combinatorial purged cross-validation splits the data into `cpcvGroups` contiguous groups
+    and holds out `cpcvTestGroups` at a time, so a trial is validated on
+    C(cpcvGroups, cpcvTestGroups) episodes (4 and 2 give 6)."""
+
+    model_config = CrdModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule(
+                    "self.cpcvTestGroups < self.cpcvGroups",
+                    "cpcvTestGroups must be smaller than cpcvGroups: some data must be left to train on.",
+                    reason="FieldValueInvalid",
+                )
+            ]
+        }
+    }
+
+    cpcv_groups: int = Field(default=4, ge=2, le=16, description="CPCV contiguous groups.")
+    cpcv_test_groups: int = Field(default=2, ge=1, le=8, description="Groups held out per split.")
+    fee: float = Field(default=0.0025, ge=0, lt=0.1, description="Transaction cost per trade.")
 
 
 class ArtifactSettings(CrdModel):
@@ -155,7 +171,9 @@ class StudySpec(CrdModel):
         default_factory=ObjectiveSettings, description="Trial scoring."
     )
     two_phase: bool = Field(
-        default=False, description="Run the two-phase search (coarse phase1, then phase2)."
+        default=False,
+        description="Two-phase search: sweeps run phase1 (market view, study <name>-phase1), "
+        "then phase2 (PPO hyperparameters); otherwise sweeps run phase full.",
     )
 
 

@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any
 
+from cappuccino_operator.api.study import ParamOverride
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.builders.context import StudyContext, labels_for
 from cappuccino_operator.builders.pods import (
@@ -25,7 +26,9 @@ __all__ = [
     "build_train_config",
     "job_mutable_patch",
     "job_name",
+    "optuna_study_name",
     "template_drifted",
+    "train_config",
     "train_config_name",
 ]
 
@@ -43,25 +46,42 @@ def train_config_name(sweep: str) -> str:
     return f"{sweep}-train-config"
 
 
-def train_config(study: StudyContext, spec: TrainingSweepSpec) -> dict[str, Any]:
-    """The `--config` file: the Study's objective, search-space overrides and phase settings."""
+def _choice(value: str) -> int | float | str:
+    """YAML scalars arrive as strings in `choices`; give the runtime numbers where they are."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+def _override(p: ParamOverride) -> dict[str, Any]:
+    if p.choices is not None:
+        return {"type": "categorical", "choices": [_choice(c) for c in p.choices]}
+    return p.model_dump(mode="json", exclude_none=True)
+
+
+def train_config(study: StudyContext) -> dict[str, Any]:
+    """The `--config` file in the runtime's TrainingConfig shape
+    (cappuccino_runtime.training.config): search-space overrides, fee and CPCV split."""
     s = study.spec
     return {
-        "study_name": study.study_name,
-        "direction": s.direction,
-        "two_phase": s.two_phase,
-        "phase": spec.phase,
-        "objective": s.objective.model_dump(mode="json"),
-        "search_space": {
-            k: v.model_dump(mode="json", exclude_none=True)
-            for k, v in (s.search_space or {}).items()
+        "search_space": {k: _override(v) for k, v in (s.search_space or {}).items()},
+        "env": {"fee_rate": s.objective.fee},
+        "cpcv": {
+            "n_groups": s.objective.cpcv_groups,
+            "n_test_groups": s.objective.cpcv_test_groups,
         },
     }
 
 
-def build_train_config(
-    name: str, namespace: str, study: StudyContext, spec: TrainingSweepSpec
-) -> dict[str, Any]:
+def optuna_study_name(study: StudyContext, spec: TrainingSweepSpec) -> str:
+    """The Optuna study the workers fill: phase1 runs `<study>-phase1` (two_phase.py)."""
+    return f"{study.study_name}-phase1" if spec.phase == "phase1" else study.study_name
+
+
+def build_train_config(name: str, namespace: str, study: StudyContext) -> dict[str, Any]:
     """ConfigMap holding the workers' training config (no secrets in it)."""
     return {
         "apiVersion": "v1",
@@ -71,7 +91,7 @@ def build_train_config(
             "namespace": namespace,
             "labels": labels_for("TrainingSweep", name, "trainer"),
         },
-        "data": {CONFIG_FILE: json.dumps(train_config(study, spec), indent=2, sort_keys=True)},
+        "data": {CONFIG_FILE: json.dumps(train_config(study), indent=2, sort_keys=True)},
     }
 
 

@@ -8,11 +8,13 @@ import kopf
 
 from cappuccino_operator.api import GROUP, VERSION
 from cappuccino_operator.api.sweep import TrainingSweepSpec
+from cappuccino_operator.builders.context import StudyContext
 from cappuccino_operator.builders.sweep import (
     build_sweep_job,
     build_train_config,
     job_mutable_patch,
     job_name,
+    optuna_study_name,
     template_drifted,
 )
 from cappuccino_operator.conditions import condition, get_condition
@@ -31,6 +33,17 @@ from cappuccino_operator.storage import describe_error
 __all__ = ["observe_sweep", "reconcile_sweep"]
 
 RETRY = 10
+
+
+def _phase_problem(sweep: TrainingSweepSpec, study: StudyContext) -> str | None:
+    """Two-phase Studies run phase1 then phase2 sweeps; others run phase full."""
+    if (sweep.phase == "full") != study.spec.two_phase:
+        return None
+    want = "phase1 or phase2" if study.spec.two_phase else "full"
+    return (
+        f"spec.phase={sweep.phase!r} does not fit Study {sweep.study_ref.name} "
+        f"(twoPhase: {str(study.spec.two_phase).lower()}); use phase {want}."
+    )
 
 
 def _budget_spent(status: Any, generation: int | None) -> bool:
@@ -66,9 +79,12 @@ def reconcile_sweep(
             patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
         )
         raise kopf.TemporaryError(str(e), delay=RETRY) from None
+    if msg := _phase_problem(sweep, study):
+        write_status(patch, status, gen, [condition("Failed", "True", "InvalidPhase", msg, gen)])
+        raise kopf.PermanentError(msg)
     if _budget_spent(status, gen):  # keep the workers stopped across operator restarts
         sweep = sweep.model_copy(update={"suspend": True})
-    config_map = build_train_config(name, namespace, study, sweep)
+    config_map = build_train_config(name, namespace, study)
     job = build_sweep_job(name, namespace, sweep, study, memo.config)
     kopf.adopt([config_map, job], owner=body)
     memo.kube.create_or_patch(config_map)
@@ -87,7 +103,7 @@ def reconcile_sweep(
         status,
         gen,
         first if not (status or {}).get("conditions") else [],
-        studyName=study.study_name,
+        studyName=optuna_study_name(study, sweep),
         jobName=job_name(name),
         gpus=sweep.resources.gpu * sweep.parallelism,
     )
@@ -115,11 +131,13 @@ def observe_sweep(
             patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
         )
         return
+    if _phase_problem(sweep, study):
+        return  # the reconcile handler reported it; there is nothing to observe
     summary = None
     try:
         url = storage_url(memo, namespace, study.spec.storage_secret_ref)
         with memo.db.connect(url) as conn:
-            summary = study_summary(conn, study.study_name)
+            summary = study_summary(conn, optuna_study_name(study, sweep))
     except (StorageUnavailable, StudyNotReady) as e:
         kopf.warn(body, reason="StorageUnavailable", message=str(e))
     except Exception as e:
@@ -129,4 +147,6 @@ def observe_sweep(
     fields, conditions, suspend = sweep_status(sweep, summary, job, pods, gen)
     if suspend and job is not None and not (job.get("spec") or {}).get("suspend"):
         memo.kube.patch("batch/v1", "Job", namespace, job_name(name), {"spec": {"suspend": True}})
-    write_status(patch, status, gen, conditions, studyName=study.study_name, **fields)
+    write_status(
+        patch, status, gen, conditions, studyName=optuna_study_name(study, sweep), **fields
+    )

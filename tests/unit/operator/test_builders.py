@@ -13,6 +13,7 @@ from cappuccino_operator.builders.sweep import (
     build_sweep_job,
     build_train_config,
     job_mutable_patch,
+    optuna_study_name,
 )
 from cappuccino_operator.builders.trader import (
     build_manifest_configmap,
@@ -84,11 +85,36 @@ def test_gpu_job_limits_selectors_and_passthrough() -> None:
     assert job_mutable_patch(job)["spec"]["suspend"] is True
 
 
-def test_train_config_carries_study_settings_but_no_secret() -> None:
-    cm = build_train_config("sw", "ns", STUDY, _sweep())
+def test_train_config_is_the_runtime_shape_and_holds_no_secret() -> None:
+    study = study_context(
+        "st",
+        StudySpec.model_validate(
+            {
+                "searchSpace": {
+                    "gamma": {"low": 0.9},
+                    "batch_size": {"choices": ["64", "0.5", "x"]},
+                },
+                "objective": {"fee": 0.001, "cpcvGroups": 5, "cpcvTestGroups": 1},
+            }
+        ),
+        CONFIG,
+    )
+    cm = build_train_config("sw", "ns", study)
     cfg = json.loads(cm["data"]["train.json"])
-    assert cfg["objective"] == {"validation_episodes": 6, "fee": 0.0025}
+    assert cfg == {
+        "search_space": {
+            "gamma": {"low": 0.9},
+            "batch_size": {"type": "categorical", "choices": [64, 0.5, "x"]},
+        },
+        "env": {"fee_rate": 0.001},
+        "cpcv": {"n_groups": 5, "n_test_groups": 1},
+    }
     assert "pw" not in json.dumps(cm)
+
+
+def test_phase1_fills_its_own_study() -> None:
+    assert optuna_study_name(STUDY, _sweep(phase="phase1")) == "opt-phase1"
+    assert optuna_study_name(STUDY, _sweep(phase="phase2")) == "opt"
 
 
 @pytest.mark.parametrize(
