@@ -109,18 +109,23 @@ def reference_runner(
     return run
 
 
-def best_rates(runs: dict[str, tuple[Callable[[], None], int]], rounds: int) -> dict[str, float]:
-    """env-steps/s of each (run, env-steps per run), best of `rounds`, rounds interleaved so
-    every candidate gets the same chances at a quiet machine."""
-    best = dict.fromkeys(runs, float("inf"))
+def best_rates(
+    runs: dict[str, tuple[Callable[[], None], int]], rounds: int
+) -> dict[str, tuple[float, float]]:
+    """(wall-clock, CPU-time) env-steps/s of each (run, env-steps per run), each the best of
+    `rounds`. Rounds are interleaved so every candidate gets the same chances at a quiet
+    machine; CPU time (this process only) is the steadier figure when others share the cores."""
+    wall = dict.fromkeys(runs, float("inf"))
+    cpu = dict.fromkeys(runs, float("inf"))
     for run, _ in runs.values():
         run()  # warm-up: allocator, caches, CUDA context
     for _ in range(rounds):
         for name, (run, _) in runs.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run()
-            best[name] = min(best[name], time.perf_counter() - start)
-    return {name: runs[name][1] / best[name] for name in runs}
+            wall[name] = min(wall[name], time.perf_counter() - start)
+            cpu[name] = min(cpu[name], time.process_time() - start_cpu)
+    return {name: (runs[name][1] / wall[name], runs[name][1] / cpu[name]) for name in runs}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,21 +158,32 @@ def main(argv: list[str] | None = None) -> None:
             b * args.steps,
         )
     rates = best_rates(runs, args.rounds)
-    ref = rates["numpy"]
+    ref_wall, ref_cpu = rates["numpy"]
     print(
         f"data: {args.data} ({how}); T={close.shape[0]} bars, A={close.shape[1]} assets, "
         f"F={features.shape[2]} features, lookback={config.lookback}"
     )
     print(
         f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}); "
-        f"best of {args.rounds} interleaved rounds of {args.steps} step() calls"
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), load average "
+        f"{os.getloadavg()[0]:.1f}; best of {args.rounds} interleaved rounds of {args.steps} "
+        "step() calls"
     )
-    print(f"NumPy reference (1 episode, per step): {ref:,.0f} env-steps/s\n")
-    print(f"{'B':>6}  {'env-steps/s':>14}  {'us per step()':>13}  {'vs NumPy':>9}")
+    print(
+        f"NumPy reference (1 episode, per step): {ref_wall:,.0f} env-steps/s wall-clock, "
+        f"{ref_cpu:,.0f} per CPU-second\n"
+    )
+    print(
+        f"{'B':>6}  {'env-steps/s':>14}  {'us per step()':>13}  {'vs NumPy':>9}  "
+        f"{'vs NumPy, CPU time':>18}"
+    )
     for b in batches:
-        rate = rates[str(b)]
-        print(f"{b:>6}  {rate:>14,.0f}  {b / rate * 1e6:>13.1f}  {rate / ref:>8.1f}x")
+        rate, rate_cpu = rates[str(b)]
+        cpu_ratio = f"{rate_cpu / ref_cpu:>17.1f}x" if device.type == "cpu" else f"{'-':>18}"
+        print(
+            f"{b:>6}  {rate:>14,.0f}  {b / rate * 1e6:>13.1f}  {rate / ref_wall:>8.1f}x  "
+            f"{cpu_ratio}"
+        )
 
 
 if __name__ == "__main__":
