@@ -171,7 +171,9 @@ class VecTradingEnv:
 
         info: value, cash, holdings (after the fill, marked at the next close), fees and trades
         of this step, total_fees of the episode, buy_notional, sell_notional, weights (target),
-        t (bar of the new state) and final_obs (the state before any autoreset).
+        t (bar of the new state) and final_obs (the state before any autoreset). `terminated`
+        (always False) is one shared tensor, as is `truncated` on steps where no episode ends:
+        read them, do not modify them in place.
         """
         if self._needs_reset:
             raise RuntimeError(
