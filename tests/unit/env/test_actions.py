@@ -12,7 +12,7 @@ from cappuccino_runtime.env import action_to_weights
 actions = st.lists(st.lists(st.floats(-1e4, 1e4), min_size=3, max_size=3), min_size=1, max_size=4)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(actions)
 def test_weights_are_long_only_and_leave_the_rest_in_cash(rows) -> None:
     a = torch.tensor(rows, dtype=torch.float64)
