@@ -1,24 +1,25 @@
 """One decision of a 20-model ensemble and a 20-member arena on CPU: batched vs a loop over models.
 
-Run: `python -m benchmarks.ensemble_latency [--models 20] [--threads T] [--obs-dim D]`.
+Run: `python -m benchmarks.ensemble_latency [--models 20] [--threads 1,2] [--obs-dim D]`.
 
-For each width (the demo's and the search's largest, 1536) it prints the median latency of
+For each width (the demo's largest and the search's largest, 1536) it prints the median latency of
 - loop: `[actor(obs) for actor in actors]` (what a naive trader does),
 - batched: `StackedActors` (3 batched matmuls whatever N is),
 their ratio, and the physical bound: bytes of weights read per decision divided by the memory
 bandwidth measured in the same run (a sum over a tensor far larger than the caches, same thread
-count). Everything is measured in one process so the ratios compare like with like; nothing
-here asserts on time.
+count). All candidates and the bandwidth sweep are timed round-robin, one call of each per
+round, so they see the same background load on a shared machine; nothing here asserts on time.
+Each thread count is reported: on a busy machine multi-threaded small matmuls can stall on their
+thread barrier, which is why the trader decides with 1 thread.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import os
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 
@@ -30,45 +31,43 @@ DEFAULT_DEMO_NET_DIMENSION = 64
 
 
 def demo_net_dimension() -> int:
-    """Width the demo trains with: read from the demo config when it exists, else 64."""
-    root = Path(__file__).resolve().parents[1]
-    for candidate in sorted(root.glob("cappuccino_runtime/**/demo*.json")):
-        try:
-            value = json.loads(candidate.read_text()).get("net_dimension")
-        except (OSError, ValueError, AttributeError):
-            continue
-        if isinstance(value, int) and value > 0:
-            return value
-    return DEFAULT_DEMO_NET_DIMENSION
+    """The demo's largest width: `cappuccino_runtime.demo.DEMO_CONFIG`'s net_dimension choices."""
+    try:
+        from cappuccino_runtime.demo import DEMO_CONFIG
+
+        return int(max(DEMO_CONFIG["search_space"]["net_dimension"]["choices"]))
+    except (ImportError, KeyError, TypeError, ValueError):
+        return DEFAULT_DEMO_NET_DIMENSION
 
 
-def median_seconds(fn: Callable[[], object], *, min_time: float = 0.5, min_reps: int = 20) -> float:
-    """Median wall time of fn() after a warm-up, repeated for at least min_time seconds."""
-    for _ in range(3):
+def demo_obs_dim() -> int:
+    """State size of the demo market: 3 sample symbols, the standard feature set, lookback 8."""
+    from cappuccino_runtime.env.state import state_dim
+    from cappuccino_runtime.features import feature_names
+
+    return state_dim(3, len(feature_names("standard")), 8)
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]], *, min_time: float = 1.0, min_rounds: int = 15
+) -> dict[str, float]:
+    """Median wall time of each fn, measured round-robin (one call of each per round)."""
+    for fn in fns.values():
         fn()
-    samples: list[float] = []
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     start = time.perf_counter()
-    while len(samples) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    rounds = 0
+    while rounds < min_rounds or time.perf_counter() - start < min_time:
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - t0)
+        rounds += 1
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def memory_bandwidth(nbytes: int = 1 << 30) -> float:
-    """Read bandwidth in bytes/s: the best of several sums over a tensor far larger than caches."""
-    x = torch.ones(nbytes // 4, dtype=torch.float32)
-    best = min(_timed(lambda: x.sum()) for _ in range(7))
-    return nbytes / best
-
-
-def _timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
-def bench_width(n_models: int, obs_dim: int, action_dim: int, width: int, bandwidth: float) -> None:
+def bench_width(n_models: int, obs_dim: int, action_dim: int, width: int) -> None:
     """Prints ensemble (one shared observation) and arena (one observation per book) figures."""
     torch.manual_seed(0)
     actors = [Actor(obs_dim, action_dim, width).eval() for _ in range(n_models)]
@@ -84,20 +83,28 @@ def bench_width(n_models: int, obs_dim: int, action_dim: int, width: int, bandwi
         with torch.inference_mode():
             return [a(per_book[i]) for i, a in enumerate(actors)]
 
-    expected = torch.stack(loop_shared())
-    torch.testing.assert_close(stacked(shared), expected, rtol=1e-4, atol=1e-5)
-    bound = stacked.weight_bytes() / bandwidth
-    print(
-        f"\nnet_dimension={width}  models={n_models}  obs_dim={obs_dim}  action_dim={action_dim}  "
-        f"weights read per decision={stacked.weight_bytes() / 1e6:.1f} MB  "
-        f"bound={bound * 1e3:.3f} ms"
+    torch.testing.assert_close(stacked(shared), torch.stack(loop_shared()), rtol=1e-4, atol=1e-5)
+    nbytes = stacked.weight_bytes()
+    sweep_bytes = max(4 * nbytes, 256 << 20)  # no cache holds it: a DRAM read
+    sweep = torch.ones(sweep_bytes // 4, dtype=torch.float32)
+    t = interleaved_medians(
+        {
+            "sweep": lambda: sweep.sum(),
+            "ensemble loop": loop_shared,
+            "ensemble batched": lambda: stacked(shared),
+            "arena loop": loop_books,
+            "arena batched": lambda: stacked(per_book),
+        }
     )
-    for name, loop_fn, batched_fn in (
-        ("ensemble", loop_shared, lambda: stacked(shared)),
-        ("arena", loop_books, lambda: stacked(per_book)),
-    ):
-        t_loop = median_seconds(loop_fn)
-        t_batched = median_seconds(batched_fn)
+    bandwidth = sweep_bytes / t["sweep"]
+    bound = nbytes / bandwidth
+    print(
+        f"\nnet_dimension={width}  models={n_models}  obs_dim={obs_dim}  action_dim={action_dim}\n"
+        f"  weights read per decision={nbytes / 1e6:.1f} MB  measured bandwidth="
+        f"{bandwidth / 1e9:.1f} GB/s  bound={bound * 1e3:.3f} ms"
+    )
+    for name in ("ensemble", "arena"):
+        t_loop, t_batched = t[f"{name} loop"], t[f"{name} batched"]
         print(
             f"  {name:<8} loop={t_loop * 1e3:8.3f} ms  batched={t_batched * 1e3:8.3f} ms  "
             f"speed-up={t_loop / t_batched:5.1f}x  batched/bound={t_batched / bound:5.2f}x"
@@ -107,22 +114,24 @@ def bench_width(n_models: int, obs_dim: int, action_dim: int, width: int, bandwi
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=20)
-    parser.add_argument("--obs-dim", type=int, default=64, help="state size (demo-like default)")
+    parser.add_argument("--obs-dim", type=int, default=0, help="state size (0: the demo's)")
     parser.add_argument("--action-dim", type=int, default=3, help="assets traded")
     parser.add_argument(
-        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
+        "--threads", default="", help="comma-separated thread counts (default: 1 and torch's)"
     )
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
+    obs_dim = args.obs_dim or demo_obs_dim()
+    counts = [int(c) for c in args.threads.split(",") if c] or sorted({1, torch.get_num_threads()})
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(
-        f"torch {torch.__version__}, CPU, {torch.get_num_threads()} intra-op threads "
-        f"(set with --threads)"
+        f"torch {torch.__version__}, CPU ({os.cpu_count()} cores, load average {load}); "
+        f"intra-op thread counts measured: {counts}"
     )
-    bandwidth = memory_bandwidth()
-    print(f"measured read bandwidth: {bandwidth / 1e9:.1f} GB/s (sum over a 1 GiB float32 tensor)")
-    for width in (demo_net_dimension(), LARGEST_NET_DIMENSION):
-        bench_width(args.models, args.obs_dim, args.action_dim, width, bandwidth)
+    for threads in counts:
+        torch.set_num_threads(threads)
+        print(f"\n=== {threads} intra-op thread(s)")
+        for width in (demo_net_dimension(), LARGEST_NET_DIMENSION):
+            bench_width(args.models, obs_dim, args.action_dim, width)
 
 
 if __name__ == "__main__":

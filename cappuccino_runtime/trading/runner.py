@@ -138,6 +138,11 @@ def _locks(engine: object, ids: list[str]) -> Iterator[None]:
 
 def run_deployment(opts: RunOptions, settings: Settings | None = None) -> Trader:
     """Loads the models, locks the books, reconciles and polls until done (replay) or forever."""
+    import torch
+
+    # One decision per poll is a few small matmuls: one intra-op thread never stalls on a
+    # thread barrier when the pod's CPU is shared (see benchmarks/ensemble_latency.py).
+    torch.set_num_threads(1)
     settings = settings or Settings.from_env(ledger_url=opts.ledger_url)
     manifest, bank = load_bank(opts.manifest, opts.artifacts)
     name = getattr(manifest, "arena_name", None) or opts.manifest.resolve().parent.name
