@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
 from cappuccino_operator.testing import seed_trials
 
+from tests.controlplane.conftest import OperatorDeployment
 from tests.controlplane.test_operator_examples import EXAMPLES, cond, get, items
-from tests.support.controlplane import ControlPlane, OperatorProcess
+from tests.support.controlplane import REPO_ROOT, ControlPlane, OperatorProcess
 
 API = "cappuccino.dev/v1alpha1"
 TIMEOUT = 90
@@ -162,3 +164,55 @@ def test_children_carry_owner_references_and_go_with_their_owner(
     operator.wait_until(
         lambda: not any(_children(cp, namespace).values()), TIMEOUT, "children garbage-collected"
     )
+
+
+def test_ha_peering_standby_replica_takes_over(
+    operator_deployment: OperatorDeployment,
+    control_plane: ControlPlane,
+    namespace: str,
+    postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    """Two replicas with peering (no --standalone): the higher priority reconciles while the
+    other stands by; when it stops, the standby resumes. Both run as the operator's
+    ServiceAccount, so the peering RBAC is exercised too."""
+    cp = control_plane
+    cp.kubectl("apply", "-f", str(REPO_ROOT / "operator" / "deploy" / "peering.yaml"))
+    high = OperatorProcess(operator_deployment.kubeconfig, postgres_url, tmp_path / "high.log",
+                           args=("run", "-A", "--priority", "100"))  # fmt: skip
+    low = OperatorProcess(operator_deployment.kubeconfig, postgres_url, tmp_path / "low.log",
+                          args=("run", "-A", "--priority", "10"))  # fmt: skip
+
+    def study_ready(name: str) -> bool:
+        return cond(get(cp, namespace, "study", name), "Ready").get("status") == "True"
+
+    high.start()
+    low.start()
+    try:
+        high.wait_until(
+            lambda: "Resuming operations" in high.logs(), TIMEOUT, "high replica active"
+        )
+        _apply(
+            cp,
+            namespace,
+            {"apiVersion": API, "kind": "Study", "metadata": {"name": "a"}, "spec": {}},
+        )
+        high.wait_until(lambda: study_ready("a"), TIMEOUT, "Study a Ready via the high replica")
+        peering = json.loads(
+            cp.kubectl("get", "clusterkopfpeering", "cappuccino", "-o", "json").stdout
+        )
+        priorities = sorted(v.get("priority") for v in (peering.get("status") or {}).values())
+        assert priorities == [10, 100]
+        assert "reconcile_study" not in low.logs(), "the standby replica handled a resource"
+        high.stop()
+        low.wait_until(lambda: "Resuming operations" in low.logs(), TIMEOUT, "standby resuming")
+        _apply(
+            cp,
+            namespace,
+            {"apiVersion": API, "kind": "Study", "metadata": {"name": "b"}, "spec": {}},
+        )
+        low.wait_until(lambda: study_ready("b"), TIMEOUT, "Study b Ready via the former standby")
+        assert "Handler 'reconcile_study' succeeded" in low.logs()
+    finally:
+        low.stop()
+        high.stop()
