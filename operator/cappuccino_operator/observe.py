@@ -6,6 +6,7 @@ Timers call these; unit tests feed them hand-written Job/Pod/Deployment dicts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cappuccino_operator.api.sweep import TrainingSweepSpec
@@ -25,21 +26,12 @@ _WAITING_PROBLEMS = {
 }
 
 
-class PodProblem(tuple):  # type: ignore[type-arg]
-    """(reason, message) of one pod that explains why work is stuck or failed."""
+@dataclass(frozen=True)
+class PodProblem:
+    """Why one pod is stuck or failed: a CamelCase reason and a message naming the pod."""
 
-    __slots__ = ()
-
-    def __new__(cls, reason: str, message: str) -> PodProblem:
-        return super().__new__(cls, (reason, message))
-
-    @property
-    def reason(self) -> str:
-        return str(self[0])
-
-    @property
-    def message(self) -> str:
-        return str(self[1])
+    reason: str
+    message: str
 
 
 def _container_problems(
