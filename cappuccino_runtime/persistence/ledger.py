@@ -154,7 +154,9 @@ class Ledger(Protocol):
         """Applies a fill to its order and book atomically; False if fill_key was already seen."""
         ...
 
-    def fills(self, portfolio_id: str) -> list[FillRecord]: ...
+    def fills(self, portfolio_id: str, since: datetime | None = None) -> list[FillRecord]:
+        """Fills of the book in recording order, those with ts > since when given."""
+        ...
 
     def add_snapshot(self, snapshot: SnapshotRecord) -> bool:
         """Stores the snapshot unless one exists for (portfolio_id, ts); True if stored."""
@@ -268,11 +270,12 @@ class InMemoryLedger:
         self._fills[fill.fill_key] = fill
         return True
 
-    def fills(self, portfolio_id: str) -> list[FillRecord]:
+    def fills(self, portfolio_id: str, since: datetime | None = None) -> list[FillRecord]:
         return [
             f
             for f in self._fills.values()
             if self._orders[f.client_order_id].portfolio_id == portfolio_id
+            and (since is None or f.ts > since)
         ]
 
     def add_snapshot(self, snapshot: SnapshotRecord) -> bool:

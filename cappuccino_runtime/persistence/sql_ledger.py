@@ -286,11 +286,12 @@ class SqlLedger:
             return False
 
     @_translated
-    def fills(self, portfolio_id: str) -> list[FillRecord]:
+    def fills(self, portfolio_id: str, since: datetime | None = None) -> list[FillRecord]:
+        query = select(FillRow).where(FillRow.portfolio_id == portfolio_id)
+        if since is not None:
+            query = query.where(FillRow.ts > since)
         with self._tx() as s:
-            rows = s.scalars(
-                select(FillRow).where(FillRow.portfolio_id == portfolio_id).order_by(FillRow.id)
-            )
+            rows = s.scalars(query.order_by(FillRow.id))
             return [
                 FillRecord(
                     fill_key=r.fill_key,

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -79,7 +79,9 @@ class TraderConfig(BaseModel):
     guards: GuardConfig = Field(default_factory=GuardConfig)
     ranking_window_hours: float = Field(default=7 * 24, gt=0, description="arena Sharpe window")
     top_k: int = Field(default=3, ge=1, description="arena members promoted")
-    route: str = Field(default="all", description="'all' books route, or only 'promoted' ones")
+    route: Literal["all", "promoted"] = Field(
+        default="all", description="which books send orders to the broker"
+    )
     read_back_positions: bool = Field(
         default=False, description="overwrite the routed book's positions with the broker's"
     )
@@ -268,9 +270,7 @@ class Trader:
             now=self.broker.now(),
             equity=history,
             latest_bar_end=bar_end,
-            trade_times=[
-                f.ts for f in self.ledger.fills(pid) if f.ts > bar_end - timedelta(hours=1)
-            ],
+            trade_times=[f.ts for f in self.ledger.fills(pid, since=bar_end - timedelta(hours=1))],
             latched_reason=view.halted_reason,
         )
         self.guard_status[pid] = status
@@ -336,17 +336,14 @@ class Trader:
                 continue
             known = self.broker.order(order.client_order_id)
             if known is None and current and can_trade:
-                request = _request(order)
-                sized = getattr(self.broker, "sized", None)
-                if sized is not None:
-                    request = sized(request)
-                    if request is None:
-                        self.ledger.update_order(order.client_order_id, status="skipped")
-                        log.info(
-                            "order below the asset's minimums, not sent",
-                            extra={"client_order_id": order.client_order_id},
-                        )
-                        continue
+                request = self.broker.sized(_request(order))
+                if request is None:
+                    self.ledger.update_order(order.client_order_id, status="skipped")
+                    log.info(
+                        "order below the asset's minimums, not sent",
+                        extra={"client_order_id": order.client_order_id},
+                    )
+                    continue
                 known = self.broker.submit(request)
                 self._checkpoint("submitted")
             if known is None:

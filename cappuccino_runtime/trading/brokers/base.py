@@ -87,6 +87,10 @@ class Broker(Protocol):
 
     def asset_rules(self, symbol: str) -> AssetRules: ...
 
+    def sized(self, request: OrderRequest) -> OrderRequest | None:
+        """The request rounded to the asset's rules, or None when it must not be sent."""
+        ...
+
     def submit(self, request: OrderRequest) -> BrokerOrder:
         """Places the order exactly once: a repeated client_order_id returns the existing order."""
         ...

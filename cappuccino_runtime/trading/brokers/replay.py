@@ -130,6 +130,11 @@ class ReplayBroker:
     def can_trade(self) -> bool:
         return self.t + 1 < self.data.n_bars
 
+    def sized(self, request: OrderRequest) -> OrderRequest | None:
+        """Replay fills any size, like the env: the request unchanged (None if empty)."""
+        size = request.qty if request.qty is not None else request.notional
+        return request if size is not None and size > 0 else None
+
     def submit(self, request: OrderRequest) -> BrokerOrder:
         if request.client_order_id in self._orders:
             return self._orders[request.client_order_id]

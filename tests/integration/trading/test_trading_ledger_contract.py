@@ -84,6 +84,8 @@ def test_intent_then_fills_update_the_book_with_fee_in_received_asset(ledger: Le
     assert (order.status, order.broker_order_id, order.filled_qty) == ("filled", "b-1", 0.05)
     assert [o.client_order_id for o in ledger.open_orders(PID)] == ["c-sell"]
     assert [f.fill_key for f in ledger.fills(PID)] == ["c-buy:1", "c-sell:1"]
+    assert ledger.fills(PID, since=T0) == []
+    assert len(ledger.fills(PID, since=T0 - timedelta(seconds=1))) == 2
 
 
 def test_writes_are_idempotent(ledger: Ledger) -> None:
