@@ -40,7 +40,7 @@ from cappuccino_runtime.errors import BrokerError, TemporaryBrokerError
 from cappuccino_runtime.trading.brokers.base import AssetRules, BrokerOrder, OrderRequest
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.orders import OrderSide
-from cappuccino_runtime.trading.retry import Backoff
+from cappuccino_runtime.trading.retry import Backoff, retry_temporary
 
 __all__ = ["AlpacaBroker", "position_symbol", "trading_symbol"]
 
@@ -152,14 +152,13 @@ class AlpacaBroker:
             ) from e
 
     def _retrying(self, operation: str, fn: Callable[[], T]) -> T:
-        for attempt in range(self.backoff.attempts):
-            try:
-                return self._call(operation, fn)
-            except TemporaryBrokerError:
-                if attempt + 1 >= self.backoff.attempts:
-                    raise
-                self._sleep(self.backoff.delay(attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Reads are safe to repeat: the one retry decorator, temporary errors only."""
+
+        def attempt() -> T:
+            return self._call(operation, fn)
+
+        attempt.__name__ = operation  # named in the retry decorator's log line
+        return retry_temporary(self.backoff)(attempt)()
 
     # -- market data --------------------------------------------------------------------------
     def now(self) -> datetime:
@@ -319,7 +318,7 @@ class AlpacaBroker:
                     ) from e
                 delay = self.backoff.delay(attempt)
                 log.warning("submitting %s failed temporarily (%s); retry in %.2fs", what, e, delay)
-                self._sleep(delay)
+                self.backoff.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def resume_at(self, ts: datetime) -> None:
