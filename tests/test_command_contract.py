@@ -25,6 +25,7 @@ from cappuccino_operator.builders.trader import (
     manifest_document,
 )
 from cappuccino_operator.commands import (
+    Replay,
     arena_command,
     study_create_command,
     trade_command,
@@ -143,3 +144,7 @@ def test_trade_and_arena_argvs_with_every_option_parse() -> None:
               "portfolio_id": "ns/x", "artifacts": "/a"}  # fmt: skip
     parse(trade_command(manifest="/m.json", **common))
     parse(arena_command(config="/c.json", **common))
+    replay = Replay(data="sample", start="2024-01-01", end="2024-02-01", seconds_per_bar=0.5)
+    ctx = parse(trade_command(manifest="/m.json", **{**common, "broker": "replay"}, replay=replay))
+    assert ctx.params["replay_seconds_per_bar"] == 0.5
+    parse(arena_command(config="/c.json", **{**common, "broker": "replay"}, replay=replay))

@@ -7,9 +7,11 @@ each one with the runtime's Typer app, so a renamed flag breaks a test, not a cl
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "Replay",
     "arena_command",
     "study_create_command",
     "trade_command",
@@ -69,6 +71,16 @@ def validate_command(*, manifest: str, artifacts: str | None = None) -> list[str
     return argv
 
 
+@dataclass(frozen=True)
+class Replay:
+    """`--replay-*` options of the replay broker."""
+
+    data: str = "sample"
+    start: str | None = None
+    end: str | None = None
+    seconds_per_bar: float = 1.0
+
+
 def _trader_options(
     argv: list[str],
     *,
@@ -78,11 +90,17 @@ def _trader_options(
     state_dir: str,
     portfolio_id: str,
     artifacts: str | None,
+    replay: Replay | None,
 ) -> list[str]:
     argv += ["--broker", broker, "--poll-interval", str(poll_interval)]
     argv += ["--metrics-port", str(metrics_port), "--state-dir", state_dir]
     argv += ["--portfolio-id", portfolio_id]
     _opt(argv, "--artifacts", artifacts)
+    if broker == "replay" and replay is not None:
+        argv += ["--replay-data", replay.data]
+        _opt(argv, "--replay-start", replay.start)
+        _opt(argv, "--replay-end", replay.end)
+        argv += ["--replay-seconds-per-bar", str(replay.seconds_per_bar)]
     return argv
 
 
@@ -95,6 +113,7 @@ def trade_command(
     state_dir: str,
     portfolio_id: str,
     artifacts: str | None = None,
+    replay: Replay | None = None,
 ) -> list[str]:
     """`cappuccino trade`: an Ensemble's trader. The ledger URL comes from CAPPUCCINO_LEDGER_URL
     (a secretKeyRef); `portfolio_id` is "<namespace>/<name>" (docs/CONTRACTS.md)."""
@@ -106,6 +125,7 @@ def trade_command(
         state_dir=state_dir,
         portfolio_id=portfolio_id,
         artifacts=artifacts,
+        replay=replay,
     )
 
 
@@ -118,6 +138,7 @@ def arena_command(
     state_dir: str,
     portfolio_id: str,
     artifacts: str | None = None,
+    replay: Replay | None = None,
 ) -> list[str]:
     """`cappuccino arena`: an Arena's trader; `portfolio_id` is the arena id "<ns>/<name>",
     each member's portfolio is "<ns>/<name>/<study_name>:<trial_id>"."""
@@ -129,4 +150,5 @@ def arena_command(
         state_dir=state_dir,
         portfolio_id=portfolio_id,
         artifacts=artifacts,
+        replay=replay,
     )

@@ -372,6 +372,7 @@ def _trader_checks(
     argv = trader["command"]
     assert argv[argv.index("--portfolio-id") + 1] == f"{ns}/{name}"
     assert argv[argv.index("--broker") + 1] == "replay"
+    assert argv[argv.index("--replay-data") + 1] == "sample"  # the Study's data source
     assert trader["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert trader["readinessProbe"]["httpGet"]["path"] == "/readyz"
     for c in (init, trader):

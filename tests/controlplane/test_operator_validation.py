@@ -123,7 +123,7 @@ def test_defaults_are_filled_by_the_api_server(
     assert (
         spec["pollInterval"] == "60s" and spec["rankingWindow"] == "7d" and spec["promoteTop"] == 3
     )
-    assert spec["broker"] == {"type": "replay"}
+    assert spec["broker"] == {"type": "replay", "replay": {"secondsPerBar": 1.0}}
     assert spec["risk"]["maxDrawdown"] == 0.2
 
 

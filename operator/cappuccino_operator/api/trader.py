@@ -25,6 +25,7 @@ __all__ = [
     "EnsembleSpec",
     "EnsembleStatus",
     "ManifestRef",
+    "ReplaySettings",
     "TraderResources",
 ]
 
@@ -35,6 +36,21 @@ _ONE_SELECTION = rule(
     "set exactly one of topN (best N trials) or trialIds (explicit trials).",
     reason="FieldValueInvalid",
 )
+
+
+class ReplaySettings(CrdModel):
+    """What the replay broker replays (`cappuccino trade|arena --replay-*`)."""
+
+    data: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="Bars to replay: sample, alpaca or a path/URL; defaults to the Study's data.",
+    )
+    start: str | None = Field(default=None, max_length=32, description="First replayed bar (ISO).")
+    end: str | None = Field(default=None, max_length=32, description="Last replayed bar (ISO).")
+    seconds_per_bar: float = Field(
+        default=1.0, ge=0, le=86400, description="Wall-clock seconds per replayed bar."
+    )
 
 
 class Broker(CrdModel):
@@ -57,6 +73,9 @@ class Broker(CrdModel):
     credentials_secret_ref: SecretRef | None = Field(
         default=None,
         description="Secret with keys key_id and secret_key, mounted as files.",
+    )
+    replay: ReplaySettings = Field(
+        default_factory=ReplaySettings, description="Replay settings (type replay only)."
     )
 
 

@@ -16,7 +16,7 @@ from cappuccino_operator.builders.pods import (
     secret_env,
     tmp_volume,
 )
-from cappuccino_operator.commands import arena_command, trade_command, validate_command
+from cappuccino_operator.commands import Replay, arena_command, trade_command, validate_command
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import (
     ARENA_FILE,
@@ -148,6 +148,19 @@ def _trader_env(spec: TraderSpec, study: StudyContext) -> list[dict[str, Any]]:
     return env
 
 
+def _replay(spec: TraderSpec, study: StudyContext) -> Replay | None:
+    """Replay broker settings; the bars default to the Study's data source."""
+    if spec.broker.type != "replay":
+        return None
+    r = spec.broker.replay
+    return Replay(
+        data=r.data or study.spec.data.source,
+        start=r.start,
+        end=r.end,
+        seconds_per_bar=r.seconds_per_bar,
+    )
+
+
 def _image(spec: TraderSpec, config: OperatorConfig) -> str:
     return spec.image or config.runtime_image
 
@@ -175,6 +188,7 @@ def build_trader_deployment(
         "state_dir": STATE_DIR,
         "portfolio_id": portfolio_id(namespace, name),
         "artifacts": study.artifact_root,
+        "replay": _replay(spec, study),
     }
     if isinstance(spec, ArenaSpec):
         argv = arena_command(config=manifest_file, **common)

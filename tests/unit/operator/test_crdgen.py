@@ -82,6 +82,6 @@ def test_ready_or_succeeded_columns() -> None:
 
 def test_nested_defaults_are_expanded_for_cel() -> None:
     arena = _schema(KINDS[2])["properties"]["spec"]["properties"]
-    assert arena["broker"]["default"] == {"type": "replay"}
+    assert arena["broker"]["default"] == {"type": "replay", "replay": {"secondsPerBar": 1.0}}
     assert arena["initialCash"]["default"] == 10000.0
     assert arena["initialCash"]["exclusiveMinimum"] is True and arena["initialCash"]["minimum"] == 0
