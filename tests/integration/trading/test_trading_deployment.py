@@ -116,3 +116,62 @@ def test_demo_stage_prints_arena_ensemble_and_buy_and_hold(deployed: tuple[Path,
     assert "ensemble (vote)" in text and "buy-and-hold" in text and "arena demo:" in text
     assert len(result.arena) == 4 and sum(r.promoted for r in result.arena) == 3
     assert result.bars > 50
+
+
+def _ledger_state(url: str, arena_id: str) -> dict[str, object]:
+    ledger = open_sql_ledger(url)
+    ranking = ledger.latest_ranking(arena_id)
+    out: dict[str, object] = {"ranking": ranking}
+    for r in ranking:
+        out[r.portfolio_id] = (
+            ledger.book(r.portfolio_id),
+            [(o.client_order_id, o.status, o.filled_qty) for o in ledger.orders(r.portfolio_id)],
+            ledger.fills(r.portfolio_id),
+            ledger.snapshots(r.portfolio_id),
+        )
+    ledger.engine.dispose()
+    return out
+
+
+@pytest.mark.slow
+def test_sigkilled_arena_process_resumes_to_the_same_ledger(
+    deployed: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Real processes killed with SIGKILL mid-run, restarted, end like an uninterrupted run."""
+    import random
+    import subprocess
+    import sys
+    import time
+
+    arena_config, _ = deployed
+    common = ["arena", "--config", str(arena_config), "--broker", "replay", *REPLAY]
+    clean_url = f"sqlite:///{tmp_path / 'clean.db'}"
+    assert _cli([*common, "--ledger-url", clean_url, "--state-dir", str(tmp_path / "clean")]) == 0
+
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    state = tmp_path / "killed"
+    argv = [sys.executable, "-m", "cappuccino_runtime.cli.main", *common, "--ledger-url", url,
+            "--state-dir", str(state), "--replay-seconds-per-bar", "0.05"]  # fmt: skip
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(3):
+        (state / "positions_state.json").unlink(missing_ok=True)  # reappears after a poll
+        proc = subprocess.Popen(argv, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[3])
+        deadline = time.monotonic() + 120
+        while not (state / "positions_state.json").exists() and proc.poll() is None:
+            assert time.monotonic() < deadline, "the trader never finished a poll"
+            time.sleep(0.05)
+        time.sleep(rng.uniform(0.0, 0.8))
+        if proc.poll() is None:
+            proc.kill()  # SIGKILL: no cleanup, no flush, locks released by the kernel
+            kills += 1
+        proc.wait(timeout=60)
+    final = subprocess.run(argv, stderr=subprocess.DEVNULL, cwd=Path(__file__).parents[3])
+    assert final.returncode == 0
+    assert kills >= 2
+    assert _ledger_state(url, "local/arena") == _ledger_state(clean_url, "local/arena")
+    journal = [
+        json.loads(line)["client_order_id"]
+        for line in (state / "replay_broker.jsonl").read_text().splitlines()
+    ]
+    assert len(journal) == len(set(journal)) > 0
