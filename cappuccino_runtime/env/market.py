@@ -20,7 +20,7 @@ _CHUNK = 4096
 
 
 def _to_tensor(x: TensorLike, dtype: torch.dtype, device: torch.device, name: str) -> torch.Tensor:
-    t = torch.as_tensor(x, dtype=dtype, device=device)
+    t = torch.as_tensor(x, dtype=dtype, device=device).detach()
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{name} holds NaN or infinite values; clean the data before the env.")
     return t
