@@ -184,7 +184,8 @@ def check_metadata(
         return fail(
             f"trial.json cannot be used: {record_error}",
             "run `cappuccino validate --trial-id "
-            f"{trial.trial_id} --fix` to regenerate trial.json from the database.",
+            f"{trial.trial_id} --fix` to regenerate trial.json from the database (move an "
+            "unreadable trial.json aside first; --fix never overwrites a file).",
         )
     problems = []
     if record.study_name != trial.study_name:
