@@ -70,9 +70,18 @@ def test_arena_cli_replays_ranks_and_writes_state_files(
     ledger.engine.dispose()
 
 
-def test_trade_cli_refuses_a_locked_book(deployed: tuple[Path, Path], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_trade_cli_refuses_a_locked_book(
+    deployed: tuple[Path, Path], tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     _, manifest = deployed
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    url = (
+        f"sqlite:///{tmp_path / 'ledger.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
     engine = make_engine(url)
     upgrade(engine)
     argv = ["trade", "--manifest", str(manifest), "--broker", "replay", "--ledger-url", url,
