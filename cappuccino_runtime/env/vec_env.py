@@ -5,13 +5,14 @@ episode's start s_b; step(action) fills at bar t+1's open (see execution.py), ma
 portfolio at bar t+1's close, pays the reward and moves the decision bar to t+1. After
 `episode_length` steps the episode is truncated (a time limit, never a terminal state: long-only
 portfolios cannot go bankrupt, so `terminated` is always False and PPO should bootstrap from
-`info["final_obs"]`). With autoreset on, truncated envs restart at once from a new random start
-and `obs` holds their first state.
+`info["final_obs"]`). With autoreset on, truncated envs restart at once from new random starts
+and `obs` holds their first states.
 
-No Python loop runs over B or over assets, and nothing reads device memory back to the host
-during a step: episode step counters are kept on the host (every env advances one bar per step,
-so their truncation pattern is known without asking the device), and new starts are drawn from
-a CPU generator, so the same seed gives the same episodes on CPU and CUDA.
+The B episodes run in lockstep: they start together (at different bars) and have the same
+length, so they are truncated together and one host-side step counter serves them all. No
+Python loop runs over B or over assets, and a step never reads device memory back to the host
+(no GPU sync). Starts are drawn from a CPU generator, so one seed gives the same episodes on CPU
+and CUDA.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ class VecTradingEnv:
                 raise ValueError("valid_starts is empty; give at least one start bar.")
         self._generator = torch.Generator().manual_seed(seed)
         self._false = torch.zeros(num_envs, dtype=torch.bool, device=self.device)
-        self._steps = np.zeros(num_envs, dtype=np.int64)
+        self._true = torch.ones(num_envs, dtype=torch.bool, device=self.device)
+        self._steps = 0  # steps taken in the current episodes (the same for every env)
         self._needs_reset = True
 
     @property
@@ -140,14 +142,17 @@ class VecTradingEnv:
         if generator is not None:
             self._generator = generator
         if starts is None:
-            start_cpu = self._draw_starts(self.num_envs)
-        else:
-            start_cpu = self._check_starts(starts, "starts")
-            if start_cpu.numel() != self.num_envs:
-                raise ValueError(
-                    f"starts has {start_cpu.numel()} entries but the env runs "
-                    f"num_envs={self.num_envs} episodes."
-                )
+            return self._start(self._draw_starts(self.num_envs))
+        start_cpu = self._check_starts(starts, "starts")
+        if start_cpu.numel() != self.num_envs:
+            raise ValueError(
+                f"starts has {start_cpu.numel()} entries but the env runs "
+                f"num_envs={self.num_envs} episodes."
+            )
+        return self._start(start_cpu)
+
+    def _start(self, start_cpu: torch.Tensor) -> torch.Tensor:
+        """Puts every env at its start bar with cash only; returns the first states."""
         B, A = self.num_envs, self.market.n_assets
         f64 = {"dtype": torch.float64, "device": self.device}
         self._t = start_cpu.to(self.device)
@@ -158,11 +163,10 @@ class VecTradingEnv:
         self._holdings = torch.zeros((A, B), **f64).T
         self._value = self._cash.clone()
         self._total_fees = torch.zeros((B,), **f64)
-        self._steps[:] = 0
+        self._steps = 0
         self._needs_reset = False
         return self._observe()
 
-    @torch.no_grad()
     def step(
         self, action: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
@@ -172,12 +176,12 @@ class VecTradingEnv:
         info: value, cash, holdings (after the fill, marked at the next close), fees and trades
         of this step, total_fees of the episode, buy_notional, sell_notional, weights (target),
         t (bar of the new state) and final_obs (the state before any autoreset). `terminated`
-        (always False) is one shared tensor, as is `truncated` on steps where no episode ends:
-        read them, do not modify them in place.
+        (always False) and `truncated` (all False, or all True at the time limit) are shared
+        constant tensors: read them, do not modify them in place.
         """
         if self._needs_reset:
             raise RuntimeError(
-                "step() was called before reset() or after an episode was truncated with "
+                "step() was called before reset() or after the episodes were truncated with "
                 "autoreset=False; call reset() first."
             )
         if tuple(action.shape) != (self.num_envs, self.action_dim):
@@ -186,6 +190,7 @@ class VecTradingEnv:
                 f"{tuple(action.shape)}."
             )
         cfg = self.config
+        # No autograd anywhere below: the action is detached and the market holds no history.
         weights = action_to_weights(action.detach().to(self.device), torch.float64)
         t_next = self._t + 1
         # open and close of bar t+1, [2, A, B] in memory, used as two [B, A] views
@@ -226,24 +231,10 @@ class VecTradingEnv:
             "t": t_next,
             "final_obs": obs,
         }
-        done = self._steps >= cfg.episode_length
-        if not done.any():
+        if self._steps < cfg.episode_length:
             return obs, reward, self._false, self._false, info
-        truncated = torch.from_numpy(done).to(self.device)
         if self.autoreset:
-            obs = self._reset_done(done, truncated, obs)
+            obs = self._start(self._draw_starts(self.num_envs))
         else:
             self._needs_reset = True
-        return obs, reward, self._false, truncated, info
-
-    def _reset_done(self, done: np.ndarray, mask: torch.Tensor, obs: torch.Tensor) -> torch.Tensor:
-        """Restarts the envs flagged in `done` from new random starts; returns the merged obs."""
-        starts = torch.zeros(self.num_envs, dtype=torch.int64)
-        starts[torch.from_numpy(done)] = self._draw_starts(int(done.sum()))
-        self._t = torch.where(mask, starts.to(self.device), self._t)
-        self._cash = torch.where(mask, self.config.initial_cash, self._cash)
-        self._holdings = torch.where(mask.unsqueeze(1), 0.0, self._holdings)
-        self._value = torch.where(mask, self.config.initial_cash, self._value)
-        self._total_fees = torch.where(mask, 0.0, self._total_fees)
-        self._steps[done] = 0
-        return torch.where(mask.unsqueeze(1), self._observe(), obs)
+        return obs, reward, self._false, self._true, info
