@@ -162,6 +162,8 @@ class Trader:
         if self.arena_id and self.config.route == "promoted":
             ranking = self.ledger.latest_ranking(self.arena_id)
             self._routed = {r.portfolio_id for r in ranking if r.promoted}
+        if self.config.read_back_positions:
+            self._read_back(reason="start-up reconciliation")
         foreign = [
             o.client_order_id
             for o in self.broker.open_orders()
@@ -356,9 +358,32 @@ class Trader:
             self._record(order, known)
             executed = True
         if executed and routed and self.config.read_back_positions:
-            positions = self.broker.positions()
+            self._read_back(reason="after fills", only=pid)
+
+    def _read_back(self, *, reason: str, only: str | None = None) -> None:
+        """Positions of the routed book(s) := the broker's (its fee is taken in the asset)."""
+        positions = self.broker.positions()
+        for plan in self.books:
+            pid = plan.portfolio_id
+            if pid not in self._routed or (only is not None and pid != only):
+                continue
+            book = self.ledger.book(pid)
             for symbol in self.symbols:
-                self.ledger.set_position(pid, symbol, positions.get(symbol, 0.0))
+                broker_qty = positions.get(symbol, 0.0)
+                ledger_qty = book.positions.get(symbol, 0.0)
+                if broker_qty != ledger_qty:
+                    self.ledger.set_position(pid, symbol, broker_qty)
+                    if abs(broker_qty - ledger_qty) > 1e-9 * max(1.0, abs(ledger_qty)):
+                        log.warning(
+                            "ledger position differs from the broker's; the broker's is kept",
+                            extra={
+                                "portfolio_id": pid,
+                                "symbol": symbol,
+                                "ledger_qty": ledger_qty,
+                                "broker_qty": broker_qty,
+                                "reason": reason,
+                            },
+                        )
 
     def _record(self, order: OrderRecord, reported: BrokerOrder) -> None:
         stored = self.ledger.get_order(order.client_order_id) or order

@@ -79,13 +79,16 @@ def test_ensemble_trades_on_alpaca_and_a_restart_duplicates_nothing(world, tmp_p
     book = ledger.book(BOOK.portfolio_id)
     for symbol, qty in fake.positions.items():
         assert book.positions[symbol[:3] + "/USD"] == pytest.approx(qty)
-    # restart within the same bar: every bar already decided; nothing is sent again
+    # restart within the same bar: every bar already decided; nothing is sent again, and
+    # positions that changed at the broker while the trader was down are reconciled
     clock.now -= timedelta(hours=1)
     posts = fake.post_requests
+    fake.positions["ETHUSD"] = 1.5
     again = _trader(url, clock, ledger_url, data, max_polls=1)
     again.run()
     assert fake.post_requests == posts
     assert len(again.ledger.orders(BOOK.portfolio_id)) == len(orders)
+    assert again.ledger.book(BOOK.portfolio_id).positions["ETH/USD"] == 1.5
 
 
 def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
