@@ -7,8 +7,10 @@ For each width (the demo's largest and the search's largest, 1536) it prints the
 - batched: `StackedActors` (3 batched matmuls whatever N is),
 their ratio, and the physical bound: bytes of weights read per decision divided by the memory
 bandwidth measured in the same run (a sum over a tensor far larger than the caches, same thread
-count). All candidates and the bandwidth sweep are timed round-robin, one call of each per
-round, so they see the same background load on a shared machine; nothing here asserts on time.
+count). Loop and batched are timed round-robin, one call of each per round, so both see the same
+background load on a shared machine; the bandwidth sweep runs in its own block just before (its
+cache flushes would otherwise slow the small candidates). At the largest width the batched
+ensemble is also timed with bf16 weights (half the bytes). Nothing here asserts on time.
 Each thread count is reported: on a busy machine multi-threaded small matmuls can stall on their
 thread barrier, which is why the trader decides with 1 thread.
 """
@@ -67,6 +69,12 @@ def interleaved_medians(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
+def read_bandwidth(nbytes: int) -> float:
+    """Bytes/s of a sum over a float32 tensor of nbytes (freed on return)."""
+    sweep = torch.ones(nbytes // 4, dtype=torch.float32)
+    return nbytes / interleaved_medians({"sweep": lambda: sweep.sum()})["sweep"]
+
+
 def bench_width(n_models: int, obs_dim: int, action_dim: int, width: int) -> None:
     """Prints ensemble (one shared observation) and arena (one observation per book) figures."""
     torch.manual_seed(0)
@@ -85,22 +93,23 @@ def bench_width(n_models: int, obs_dim: int, action_dim: int, width: int) -> Non
 
     torch.testing.assert_close(stacked(shared), torch.stack(loop_shared()), rtol=1e-4, atol=1e-5)
     nbytes = stacked.weight_bytes()
-    sweep_bytes = max(4 * nbytes, 256 << 20)  # no cache holds it: a DRAM read
-    sweep = torch.ones(sweep_bytes // 4, dtype=torch.float32)
-    t = interleaved_medians(
-        {
-            "sweep": lambda: sweep.sum(),
-            "ensemble loop": loop_shared,
-            "ensemble batched": lambda: stacked(shared),
-            "arena loop": loop_books,
-            "arena batched": lambda: stacked(per_book),
-        }
-    )
-    bandwidth = sweep_bytes / t["sweep"]
+    # the bound's denominator: reading a tensor no cache holds (4x the weights, >= 256 MiB),
+    # timed in its own block so its cache flushes do not slow the candidates down
+    bandwidth = read_bandwidth(max(4 * nbytes, 256 << 20))
     bound = nbytes / bandwidth
+    candidates: dict[str, Callable[[], object]] = {
+        "ensemble loop": loop_shared,
+        "ensemble batched": lambda: stacked(shared),
+        "arena loop": loop_books,
+        "arena batched": lambda: stacked(per_book),
+    }
+    half = StackedActors(actors, dtype=torch.bfloat16) if width >= 1024 else None
+    if half is not None:  # fewer bytes per weight: the way below the fp32 bound
+        candidates["ensemble batched bf16"] = lambda: half(shared)
+    t = interleaved_medians(candidates)
     print(
         f"\nnet_dimension={width}  models={n_models}  obs_dim={obs_dim}  action_dim={action_dim}\n"
-        f"  weights read per decision={nbytes / 1e6:.1f} MB  measured bandwidth="
+        f"  fp32 weights read per decision={nbytes / 1e6:.1f} MB  measured bandwidth="
         f"{bandwidth / 1e9:.1f} GB/s  bound={bound * 1e3:.3f} ms"
     )
     for name in ("ensemble", "arena"):
@@ -108,6 +117,12 @@ def bench_width(n_models: int, obs_dim: int, action_dim: int, width: int) -> Non
         print(
             f"  {name:<8} loop={t_loop * 1e3:8.3f} ms  batched={t_batched * 1e3:8.3f} ms  "
             f"speed-up={t_loop / t_batched:5.1f}x  batched/bound={t_batched / bound:5.2f}x"
+        )
+    if half is not None:
+        t_half = t["ensemble batched bf16"]
+        print(
+            f"  ensemble batched with bf16 weights ({half.weight_bytes() / 1e6:.1f} MB): "
+            f"{t_half * 1e3:.3f} ms = {t_half / bound:.2f}x the fp32 bound"
         )
 
 
