@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.env.actions import action_to_weights
+from cappuccino_runtime.errors import DataUnavailable, StorageUnavailable, TemporaryBrokerError
 from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.persistence.ledger import (
     FillRecord,
@@ -47,7 +48,13 @@ from cappuccino_runtime.trading.arena import rank_members
 from cappuccino_runtime.trading.brokers.base import Broker, BrokerOrder, OrderRequest
 from cappuccino_runtime.trading.brokers.replay import simulated_fill
 from cappuccino_runtime.trading.ensemble import EnsembleRule, mean_action_target, vote_targets
-from cappuccino_runtime.trading.guards import GuardConfig, GuardStatus, cap_targets, check_guards
+from cappuccino_runtime.trading.guards import (
+    GuardConfig,
+    GuardKind,
+    GuardStatus,
+    cap_targets,
+    check_guards,
+)
 from cappuccino_runtime.trading.observation import MarketWindow, history_bars
 from cappuccino_runtime.trading.ops import TraderMetrics
 from cappuccino_runtime.trading.orders import OrderSide, client_order_id, plan_orders
@@ -177,13 +184,33 @@ class Trader:
         self.start()
         polls = 0
         while True:
-            self.step()
+            try:
+                self.step()
+            except (TemporaryBrokerError, StorageUnavailable, DataUnavailable) as e:
+                self._poll_failed(e)
             polls += 1
             self.metrics.ready.set()
             if self.config.max_polls is not None and polls >= self.config.max_polls:
                 return polls
             if not self.broker.wait_next_poll(self.config.poll_seconds):
                 return polls
+
+    def _poll_failed(self, error: Exception) -> None:
+        """A poll that could not read the market, the broker or the ledger trades nothing.
+
+        Every book counts as halted by the stale-data guard until a poll succeeds; its state is
+        untouched, and the next poll retries (live) or the run ends (replay has no such errors).
+        """
+        reason = (
+            f"Market data or broker unavailable at {self.broker.now().isoformat()}: {error} "
+            "Not trading on stale data; retrying at the next poll."
+        )
+        for plan in self.books:
+            self.guard_status[plan.portfolio_id] = GuardStatus(
+                halted=True, kind=GuardKind.STALE_DATA, reason=reason
+            )
+            self.metrics.halted.labels(plan.portfolio_id).set(1.0)
+        log.warning("poll failed; no book trades this poll", extra={"reason": reason})
 
     # -- one poll ------------------------------------------------------------------------------
     def step(self) -> None:

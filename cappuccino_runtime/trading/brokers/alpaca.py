@@ -36,7 +36,12 @@ import requests
 from cappuccino_runtime.data.alpaca import AlpacaDataConfig
 from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.data.timeframes import timeframe_delta
-from cappuccino_runtime.errors import BrokerError, TemporaryBrokerError
+from cappuccino_runtime.errors import (
+    BrokerError,
+    ConfigError,
+    DataUnavailable,
+    TemporaryBrokerError,
+)
 from cappuccino_runtime.trading.brokers.base import AssetRules, BrokerOrder, OrderRequest
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.orders import OrderSide
@@ -170,12 +175,18 @@ class AlpacaBroker:
         step = timeframe_delta(timeframe)
         end = pd.Timestamp(self.now())
         start = end - step * (bars + 2)
-        data = self._retrying(
-            f"fetch {bars} {timeframe} bars of {', '.join(symbols)}",
-            lambda: load_market_data(
-                "alpaca", list(symbols), timeframe, start, end, None, alpaca=self._data_config
-            ),
-        )
+        try:
+            data = self._retrying(
+                f"fetch {bars} {timeframe} bars of {', '.join(symbols)}",
+                lambda: load_market_data(
+                    "alpaca", list(symbols), timeframe, start, end, None, alpaca=self._data_config
+                ),
+            )
+        except ConfigError as e:  # e.g. no bar at all in the window: a feed outage, not bad input
+            raise DataUnavailable(
+                f"Alpaca has no usable {timeframe} bars of {', '.join(symbols)} between "
+                f"{start.isoformat()} and {end.isoformat()}: {e}"
+            ) from e
         return data.slice(max(0, data.n_bars - bars), data.n_bars)
 
     def fill_prices(self, symbols: tuple[str, ...]) -> list[float]:

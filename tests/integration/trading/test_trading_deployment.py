@@ -184,3 +184,35 @@ def test_sigkilled_arena_process_resumes_to_the_same_ledger(
         for line in (state / "replay_broker.jsonl").read_text().splitlines()
     ]
     assert len(journal) == len(set(journal)) > 0
+
+
+def test_trade_cli_on_alpaca_reads_keys_from_a_secret_dir_and_halts_without_fresh_bars(
+    deployed: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`cappuccino trade --broker alpaca` against the fake, whose newest bar is from 2019: no
+    bar of the last days exists, so the poll halts on stale data, trades nothing, keeps the
+    process alive and says why; the secret never reaches the logs."""
+    from tests.support.fake_alpaca import FakeAlpaca, serve_app
+
+    _, manifest = deployed
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "key_id").write_text("kid")
+    (secret / "secret_key").write_text("do-not-log-me")
+    fake = FakeAlpaca(data=sample(1200))
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    with serve_app(fake.app()) as base:
+        monkeypatch.setenv("ALPACA_TRADING_URL", base)
+        monkeypatch.setenv("ALPACA_DATA_URL", base)
+        monkeypatch.setenv("ALPACA_CREDENTIALS_DIR", str(secret))
+        code = _cli(["trade", "--manifest", str(manifest), "--broker", "alpaca",
+                     "--ledger-url", url, "--max-polls", "1"])  # fmt: skip
+    assert code == 0
+    assert fake.post_requests == 0
+    assert open_sql_ledger(url).orders("local/ensemble") == []
+    err = capsys.readouterr().err
+    assert "Not trading on stale data" in err
+    assert "do-not-log-me" not in err
