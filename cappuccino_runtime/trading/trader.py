@@ -35,7 +35,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.env.actions import action_to_weights
-from cappuccino_runtime.errors import DataUnavailable, StorageUnavailable, TemporaryBrokerError
+from cappuccino_runtime.errors import (
+    BrokerError,
+    DataUnavailable,
+    StorageUnavailable,
+    TemporaryBrokerError,
+)
 from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.persistence.ledger import (
     FillRecord,
@@ -373,7 +378,17 @@ class Trader:
                         extra={"client_order_id": order.client_order_id},
                     )
                     continue
-                known = self.broker.submit(request)
+                try:
+                    known = self.broker.submit(request)
+                except TemporaryBrokerError:
+                    raise  # the intent stays; this bar's next poll (or the restart) retries it
+                except BrokerError as e:
+                    self.ledger.update_order(order.client_order_id, status="rejected")
+                    log.error(
+                        "the broker rejected an order; the book carries on without it",
+                        extra={"client_order_id": order.client_order_id, "reason": str(e)},
+                    )
+                    continue
                 self._checkpoint("submitted")
             if known is None:
                 self.ledger.update_order(order.client_order_id, status="abandoned")

@@ -110,3 +110,15 @@ def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: 
     snap = trader.ledger.snapshots(BOOK.portfolio_id)[-1]
     assert snap.halted_reason == status.reason  # persisted with the snapshot
     assert trader.metrics.halted.labels(BOOK.portfolio_id)._value.get() == 1.0
+
+
+def test_rejected_orders_are_recorded_and_trading_carries_on(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake, clock, url = world
+    fake.cash = 5.0  # the paper account cannot pay for the book's buys: 403 insufficient balance
+    trader = _trader(url, clock, f"sqlite:///{tmp_path / 'r.db'}", sample(1200), max_polls=3)
+    assert trader.run() == 3
+    orders = trader.ledger.orders(BOOK.portfolio_id)
+    assert orders and {o.status for o in orders} <= {"rejected", "skipped"}
+    assert "rejected" in {o.status for o in orders}
+    assert fake.orders == {} and trader.ledger.fills(BOOK.portfolio_id) == []
+    assert len(trader.ledger.snapshots(BOOK.portfolio_id)) == 3

@@ -47,3 +47,11 @@ def test_mixed_architectures_and_bad_shapes_are_rejected() -> None:
         stacked(torch.randn(6))
     with pytest.raises(ValueError, match="2 observations for 3 models"):
         stacked(torch.randn(2, 7))
+
+
+def test_bf16_weights_halve_the_bytes_and_stay_close() -> None:
+    actors = _actors(4)
+    obs = torch.randn(7)
+    full, half = StackedActors(actors), StackedActors(actors, dtype=torch.bfloat16)
+    assert half.weight_bytes() * 2 == full.weight_bytes()
+    torch.testing.assert_close(half(obs).float(), full(obs), rtol=0.05, atol=0.05)
