@@ -9,7 +9,7 @@ deciding that its bars were already traded.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,8 +18,11 @@ import numpy as np
 from cappuccino_runtime.env.config import EnvConfig
 from cappuccino_runtime.env.evaluation import buy_and_hold_equity
 from cappuccino_runtime.metrics import (
+    alpha_vs_benchmark,
     annualised_sharpe,
+    annualised_sortino,
     bars_per_year,
+    churn,
     max_drawdown,
     returns_from_equity,
 )
@@ -44,8 +47,11 @@ class DemoRow:
     name: str
     total_return: float
     sharpe: float
+    sortino: float
     max_drawdown: float
+    alpha: float
     trades: int
+    churn: int
     rank: int | None = None
     promoted: bool = False
 
@@ -60,15 +66,37 @@ class DemoTradingResult:
     bars: int
 
 
-def _row(name: str, curve: np.ndarray, trades: int, timeframe: str, **kw: object) -> DemoRow:
+def _row(
+    name: str,
+    curve: np.ndarray,
+    benchmark: np.ndarray,
+    timeframe: str,
+    ledger: InMemoryLedger | None = None,
+    portfolio_id: str = "",
+    **kw: object,
+) -> DemoRow:
+    """One line of metrics, all from the one metrics module."""
+    returns = returns_from_equity(curve)
+    per_year = bars_per_year(timeframe)
+    trades, reversals = 0, 0
+    if ledger is not None:
+        orders = {o.client_order_id: o for o in ledger.orders(portfolio_id)}
+        fills = ledger.fills(portfolio_id)
+        trades = len(fills)
+        by_symbol: dict[str, list[str]] = {}
+        for fill in fills:
+            order = orders[fill.client_order_id]
+            by_symbol.setdefault(order.symbol, []).append(order.side)
+        reversals = sum(churn(sides) for sides in by_symbol.values())
     return DemoRow(
         name=name,
         total_return=float(curve[-1] / curve[0] - 1.0),
-        sharpe=float(annualised_sharpe(returns_from_equity(curve), bars_per_year(timeframe)))
-        if len(curve) > 2
-        else 0.0,
+        sharpe=float(annualised_sharpe(returns, per_year)) if len(returns) > 1 else 0.0,
+        sortino=float(annualised_sortino(returns, per_year)) if len(returns) > 1 else 0.0,
         max_drawdown=float(max_drawdown(curve)),
+        alpha=alpha_vs_benchmark(curve, benchmark),
         trades=trades,
+        churn=reversals,
         **kw,  # type: ignore[arg-type]
     )
 
@@ -120,14 +148,18 @@ def demo_stage(
     ensemble.run()
 
     tf = arena_bank.timeframe
+    env = EnvConfig(lookback=1, fee_rate=fee, slippage_bps=config.slippage_bps)
+    bh = buy_and_hold_equity(data.open, data.close, first, data.n_bars, env)
     ranking = {r.portfolio_id: r for r in arena_ledger.latest_ranking(arena_id)}
     arena_rows = sorted(
         (
             _row(
                 b.portfolio_id.rsplit("/", 1)[-1],
                 np.array([v for _, v in arena.equity_curve(b.portfolio_id)]),
-                len(arena_ledger.fills(b.portfolio_id)),
+                bh,
                 tf,
+                arena_ledger,
+                b.portfolio_id,
                 rank=ranking[b.portfolio_id].rank if b.portfolio_id in ranking else None,
                 promoted=bool(ranking.get(b.portfolio_id) and ranking[b.portfolio_id].promoted),
             )
@@ -136,12 +168,8 @@ def demo_stage(
         key=lambda r: (r.rank is None, r.rank or 0),
     )
     ens_curve = np.array([v for _, v in ensemble.equity_curve("local/ensemble")])
-    ensemble_row = _row(
-        "ensemble (vote)", ens_curve, len(ensemble_ledger.fills("local/ensemble")), tf
-    )
-    env = EnvConfig(lookback=1, fee_rate=fee, slippage_bps=config.slippage_bps)
-    bh = buy_and_hold_equity(data.open, data.close, first, data.n_bars, env)
-    bh_row = _row("buy-and-hold", bh, len(data.symbols), tf)
+    ensemble_row = _row("ensemble (vote)", ens_curve, bh, tf, ensemble_ledger, "local/ensemble")
+    bh_row = replace(_row("buy-and-hold", bh, bh, tf), trades=len(data.symbols))  # one buy each
     _print(console, arena_rows, ensemble_row, bh_row, data, first)
     return DemoTradingResult(arena_rows, ensemble_row, bh_row, data.n_bars - first)
 
@@ -162,7 +190,8 @@ def _print(
             f" UTC ({data.n_bars - first} bars, {', '.join(data.symbols)})"
         )
     )
-    for col in ("who", "rank", "return", "Sharpe", "max DD", "trades"):
+    for col in ("who", "rank", "return", "alpha vs B&H", "Sharpe", "Sortino", "max DD", "trades",
+                "churn"):  # fmt: skip
         table.add_column(col, justify="left" if col == "who" else "right")
     for row in [*arena, ensemble, bh]:
         who = f"arena {row.name}" + (" *" if row.promoted else "") if row.rank else row.name
@@ -170,9 +199,15 @@ def _print(
             who,
             str(row.rank or ""),
             f"{row.total_return:+.2%}",
+            f"{row.alpha:+.2%}",
             f"{row.sharpe:.2f}",
+            f"{row.sortino:.2f}",
             f"{row.max_drawdown:.2%}",
             str(row.trades),
+            str(row.churn),
         )
     console.print(table)
-    console.print("* promoted (top 3 by rolling 7-day Sharpe); Sharpe annualised per bar.")
+    console.print(
+        "* promoted (top 3 by rolling 7-day Sharpe). Sharpe/Sortino annualised from per-bar "
+        "returns; alpha = total return minus buy-and-hold's; churn = buy/sell reversals per asset."
+    )
