@@ -138,3 +138,19 @@ def test_symbol_conversion_and_credentials(tmp_path: Path) -> None:
     assert "s3cr3t" not in repr(creds) and "s3cr3t" not in str(creds)
     with pytest.raises(ConfigError, match="ALPACA_API_KEY_ID"):
         AlpacaCredentials.from_env({})
+
+
+def test_sizes_round_down_to_the_asset_increment_and_respect_the_minimum(
+    broker: AlpacaBroker, fake: FakeAlpaca
+) -> None:
+    fake.min_trade_increment = 1e-4
+    broker._rules.clear()  # the rules are cached per symbol; re-read them from /v2/assets
+    sell = OrderRequest("s", "BTC/USD", OrderSide.SELL, qty=0.123456789, ref_price=4000.0)
+    sized = broker.sized(sell)
+    assert sized is not None and sized.qty == pytest.approx(0.1234) and sized.notional is None
+    dust = OrderRequest("d", "BTC/USD", OrderSide.SELL, qty=0.00009, ref_price=4000.0)
+    assert broker.sized(dust) is None  # below one increment
+    cheap = OrderRequest("c", "BTC/USD", OrderSide.SELL, qty=0.0002, ref_price=4000.0)
+    assert broker.sized(cheap) is None  # $0.80 < the $1 minimum
+    buy = broker.sized(_buy("b", 10.019))
+    assert buy is not None and buy.notional == 10.01 and buy.qty is None
