@@ -28,9 +28,16 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_json_logging(level: int = logging.INFO) -> None:
-    """Routes the root logger to stderr as JSON lines (the trader's processes call this once)."""
+    """Adds one JSON-lines stderr handler to the root logger (idempotent).
+
+    Handlers installed by others (a test runner's capture, a host application) are left alone;
+    only a previous JSON handler of ours is replaced, so calling this twice logs each line once.
+    """
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]:
+        root.removeHandler(old)
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > level:
+        root.setLevel(level)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+
 import numpy as np
+import pytest
 import torch
 
 from cappuccino_runtime.agent.networks import Actor
@@ -10,7 +14,20 @@ from cappuccino_runtime.artifacts.records import ModelSpec
 from cappuccino_runtime.data import MarketData, load_sample
 from cappuccino_runtime.env.state import state_dim
 from cappuccino_runtime.features import Normalizer, compute_features, feature_names, warmup_bars
+from cappuccino_runtime.trading.logs import JsonFormatter
 from cappuccino_runtime.trading.policy import ModelSlot
+
+
+@pytest.fixture(autouse=True)
+def _restore_root_logging() -> Iterator[None]:
+    """In-process CLI runs add a JSON handler to the root logger; remove it after each test."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h.formatter, JsonFormatter)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
 
 SYMBOLS = ("BTC/USD", "ETH/USD")
 FEATURE_SET = "minimal"
