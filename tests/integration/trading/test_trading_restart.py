@@ -37,7 +37,7 @@ class Crash(Exception):
     """A simulated kill at a checkpoint."""
 
 
-def _run(tmp: Path, data, slots, crash_at: set[int]) -> tuple[SqlLedger, int]:  # type: ignore[no-untyped-def]
+def _run(tmp: Path, url: str, data, slots, crash_at: set[int]) -> tuple[SqlLedger, int]:  # type: ignore[no-untyped-def]
     counter = {"n": 0}
 
     def checkpoint(label: str) -> None:
@@ -47,7 +47,7 @@ def _run(tmp: Path, data, slots, crash_at: set[int]) -> tuple[SqlLedger, int]:  
 
     crashes = 0
     while True:
-        ledger = open_sql_ledger(f"sqlite:///{tmp / 'ledger.db'}")
+        ledger = open_sql_ledger(url)
         broker = ReplayBroker(
             data, start=START, fee_rate=0.0025, slippage=5e-4, journal=tmp / "broker.jsonl"
         )
@@ -83,22 +83,35 @@ def _state(ledger: SqlLedger) -> dict[str, object]:
 
 
 @pytest.mark.slow
-def test_ten_random_crashes_end_like_an_uninterrupted_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_ten_random_crashes_end_like_an_uninterrupted_run(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    def url(name: str) -> str:
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / name / 'ledger.db'}"
+        return request.getfixturevalue("postgres_server").create_database()
+
     data = sample(STOP)
     slots = [make_slot(data, seed=i) for i in range(3)]
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    clean, _ = _run(tmp_path / "a", data, slots, set())
+    clean, _ = _run(tmp_path / "a", url("a"), data, slots, set())
     n_checkpoints = sum(1 for _ in clean.orders(BOOKS[0].portfolio_id)) * 3 + (STOP - START) * 3
     rng = random.Random(7)
     crash_at = set(rng.sample(range(1, n_checkpoints), 10))
-    crashed, crashes = _run(tmp_path / "b", data, slots, crash_at)
+    crashed, crashes = _run(tmp_path / "b", url("b"), data, slots, crash_at)
     assert crashes == 10
     expected, got = _state(clean), _state(crashed)
     assert got == expected
-    assert sum(len(v["fills"]) for k, v in expected.items() if k != "ranking") > 30  # type: ignore[index, arg-type]
+    fills = sum(len(v["fills"]) for k, v in expected.items() if k != "ranking")  # type: ignore[index, arg-type]
+    assert fills > 30
     journal = [
         json.loads(line)["client_order_id"]
         for line in (tmp_path / "b" / "broker.jsonl").read_text().splitlines()
     ]
     assert len(journal) == len(set(journal)) > 0  # no client_order_id was ever sent twice
+    clean.engine.dispose()
+    crashed.engine.dispose()
