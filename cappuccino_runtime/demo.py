@@ -5,10 +5,11 @@ The demo is a list of stages run in order over one shared `DemoContext`:
 1. `stage_train`: a small study on the bundled Coinbase sample (SQLite under the home dir,
    artifacts under it, CPU or a visible GPU), with a progress bar over trials x CPCV splits;
 2. `stage_leaderboard`: prints the trials (study_name, trial_id, number, Sharpe of the agent vs
-   equal-weight buy-and-hold).
-
-Later stages (validate + deploy, replay trading) are appended to `STAGES`; they find the study,
-the settings and the ranked trials on the context.
+   equal-weight buy-and-hold);
+3. `stage_validate_deploy`: validates the top models (the seven checkpoints), prints the report
+   and deploys an arena and an ensemble directory under `{home}/deployments`;
+4. `stage_replay`: replays the held-out last 30 days (never seen by training) with the arena and
+   the ensemble on the replay broker, next to buy-and-hold.
 """
 
 from __future__ import annotations
@@ -31,15 +32,23 @@ __all__ = [
     "STAGES",
     "DemoContext",
     "demo_config",
+    "demo_held_out",
     "demo_market",
     "run_demo",
     "stage_leaderboard",
+    "stage_replay",
     "stage_train",
+    "stage_validate_deploy",
 ]
 
 DEMO_STUDY = "demo"
 DEMO_BARS = 3000
-"""The demo trains on the last DEMO_BARS hourly bars of the bundled sample (about 4 months)."""
+"""The demo trains on DEMO_BARS hourly bars of the bundled sample (about 4 months)..."""
+DEMO_HELD_OUT_BARS = 720
+"""...that end DEMO_HELD_OUT_BARS bars (30 days) before the sample does: the held-out period the
+replay stage trades, which training and model selection never see."""
+DEMO_HISTORY_BARS = 256
+"""Bars before the held-out period given to the replay for feature warm-up and lookback."""
 
 DEMO_CONFIG: dict[str, Any] = {
     # The original ranges are kept for learning rate, gamma, clip range, lookback and GAE
@@ -66,11 +75,22 @@ def demo_config() -> Any:
 
 
 def demo_market() -> Any:
-    """The demo's data: the last DEMO_BARS hourly bars of the bundled sample, all symbols."""
+    """The demo's training data: DEMO_BARS hourly bars of the bundled sample, all symbols,
+    ending where the held-out period begins."""
     from cappuccino_runtime.data import load_sample
 
     market = load_sample(None, "1h")
-    return market.slice(max(0, market.n_bars - DEMO_BARS), market.n_bars)
+    end = market.n_bars - DEMO_HELD_OUT_BARS
+    return market.slice(max(0, end - DEMO_BARS), end)
+
+
+def demo_held_out() -> Any:
+    """The held-out period (the sample's last DEMO_HELD_OUT_BARS bars) with DEMO_HISTORY_BARS of
+    history before it; the first decision is at index DEMO_HISTORY_BARS."""
+    from cappuccino_runtime.data import load_sample
+
+    market = load_sample(None, "1h")
+    return market.slice(market.n_bars - DEMO_HELD_OUT_BARS - DEMO_HISTORY_BARS, market.n_bars)
 
 
 @dataclass
@@ -84,6 +104,8 @@ class DemoContext:
     seed: int = 0
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     """finished trials, best first (filled by stage_leaderboard)"""
+    deployment: Any = None
+    """the validation report and the arena/ensemble directories (filled by stage_validate_deploy)"""
 
 
 Stage = Callable[[DemoContext], None]
@@ -180,8 +202,36 @@ def stage_leaderboard(ctx: DemoContext) -> None:
         ctx.console.print(f"best model: {rows[0]['artifact_uri']}")
 
 
-#: The demo's stages in order; later issues append (name, stage) pairs.
-STAGES: list[tuple[str, Stage]] = [("train", stage_train), ("leaderboard", stage_leaderboard)]
+def stage_validate_deploy(ctx: DemoContext) -> None:
+    """Validates the top models, prints the report, deploys an arena and an ensemble."""
+    from cappuccino_runtime.deploy.demo import stage_validate_deploy as validate_and_deploy
+
+    ctx.deployment = validate_and_deploy(ctx)
+
+
+def stage_replay(ctx: DemoContext) -> None:
+    """Replays the held-out period with the deployed arena and ensemble on the replay broker
+    and prints the arena ranking, the ensemble's result and buy-and-hold side by side."""
+    from cappuccino_runtime.trading import demo_stage
+
+    if ctx.deployment is None:
+        raise RuntimeError("stage_replay needs stage_validate_deploy to run first.")
+    demo_stage(
+        ctx.deployment.arena_dir,
+        ctx.deployment.ensemble_dir,
+        demo_held_out(),
+        ctx.console,
+        start=DEMO_HISTORY_BARS,
+    )
+
+
+#: The demo's stages in order.
+STAGES: list[tuple[str, Stage]] = [
+    ("train", stage_train),
+    ("leaderboard", stage_leaderboard),
+    ("validate + deploy", stage_validate_deploy),
+    ("replay held-out period", stage_replay),
+]
 
 
 def run_demo(

@@ -7,9 +7,11 @@ python -m cappuccino_operator run [--namespace NS ... | --all-namespaces] [--sta
 from __future__ import annotations
 
 import argparse
+import hashlib
+import socket
 import sys
 
-__all__ = ["main", "parse_args"]
+__all__ = ["main", "parse_args", "replica_priority"]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,6 +36,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def replica_priority(hostname: str) -> int:
+    """A stable peering priority per replica, from its pod name.
+
+    Replicas of one Deployment share their arguments, and kopf pauses every operator when two
+    peers have the same priority; hashing the pod name gives each replica its own.
+    """
+    return 1 + int.from_bytes(hashlib.sha256(hostname.encode()).digest()[:4], "big") % 1_000_000
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     import kopf
@@ -45,11 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     # kopf makes peering mandatory whenever a peering name is passed, which would pause a
     # --standalone operator forever ("peering CRD is missing"): pass it only for HA runs.
     peering = None if args.standalone else (args.peering or PEERING_NAME)
+    priority = args.priority
+    if peering and priority is None:
+        priority = replica_priority(socket.gethostname())
     kopf.run(
         clusterwide=bool(args.all_namespaces),
         namespaces=args.namespaces or (),
         standalone=args.standalone,
-        priority=args.priority,
+        priority=priority,
         peering_name=peering,
         liveness_endpoint=args.liveness,
     )

@@ -72,7 +72,6 @@ def test_external_database_and_watched_namespaces() -> None:
         "postgresql.enabled=false",
         "externalDatabase.urlSecret.name=my-db",
         "operator.watchNamespaces={research,trading}",
-        "operator.replicas=2",
     )
     assert not [d for d in docs if d["kind"] == "StatefulSet"]
     deployment = next(d for d in docs if d["kind"] == "Deployment")
@@ -81,7 +80,16 @@ def test_external_database_and_watched_namespaces() -> None:
     assert ref["valueFrom"]["secretKeyRef"]["name"] == "my-db"
     assert "--namespace=research" in container["args"]
     assert "--namespace=trading" in container["args"]
-    assert "--standalone" not in container["args"]  # two replicas: kopf peering decides
+    assert not [d for d in docs if d["kind"] == "ClusterKopfPeering"]
+
+
+def test_several_replicas_run_kopf_peering() -> None:
+    docs = render("operator.replicas=2")
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert "--standalone" not in deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    peering = next(d for d in docs if d["kind"] == "ClusterKopfPeering")
+    assert peering["metadata"]["name"] == "cappuccino"
 
 
 @pytest.mark.parametrize(
@@ -108,10 +116,10 @@ def test_bad_values_fail_naming_the_values_path(sets: list[str], message: str) -
 def test_chart_crds_are_the_generated_crds() -> None:
     generated = sorted(p.name for p in (REPO / "crds").glob("*.yaml"))
     shipped = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
-    assert shipped == generated, "copy crds/*.yaml into charts/cappuccino/crds/"
+    assert shipped == generated, "run scripts/sync-chart"
     for name in generated:
         assert (CHART / "crds" / name).read_text() == (REPO / "crds" / name).read_text(), (
-            f"charts/cappuccino/crds/{name} drifted from crds/{name}; copy it again"
+            f"charts/cappuccino/crds/{name} drifted from crds/{name}; run scripts/sync-chart"
         )
 
 
@@ -122,7 +130,7 @@ def test_chart_cluster_role_equals_the_operator_rbac() -> None:
         if d and d["kind"] == "ClusterRole"
     )
     rendered = next(d for d in render() if d["kind"] == "ClusterRole")
-    assert rendered["rules"] == declared["rules"]
+    assert rendered["rules"] == declared["rules"], "run scripts/sync-chart"
 
 
 def test_values_table_in_readme_is_fresh() -> None:

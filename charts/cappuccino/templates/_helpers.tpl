@@ -73,6 +73,9 @@ capabilities:
 {{- if lt (int .Values.operator.replicas) 1 -}}
 {{- fail (printf "operator.replicas: must be >= 1 (got %v)" .Values.operator.replicas) -}}
 {{- end -}}
+{{- if and (gt (int .Values.operator.replicas) 1) .Values.operator.watchNamespaces -}}
+{{- fail (printf "operator.watchNamespaces: must be empty when operator.replicas > 1 (HA peering is cluster-wide; got %v)" .Values.operator.watchNamespaces) -}}
+{{- end -}}
 {{- if le (float64 .Values.operator.statusInterval) 0.0 -}}
 {{- fail (printf "operator.statusInterval: must be > 0 seconds (got %v)" .Values.operator.statusInterval) -}}
 {{- end -}}
