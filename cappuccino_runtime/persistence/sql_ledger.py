@@ -202,22 +202,7 @@ class SqlLedger:
 
     @_translated
     def record_decision(self, snapshot: SnapshotRecord, orders: list[OrderRecord]) -> bool:
-        try:
-            with self._tx() as s:
-                self._portfolio(s, snapshot.portfolio_id)
-                exists = s.scalar(
-                    select(PortfolioSnapshotRow.id).where(
-                        PortfolioSnapshotRow.portfolio_id == snapshot.portfolio_id,
-                        PortfolioSnapshotRow.ts == snapshot.ts,
-                    )
-                )
-                if exists:
-                    return False
-                s.add(_snapshot_row(snapshot))
-                s.add_all(_order_row(o) for o in orders)
-            return True
-        except IntegrityError:
-            return False
+        return self._insert_snapshot(snapshot, orders, require_portfolio=True)
 
     @_translated
     def get_order(self, client_order_id: str) -> OrderRecord | None:
@@ -306,8 +291,17 @@ class SqlLedger:
 
     @_translated
     def add_snapshot(self, snapshot: SnapshotRecord) -> bool:
+        return self._insert_snapshot(snapshot, [], require_portfolio=False)
+
+    def _insert_snapshot(
+        self, snapshot: SnapshotRecord, orders: list[OrderRecord], *, require_portfolio: bool
+    ) -> bool:
+        """Writes a snapshot (and its order intents) in one transaction, once per (book, ts):
+        False when that bar was already recorded, so a replayed decision is a no-op."""
         try:
             with self._tx() as s:
+                if require_portfolio:
+                    self._portfolio(s, snapshot.portfolio_id)
                 exists = s.scalar(
                     select(PortfolioSnapshotRow.id).where(
                         PortfolioSnapshotRow.portfolio_id == snapshot.portfolio_id,
@@ -317,6 +311,7 @@ class SqlLedger:
                 if exists:
                     return False
                 s.add(_snapshot_row(snapshot))
+                s.add_all(_order_row(o) for o in orders)
             return True
         except IntegrityError:
             return False

@@ -186,23 +186,28 @@ def test_ha_peering_standby_replica_takes_over(
     def study_ready(name: str) -> bool:
         return cond(get(cp, namespace, "study", name), "Ready").get("status") == "True"
 
+    def peer_priorities() -> list[int]:
+        peering = json.loads(
+            cp.kubectl("get", "clusterkopfpeering", "cappuccino", "-o", "json").stdout
+        )
+        return sorted(v.get("priority") for v in (peering.get("status") or {}).values())
+
+    # The standby starts once the active replica is up: a replica that starts alone is active
+    # until it sees a higher peer, which is the normal start-up order of a rollout.
     high.start()
-    low.start()
     try:
         high.wait_until(
             lambda: "Resuming operations" in high.logs(), TIMEOUT, "high replica active"
         )
+        low.start()
+        low.wait_until(lambda: peer_priorities() == [10, 100], TIMEOUT, "both replicas peered")
         _apply(
             cp,
             namespace,
             {"apiVersion": API, "kind": "Study", "metadata": {"name": "a"}, "spec": {}},
         )
         high.wait_until(lambda: study_ready("a"), TIMEOUT, "Study a Ready via the high replica")
-        peering = json.loads(
-            cp.kubectl("get", "clusterkopfpeering", "cappuccino", "-o", "json").stdout
-        )
-        priorities = sorted(v.get("priority") for v in (peering.get("status") or {}).values())
-        assert priorities == [10, 100]
+        assert peer_priorities() == [10, 100]
         assert "reconcile_study" not in low.logs(), "the standby replica handled a resource"
         high.stop()
         low.wait_until(lambda: "Resuming operations" in low.logs(), TIMEOUT, "standby resuming")

@@ -55,6 +55,21 @@ def _budget_spent(status: Any, generation: int | None) -> bool:
     )
 
 
+def _sweep_and_study(
+    name: str, namespace: str, spec: Any, gen: Any, status: Any, patch: kopf.Patch, memo: Any
+) -> tuple[TrainingSweepSpec, Any]:
+    """Parses the spec and resolves its Study; a missing Study is written into the Succeeded
+    condition (reason StudyNotFound) before StudyNotReady propagates."""
+    sweep = parse_spec(TrainingSweepSpec, spec, f"TrainingSweep {namespace}/{name}")
+    try:
+        return sweep, resolve_study(memo, namespace, sweep.study_ref.name)
+    except StudyNotReady as e:
+        write_status(
+            patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
+        )
+        raise
+
+
 @kopf.on.resume(GROUP, VERSION, "trainingsweeps")
 @kopf.on.create(GROUP, VERSION, "trainingsweeps")
 @kopf.on.update(GROUP, VERSION, "trainingsweeps", field="spec")
@@ -71,13 +86,9 @@ def reconcile_sweep(
 ) -> None:
     """Applies the training-config ConfigMap and the worker Job (suspend/resume included)."""
     gen = meta.get("generation")
-    sweep = parse_spec(TrainingSweepSpec, spec, f"TrainingSweep {namespace}/{name}")
     try:
-        study = resolve_study(memo, namespace, sweep.study_ref.name)
+        sweep, study = _sweep_and_study(name, namespace, spec, gen, status, patch, memo)
     except StudyNotReady as e:
-        write_status(
-            patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
-        )
         raise kopf.TemporaryError(str(e), delay=RETRY) from None
     if msg := _phase_problem(sweep, study):
         write_status(patch, status, gen, [condition("Failed", "True", "InvalidPhase", msg, gen)])
@@ -123,14 +134,10 @@ def observe_sweep(
 ) -> None:
     """Progress from the database, outcome from the Job, reasons from its pods."""
     gen = meta.get("generation")
-    sweep = parse_spec(TrainingSweepSpec, spec, f"TrainingSweep {namespace}/{name}")
     try:
-        study = resolve_study(memo, namespace, sweep.study_ref.name)
-    except StudyNotReady as e:
-        write_status(
-            patch, status, gen, [condition("Succeeded", "Unknown", "StudyNotFound", str(e), gen)]
-        )
-        return
+        sweep, study = _sweep_and_study(name, namespace, spec, gen, status, patch, memo)
+    except StudyNotReady:
+        return  # the condition says why; the next tick looks again
     if _phase_problem(sweep, study):
         return  # the reconcile handler reported it; there is nothing to observe
     summary = None
