@@ -1,7 +1,7 @@
 """A throwaway PostgreSQL server for integration tests: initdb + pg_ctl on a free loopback port.
 
 PostgreSQL refuses to run as root, so when the tests run as root the cluster is owned by the
-`postgres` system user that Debian's package creates (scripts/ensure-postgres installs it).
+`postgres` system user that Debian's package creates (scripts/ensure-system-packages installs it).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def find_pg_bin() -> Path:
     if found := shutil.which("initdb"):
         return Path(found).resolve().parent
     raise RuntimeError(
-        "PostgreSQL server binaries (initdb, pg_ctl) were not found; run scripts/ensure-postgres "
+        "PostgreSQL server binaries (initdb, pg_ctl) were not found; run scripts/ensure-system-packages "
         "or set PG_BIN to their directory."
     )
 
