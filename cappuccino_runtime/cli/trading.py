@@ -26,7 +26,12 @@ LedgerOpt = Annotated[
     typer.Option("--ledger-url", help="SQLAlchemy URL (default: CAPPUCCINO_LEDGER_URL)."),
 ]
 PollOpt = Annotated[
-    float, typer.Option("--poll-interval", help="Seconds between polls (live).", min=0.001)
+    float | None,
+    typer.Option(
+        "--poll-interval",
+        help="Seconds between polls (live); default: the manifest's poll_interval_seconds, else 60.",
+        min=0.001,
+    ),
 ]
 MetricsOpt = Annotated[
     int | None, typer.Option("--metrics-port", help="Serve /metrics, /healthz, /readyz.")
@@ -76,7 +81,7 @@ def trade(
     manifest: Annotated[Path, typer.Option("--manifest", help="ensemble_manifest.json.")],
     broker: BrokerOpt,
     ledger_url: LedgerOpt = None,
-    poll_interval: PollOpt = 60.0,
+    poll_interval: PollOpt = None,
     metrics_port: MetricsOpt = None,
     state_dir: StateOpt = None,
     portfolio_id: PortfolioOpt = None,
@@ -95,7 +100,7 @@ def arena(
     config: Annotated[Path, typer.Option("--config", help="arena_config.json.")],
     broker: BrokerOpt,
     ledger_url: LedgerOpt = None,
-    poll_interval: PollOpt = 60.0,
+    poll_interval: PollOpt = None,
     metrics_port: MetricsOpt = None,
     state_dir: StateOpt = None,
     portfolio_id: PortfolioOpt = None,

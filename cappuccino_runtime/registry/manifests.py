@@ -34,7 +34,10 @@ __all__ = [
     "Manifest",
     "ManifestError",
     "ModelMetadata",
+    "RiskSettings",
+    "TraderSettings",
     "ValidationStatus",
+    "VotingSettings",
     "read_manifest",
     "read_metadata",
 ]
@@ -91,6 +94,48 @@ class ValidationStatus(BaseModel):
     validated_at: datetime = Field(default_factory=_now)
 
 
+class RiskSettings(BaseModel):
+    """`risk` of a frozen manifest: the guard limits (the operator writes RiskGuards snake_case).
+
+    Every field is optional; an absent one keeps the trader's default (trading.guards).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_drawdown: float | None = Field(default=None, gt=0, le=1)
+    stale_data_seconds: float | None = Field(default=None, gt=0)
+    max_position_fraction: float | None = Field(default=None, gt=0, le=1)
+    max_loss_per_hour: float | None = Field(default=None, gt=0, le=1)
+    max_trades_per_hour: int | None = Field(default=None, ge=1)
+
+
+class VotingSettings(BaseModel):
+    """`voting` of an ensemble manifest: the rule (majority | mean) and the vote's HOLD band."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: Literal["majority", "mean"] = "majority"
+    dead_band: float | None = Field(default=None, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_str(cls, v: Any) -> Any:
+        return {"rule": v} if isinstance(v, str) else v
+
+
+class TraderSettings(BaseModel):
+    """Trader settings the operator freezes beside the models; all optional (a manifest from
+    `cappuccino deploy` carries none and the trader keeps its defaults)."""
+
+    portfolio_id: str | None = Field(default=None, min_length=1)
+    initial_cash: float | None = Field(default=None, gt=0)
+    symbols: list[str] | None = Field(default=None, min_length=1)
+    timeframe: str | None = Field(default=None, min_length=1)
+    poll_interval_seconds: float | None = Field(default=None, gt=0)
+    broker: Literal["alpaca", "replay"] | None = None
+    risk: RiskSettings | None = None
+
+
 class DeployedModelEntry(BaseModel):
     """One model of a manifest, in a kind-independent form (what loaders iterate over)."""
 
@@ -106,7 +151,7 @@ class DeployedModelEntry(BaseModel):
     sha256: str
 
 
-class EnsembleManifest(BaseModel):
+class EnsembleManifest(TraderSettings):
     """ensemble_manifest.json: N models of ONE study voting as one portfolio."""
 
     model_config = ConfigDict(frozen=True)
@@ -122,6 +167,7 @@ class EnsembleManifest(BaseModel):
     source_dirs: list[str]
     created_at: datetime = Field(default_factory=_now)
     created_by: str
+    voting: VotingSettings | None = None
 
     @model_validator(mode="after")
     def _aligned(self) -> EnsembleManifest:
@@ -176,7 +222,7 @@ class ArenaModel(BaseModel):
     validation_status: ValidationStatus
 
 
-class ArenaConfig(BaseModel):
+class ArenaConfig(TraderSettings):
     """arena_config.json: N models of ONE study, each trading its own book."""
 
     model_config = ConfigDict(frozen=True)
@@ -188,6 +234,9 @@ class ArenaConfig(BaseModel):
     models: list[ArenaModel]
     created_at: datetime = Field(default_factory=_now)
     created_by: str = ""
+    ranking_window_seconds: float | None = Field(default=None, gt=0)
+    promote_top: int | None = Field(default=None, ge=0)
+    min_sharpe: float | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ArenaConfig:
@@ -195,6 +244,22 @@ class ArenaConfig(BaseModel):
             raise ValueError(
                 f"model_count is {self.model_count} but {len(self.models)} models are listed"
             )
+        if self.promote_top is not None and self.promote_top > self.model_count:
+            raise ValueError(
+                f"promote_top {self.promote_top} exceeds the {self.model_count} models; "
+                "set promoteTop to at most the number of models"
+            )
+        if self.min_sharpe is not None:
+            low = [
+                m.model_id
+                for m in self.models
+                if m.sharpe_value is None or m.sharpe_value < self.min_sharpe
+            ]
+            if low:
+                raise ValueError(
+                    f"min_sharpe is {self.min_sharpe} but models {low} have a lower (or no) "
+                    "Sharpe; re-freeze the selection or lower minSharpe"
+                )
         ids = [m.trial_id for m in self.models]
         if len(set(ids)) != len(ids):
             raise ValueError(f"trial_ids {ids} list the same model twice")

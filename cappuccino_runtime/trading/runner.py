@@ -16,21 +16,24 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import pandas as pd
 
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import PortfolioLock, SqlLedger, make_engine, upgrade
+from cappuccino_runtime.registry.manifests import ArenaConfig, EnsembleManifest, Manifest
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
+from cappuccino_runtime.trading.ensemble import EnsembleRule
+from cappuccino_runtime.trading.guards import GuardConfig
 from cappuccino_runtime.trading.observation import history_bars
 from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
 from cappuccino_runtime.trading.policy import ModelBank, ModelSlot
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
 
-__all__ = ["ReplayOptions", "RunOptions", "load_bank", "run_deployment"]
+__all__ = ["ReplayOptions", "RunOptions", "load_bank", "run_deployment", "trader_config"]
 
 log = logging.getLogger("cappuccino.trader")
 
@@ -53,7 +56,7 @@ class RunOptions:
     manifest: Path
     broker: Literal["alpaca", "replay"]
     ledger_url: str | None = None
-    poll_interval: float = 60.0
+    poll_interval: float | None = None  # None: the manifest's, else 60 s
     metrics_port: int | None = None
     state_dir: Path | None = None
     portfolio_id: str | None = None
@@ -62,7 +65,7 @@ class RunOptions:
     max_polls: int | None = None
 
 
-def load_bank(manifest: Path, artifacts: str | None) -> tuple[object, ModelBank]:
+def load_bank(manifest: Path, artifacts: str | None) -> tuple[Manifest, ModelBank]:
     """The manifest and its models, identity and checksums verified by the deploy loader."""
     from cappuccino_runtime.deploy.loader import load_deployed_models
     from cappuccino_runtime.registry.manifests import read_manifest
@@ -70,6 +73,73 @@ def load_bank(manifest: Path, artifacts: str | None) -> tuple[object, ModelBank]
     loaded = load_deployed_models(manifest, artifacts)
     slots = [ModelSlot(m.study_name, m.trial_id, m.sha256, m.spec, m.actor) for m in loaded]
     return read_manifest(manifest), ModelBank(slots)
+
+
+DEFAULT_POLL_SECONDS = 60.0
+
+
+def trader_config(opts: RunOptions, manifest: Manifest) -> TraderConfig:
+    """The TraderConfig in effect: CLI flags, else the manifest's frozen settings, else defaults."""
+    kw: dict[str, Any] = {}
+    if manifest.initial_cash is not None:
+        kw["initial_cash"] = manifest.initial_cash
+    risk = manifest.risk
+    if risk is not None:
+        guards = {
+            "max_drawdown": risk.max_drawdown,
+            "stale_after_seconds": risk.stale_data_seconds,
+            "max_position_weight": risk.max_position_fraction,
+            "max_loss_per_hour": risk.max_loss_per_hour,
+            "max_trades_per_hour": risk.max_trades_per_hour,
+        }
+        kw["guards"] = GuardConfig(**{k: v for k, v in guards.items() if v is not None})
+    if isinstance(manifest, ArenaConfig):
+        if manifest.ranking_window_seconds is not None:
+            kw["ranking_window_hours"] = manifest.ranking_window_seconds / 3600.0
+        if manifest.promote_top is not None:
+            kw["top_k"] = manifest.promote_top
+    elif manifest.voting is not None:
+        kw["rule"] = (
+            EnsembleRule.MEAN_ACTION if manifest.voting.rule == "mean" else EnsembleRule.MAJORITY
+        )
+        if manifest.voting.dead_band is not None:
+            kw["vote_dead_band"] = manifest.voting.dead_band
+    poll = opts.poll_interval or manifest.poll_interval_seconds or DEFAULT_POLL_SECONDS
+    return TraderConfig(
+        poll_seconds=poll,
+        route="promoted" if opts.kind == "arena" and opts.broker == "alpaca" else "all",
+        read_back_positions=opts.kind == "ensemble" and opts.broker == "alpaca",
+        max_polls=opts.max_polls,
+        **kw,
+    )
+
+
+def _check_kind(opts: RunOptions, manifest: Manifest) -> None:
+    want = ArenaConfig if opts.kind == "arena" else EnsembleManifest
+    if not isinstance(manifest, want):
+        cmd = (
+            "cappuccino arena --config"
+            if opts.kind == "ensemble"
+            else "cappuccino trade --manifest"
+        )
+        raise ConfigError(
+            f"{opts.manifest} is an {manifest.kind} manifest, not an {opts.kind} one; "
+            f"run it with `{cmd}`."
+        )
+
+
+def _check_market(manifest: Manifest, bank: ModelBank) -> None:
+    """The manifest's symbols/timeframe must be the ones its models were trained on."""
+    if manifest.symbols is not None and list(manifest.symbols) != list(bank.symbols):
+        raise ConfigError(
+            f"manifest symbols {manifest.symbols} differ from the models' {list(bank.symbols)}; "
+            "set symbols to the study's (or leave them out) and re-freeze the manifest."
+        )
+    if manifest.timeframe is not None and manifest.timeframe != bank.timeframe:
+        raise ConfigError(
+            f"manifest timeframe {manifest.timeframe!r} differs from the models' "
+            f"{bank.timeframe!r}; re-freeze the manifest from the study."
+        )
 
 
 def _books(kind: str, manifest: object, bank: ModelBank, root_id: str) -> list[BookPlan]:
@@ -81,7 +151,9 @@ def _books(kind: str, manifest: object, bank: ModelBank, root_id: str) -> list[B
     ]
 
 
-def _replay_broker(bank: ModelBank, opts: RunOptions, settings: Settings) -> ReplayBroker:
+def _replay_broker(
+    bank: ModelBank, opts: RunOptions, settings: Settings, slippage_bps: float
+) -> ReplayBroker:
     from cappuccino_runtime.data import load_market_data
 
     data = load_market_data(
@@ -107,7 +179,7 @@ def _replay_broker(bank: ModelBank, opts: RunOptions, settings: Settings) -> Rep
         data,
         start=first,
         fee_rate=bank.slots[0].spec.fee_rate,
-        slippage=TraderConfig().slippage_bps * 1e-4,
+        slippage=slippage_bps * 1e-4,
         seconds_per_bar=opts.replay.seconds_per_bar,
         journal=(opts.state_dir / "replay_broker.jsonl") if opts.state_dir else None,
     )
@@ -145,17 +217,16 @@ def run_deployment(opts: RunOptions, settings: Settings | None = None) -> Trader
     torch.set_num_threads(1)
     settings = settings or Settings.from_env(ledger_url=opts.ledger_url)
     manifest, bank = load_bank(opts.manifest, opts.artifacts)
+    _check_kind(opts, manifest)
+    _check_market(manifest, bank)
+    config = trader_config(opts, manifest)
     name = getattr(manifest, "arena_name", None) or opts.manifest.resolve().parent.name
-    root_id = opts.portfolio_id or f"local/{name}"
+    root_id = opts.portfolio_id or manifest.portfolio_id or f"local/{name}"
     books = _books(opts.kind, manifest, bank, root_id)
     broker = (
-        _replay_broker(bank, opts, settings) if opts.broker == "replay" else _alpaca_broker(bank)
-    )
-    config = TraderConfig(
-        poll_seconds=opts.poll_interval,
-        route="promoted" if opts.kind == "arena" and opts.broker == "alpaca" else "all",
-        read_back_positions=opts.kind == "ensemble" and opts.broker == "alpaca",
-        max_polls=opts.max_polls,
+        _replay_broker(bank, opts, settings, config.slippage_bps)
+        if opts.broker == "replay"
+        else _alpaca_broker(bank)
     )
     engine = make_engine(settings.ledger_url)
     upgrade(engine)

@@ -90,7 +90,7 @@ class TraderConfig(BaseModel):
     initial_cash: float = Field(default=10_000.0, gt=0, description="cash of a new book")
     guards: GuardConfig = Field(default_factory=GuardConfig)
     ranking_window_hours: float = Field(default=7 * 24, gt=0, description="arena Sharpe window")
-    top_k: int = Field(default=3, ge=1, description="arena members promoted")
+    top_k: int = Field(default=3, ge=0, description="arena members promoted")
     route: Literal["all", "promoted"] = Field(
         default="all", description="which books send orders to the broker"
     )
