@@ -1,0 +1,1 @@
+"""End-to-end tests: `kubectl apply` to `kubectl get`, pods run as local processes."""

@@ -1,0 +1,208 @@
+"""The whole flow on a real kube-apiserver: `kubectl apply` a Study and a TrainingSweep, act
+as the kubelet (tests/e2e/kubelet.py) to run the operator's worker pod as a local process
+against a real PostgreSQL, and read the real results back with `kubectl get`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.kubelet import run_pod_container
+from tests.support.controlplane import ControlPlane, OperatorProcess
+
+TIMEOUT = 60
+STUDY = "e2e-study"
+SWEEP = "e2e-sweep"
+
+TEST_ONLY_TRAIN_SIZES: dict[str, Any] = {
+    "env": {"num_envs": 4, "episode_length": 64},
+    "ppo": {"total_timesteps": 512, "eval_interval": 1000},
+    "n_startup_trials": 2,
+    "pruner_startup_trials": 2,
+    "cpu_threads": 1,
+}
+"""PPO sizes the Study spec cannot express (it narrows the search space only): merged into
+the materialised train config so a trial finishes in seconds. Test-only, like --max-polls."""
+
+
+@pytest.fixture
+def artifact_root(tmp_path: Path) -> Path:
+    d = tmp_path / "artifacts"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def operator_env(artifact_root: Path) -> dict[str, str]:
+    return {
+        "CAPPUCCINO_ARTIFACT_ROOT": str(artifact_root),
+        "CAPPUCCINO_OPERATOR_STATUS_INTERVAL": "1",
+    }
+
+
+def kubectl_apply(cp: ControlPlane, ns: str, obj: dict[str, Any]) -> None:
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(obj))
+
+
+def get(cp: ControlPlane, ns: str, kind: str, name: str) -> dict[str, Any]:
+    return json.loads(cp.kubectl("get", kind, name, "-n", ns, "-o", "json").stdout)
+
+
+def try_get(cp: ControlPlane, ns: str, kind: str, name: str) -> dict[str, Any] | None:
+    out = cp.kubectl("get", kind, name, "-n", ns, "-o", "json", check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = (
+            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        )
+    return out
+
+
+def test_flow(
+    operator: OperatorProcess,
+    control_plane: ControlPlane,
+    namespace: str,
+    postgres_url: str,
+    artifact_root: Path,
+    tmp_path: Path,
+) -> None:
+    cp, ns = control_plane, namespace
+    started = time.monotonic()
+    cp.kubectl(
+        "create", "secret", "generic", "cappuccino-storage", "-n", ns,
+        f"--from-literal=url={postgres_url}",
+    )  # fmt: skip
+    kubectl_apply(cp, ns, {
+        "apiVersion": "cappuccino.dev/v1alpha1",
+        "kind": "Study",
+        "metadata": {"name": STUDY},
+        "spec": {
+            "direction": "maximize",
+            "data": {"source": "sample", "symbols": ["BTC/USD", "ETH/USD"], "timeframe": "1h",
+                     "start": "2018-06-01", "end": "2019-05-05"},
+            "objective": {"cpcvGroups": 3, "cpcvTestGroups": 1, "fee": 0.0025},
+            "searchSpace": {
+                "net_dimension": {"choices": ["32"]},
+                "batch_size": {"choices": ["128"]},
+                "num_steps": {"choices": ["32"]},
+                "update_epochs": {"low": 1, "high": 2},
+            },
+        },
+    })  # fmt: skip
+    kubectl_apply(cp, ns, {
+        "apiVersion": "cappuccino.dev/v1alpha1",
+        "kind": "TrainingSweep",
+        "metadata": {"name": SWEEP},
+        "spec": {"studyRef": {"name": STUDY}, "trials": 2, "parallelism": 1,
+                 "resources": {"gpu": 0, "cpu": "1", "memory": "1Gi"}},
+    })  # fmt: skip
+
+    # Act as the kubelet: run the Job's worker pod locally.
+    job = operator.wait_until(lambda: try_get(cp, ns, "job", f"{SWEEP}-workers"), TIMEOUT, "Job")
+    pod = job["spec"]["template"]["spec"]
+    worker = pod["containers"][0]
+    config_vol = next(v for v in pod["volumes"] if "configMap" in v)
+    cm = get(cp, ns, "configmap", config_vol["configMap"]["name"])
+    config_dir = tmp_path / "train-config"
+    config_dir.mkdir()
+    for key, value in cm["data"].items():
+        merged = deep_merge(json.loads(value), TEST_ONLY_TRAIN_SIZES)
+        (config_dir / key).write_text(json.dumps(merged))
+    t0 = time.monotonic()
+    done = run_pod_container(
+        cp.api_client(), ns, pod, worker["name"], workdir=tmp_path,
+        volume_dirs={config_vol["name"]: config_dir}, shared_paths=[artifact_root], timeout=150,
+    )  # fmt: skip
+    print(f"worker: rc={done.returncode} in {time.monotonic() - t0:.1f}s")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    # Report the outcome like the job controller would.
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cp.kubectl(
+        "patch", "job", f"{SWEEP}-workers", "-n", ns, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {
+            "startTime": now, "completionTime": now, "succeeded": 1, "active": 0,
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now,
+                 "lastProbeTime": now},
+                {"type": "Complete", "status": "True", "lastTransitionTime": now,
+                 "lastProbeTime": now},
+            ],
+        }}),
+    )  # fmt: skip
+
+    def trials_done() -> dict[str, Any] | None:
+        s = get(cp, ns, "study", STUDY).get("status") or {}
+        return s if (s.get("trials") or {}).get("complete") == 2 else None
+
+    study = operator.wait_until(trials_done, TIMEOUT, "2 COMPLETE trials in Study status")
+    best = study["bestValue"]
+    assert isinstance(best, float | int)
+    out = cp.kubectl("get", "studies", "-n", ns).stdout
+    print(out)
+    assert out.splitlines()[1].split()[:3] == [STUDY, STUDY, "2"]
+    sweep_out = cp.kubectl("get", "trainingsweeps", "-n", ns).stdout
+    print(sweep_out)
+    assert SWEEP in sweep_out
+
+    # Arena + Ensemble: run each Deployment's init container and trader locally.
+    trader_spec: dict[str, Any] = {
+        "studyRef": {"name": STUDY}, "topN": 2, "minSharpe": -1.0e9, "pollInterval": "1s",
+        "broker": {"type": "replay", "replay": {"secondsPerBar": 0}},
+    }  # fmt: skip
+    kubectl_apply(cp, ns, {"apiVersion": "cappuccino.dev/v1alpha1", "kind": "Arena",
+                           "metadata": {"name": "e2e-arena"},
+                           "spec": {**trader_spec, "promoteTop": 2}})  # fmt: skip
+    ens_spec = {k: v for k, v in trader_spec.items() if k != "minSharpe"}
+    kubectl_apply(cp, ns, {"apiVersion": "cappuccino.dev/v1alpha1", "kind": "Ensemble",
+                           "metadata": {"name": "e2e-ensemble"}, "spec": ens_spec})  # fmt: skip
+    for name in ("e2e-arena", "e2e-ensemble"):
+        dep = operator.wait_until(
+            lambda n=name: try_get(cp, ns, "deployment", f"{n}-trader"), TIMEOUT, "Deployment"
+        )
+        pod = dep["spec"]["template"]["spec"]
+        workdir = tmp_path / name
+        workdir.mkdir()
+        init = pod["initContainers"][0]
+        done = run_pod_container(
+            cp.api_client(), ns, pod, init["name"], workdir=workdir, shared_paths=[artifact_root]
+        )
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        # --max-polls: a test-only bound; a real trader runs until it is stopped.
+        done = run_pod_container(
+            cp.api_client(), ns, pod, pod["containers"][0]["name"], workdir=workdir,
+            extra_args=["--max-polls", "5"], shared_paths=[artifact_root], timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        cp.kubectl(
+            "patch", "deployment", f"{name}-trader", "-n", ns, "--subresource=status",
+            "--type=merge", "-p", json.dumps({"status": {
+                "replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1}}),
+        )  # fmt: skip
+
+    def arena_leader() -> dict[str, Any] | None:
+        s = get(cp, ns, "arena", "e2e-arena").get("status") or {}
+        return s if s.get("leaderTrialId") is not None and "leaderSharpe" in s else None
+
+    operator.wait_until(arena_leader, TIMEOUT, "arena leader from the trading tables")
+    out = cp.kubectl("get", "arenas", "-n", ns).stdout
+    print(out)
+    row = out.splitlines()[1].split()
+    assert row[0] == "e2e-arena" and row[2] == "2"
+
+    def ensemble_equity() -> dict[str, Any] | None:
+        s = get(cp, ns, "ensemble", "e2e-ensemble").get("status") or {}
+        return s if s.get("equity") is not None else None
+
+    ens = operator.wait_until(ensemble_equity, TIMEOUT, "ensemble equity from the ledger")
+    print(cp.kubectl("get", "ensembles", "-n", ns).stdout)
+    assert ens["equity"] > 0
+    print(f"e2e total {time.monotonic() - started:.1f}s")
