@@ -1,6 +1,14 @@
-"""The whole flow on a real kube-apiserver: `kubectl apply` a Study and a TrainingSweep, act
-as the kubelet (tests/e2e/kubelet.py) to run the operator's worker pod as a local process
-against a real PostgreSQL, and read the real results back with `kubectl get`."""
+"""The whole flow on a real kube-apiserver + PostgreSQL (DESIGN.md "Testing levels", e2e):
+`kubectl apply` a Study, a TrainingSweep, an Arena and an Ensemble; act as the kubelet
+(tests/e2e/kubelet.py) to run the operator's worker, validate (init) and trader containers
+as local processes; report outcomes into Job/Deployment/Pod status like a kubelet and the
+job controller would; and read the real results back with `kubectl get`.
+
+Test-only deviations from a cluster, both explicit:
+- TEST_ONLY_TRAIN_SIZES is merged into the materialised train config: the Study spec narrows
+  the search space but cannot set PPO/env sizes (total_timesteps, num_envs, ...).
+- `--max-polls 5` is appended to the trader argv: a real trader runs until it is stopped.
+"""
 
 from __future__ import annotations
 
@@ -151,7 +159,7 @@ def test_flow(
     assert out.splitlines()[1].split()[:3] == [STUDY, STUDY, "2"]
     sweep_out = cp.kubectl("get", "trainingsweeps", "-n", ns).stdout
     print(sweep_out)
-    assert SWEEP in sweep_out
+    assert sweep_out.splitlines()[1].split()[:3] == [SWEEP, STUDY, "2/2"]
 
     # Arena + Ensemble: run each Deployment's init container and trader locally.
     trader_spec: dict[str, Any] = {
@@ -196,7 +204,10 @@ def test_flow(
     out = cp.kubectl("get", "arenas", "-n", ns).stdout
     print(out)
     row = out.splitlines()[1].split()
-    assert row[0] == "e2e-arena" and row[2] == "2"
+    assert row[0] == "e2e-arena" and row[2] == "2" and row[3].isdigit()
+    assert float(row[4]) == pytest.approx(
+        get(cp, ns, "arena", "e2e-arena")["status"]["leaderSharpe"]
+    )
 
     def ensemble_equity() -> dict[str, Any] | None:
         s = get(cp, ns, "ensemble", "e2e-ensemble").get("status") or {}
@@ -205,4 +216,67 @@ def test_flow(
     ens = operator.wait_until(ensemble_equity, TIMEOUT, "ensemble equity from the ledger")
     print(cp.kubectl("get", "ensembles", "-n", ns).stdout)
     assert ens["equity"] > 0
+    for kind, name in (("arena", "e2e-arena"), ("ensemble", "e2e-ensemble")):
+        operator.wait_until(
+            lambda k=kind, n=name: cond(get(cp, ns, k, n), "Ready").get("status") == "True",
+            TIMEOUT,
+            f"{kind}/{name} Ready=True",
+        )
+
+    # Negative path: tampered weights fail the init container with a one-line reason, and the
+    # pod status reported to the API reaches the Arena's Ready condition.
+    actor = sorted(artifact_root.rglob("actor.pth"))[0]
+    actor.write_bytes(actor.read_bytes() + b"tampered")
+    dep = get(cp, ns, "deployment", "e2e-arena-trader")
+    pod = dep["spec"]["template"]["spec"]
+    workdir = tmp_path / "tampered"
+    workdir.mkdir()
+    done = run_pod_container(
+        cp.api_client(), ns, pod, pod["initContainers"][0]["name"], workdir=workdir,
+        shared_paths=[artifact_root],
+    )  # fmt: skip
+    assert done.returncode != 0
+    reason = done.stderr.strip().splitlines()[-1]
+    print("init container:", reason)
+    assert "actor.pth hashes to" in reason and "\n" not in reason
+    cp.kubectl(
+        "patch", "deployment", "e2e-arena-trader", "-n", ns, "--subresource=status",
+        "--type=merge", "-p", json.dumps({"status": {
+            "replicas": 1, "readyReplicas": 0, "availableReplicas": 0, "updatedReplicas": 1,
+            "unavailableReplicas": 1}}),
+    )  # fmt: skip
+    labels = dep["spec"]["template"]["metadata"]["labels"]
+    cp.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "e2e-arena-0", "labels": labels},
+        "spec": {"initContainers": [{"name": pod["initContainers"][0]["name"], "image": "x"}],
+                 "containers": [{"name": pod["containers"][0]["name"], "image": "x"}]},
+    }))  # fmt: skip
+    cp.kubectl(
+        "patch", "pod", "e2e-arena-0", "-n", ns, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {"initContainerStatuses": [{
+            "name": pod["initContainers"][0]["name"], "ready": False, "restartCount": 1,
+            "image": "x", "imageID": "",
+            "state": {"terminated": {"exitCode": done.returncode, "reason": "Error",
+                                     "message": reason}},
+        }]}}),
+    )  # fmt: skip
+
+    def init_failed() -> dict[str, Any] | None:
+        c = cond(get(cp, ns, "arena", "e2e-arena"), "Ready")
+        return (
+            c
+            if c.get("status") == "False" and "actor.pth hashes to" in c.get("message", "")
+            else None
+        )
+
+    ready = operator.wait_until(init_failed, TIMEOUT, "Arena Ready=False with the init reason")
+    print("arena Ready:", ready)
+    assert ready["reason"] == "InitContainerFailed" and reason in ready["message"]
     print(f"e2e total {time.monotonic() - started:.1f}s")
+
+
+def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    for c in (obj.get("status") or {}).get("conditions") or ():
+        if c["type"] == type_:
+            return c
+    return {}
