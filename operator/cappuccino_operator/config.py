@@ -29,6 +29,11 @@ class OperatorConfig(BaseModel):
     runtime_image: str = "cappuccino-runtime:0.1.0"
     runtime_cuda_image: str = "cappuccino-runtime-cuda:0.1.0"
     artifact_root: str = "/var/lib/cappuccino/artifacts"
+    artifact_pvc: str | None = Field(
+        default=None,
+        description="CAPPUCCINO_ARTIFACT_PVC: PersistentVolumeClaim mounted for Studies that name "
+        "no artifact storage of their own (the Helm chart's `cappuccino-artifacts`).",
+    )
     status_interval: float = Field(
         default=15.0, gt=0, description="CAPPUCCINO_OPERATOR_STATUS_INTERVAL: timers, seconds."
     )
@@ -44,6 +49,7 @@ class OperatorConfig(BaseModel):
             ("runtime_image", "CAPPUCCINO_RUNTIME_IMAGE"),
             ("runtime_cuda_image", "CAPPUCCINO_RUNTIME_CUDA_IMAGE"),
             ("artifact_root", "CAPPUCCINO_ARTIFACT_ROOT"),
+            ("artifact_pvc", "CAPPUCCINO_ARTIFACT_PVC"),
             ("status_interval", "CAPPUCCINO_OPERATOR_STATUS_INTERVAL"),
         ):
             if env.get(var):

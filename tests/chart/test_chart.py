@@ -67,6 +67,23 @@ def test_operator_reads_the_database_url_from_a_secret_never_a_literal() -> None
     assert args[:3] == ["run", "--all-namespaces", "--standalone"]
 
 
+def test_models_go_to_a_shared_pvc_the_operator_knows() -> None:
+    """Pods have read-only root filesystems: by default workers and traders share a PVC."""
+    docs = render()
+    pvc = next(d for d in docs if d["kind"] == "PersistentVolumeClaim")
+    assert pvc["metadata"]["name"] == "cappuccino-artifacts"
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["CAPPUCCINO_ARTIFACT_PVC"]["value"] == "cappuccino-artifacts"
+    disabled = render("artifacts.pvc.enabled=false", "artifacts.root=s3://bucket/models")
+    assert not [d for d in disabled if d["kind"] == "PersistentVolumeClaim"]
+    deployment = next(d for d in disabled if d["kind"] == "Deployment")
+    env = {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "CAPPUCCINO_ARTIFACT_PVC" not in env
+    assert env["CAPPUCCINO_ARTIFACT_ROOT"]["value"] == "s3://bucket/models"
+
+
 def test_external_database_and_watched_namespaces() -> None:
     docs = render(
         "postgresql.enabled=false",
@@ -98,6 +115,15 @@ def test_several_replicas_run_kopf_peering() -> None:
         (["operator.replicas=0"], "operator.replicas: must be >= 1 (got 0)"),
         (["postgresql.enabled=false"], "externalDatabase.urlSecret.name: required"),
         (["operator.statusInterval=0"], "operator.statusInterval: must be > 0 seconds (got 0)"),
+        (
+            ["operator.replicas=2", "operator.watchNamespaces={a}"],
+            "operator.watchNamespaces: must be empty when operator.replicas > 1",
+        ),
+        (
+            ["artifacts.pvc.accessMode=ReadMany"],
+            "artifacts.pvc.accessMode: must be ReadWriteMany, ReadWriteOnce or ReadWriteOncePod"
+            ' (got "ReadMany")',
+        ),
         (
             ["storageSecretName=Bad_Name"],
             'storageSecretName: must be a DNS-1123 name (got "Bad_Name")',

@@ -85,6 +85,9 @@ capabilities:
 {{- if and .Values.postgresql.enabled .Values.externalDatabase.urlSecret.name -}}
 {{- fail (printf "externalDatabase.urlSecret.name: must be empty when postgresql.enabled is true (got %q); disable one of them" .Values.externalDatabase.urlSecret.name) -}}
 {{- end -}}
+{{- if not (has .Values.artifacts.pvc.accessMode (list "ReadWriteMany" "ReadWriteOnce" "ReadWriteOncePod")) -}}
+{{- fail (printf "artifacts.pvc.accessMode: must be ReadWriteMany, ReadWriteOnce or ReadWriteOncePod (got %q)" .Values.artifacts.pvc.accessMode) -}}
+{{- end -}}
 {{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$" .Values.storageSecretName) -}}
 {{- fail (printf "storageSecretName: must be a DNS-1123 name (got %q)" .Values.storageSecretName) -}}
 {{- end -}}

@@ -33,10 +33,13 @@ def study_context(name: str, spec: StudySpec, config: OperatorConfig) -> StudyCo
     """Resolves a Study's defaults (study name, storage Secret, artifact root)."""
     ref = spec.storage_secret_ref
     artifacts = spec.artifacts
+    explicit_root = artifacts.root if artifacts else None
     pvc = artifacts.pvc_name if artifacts else None
-    root = (artifacts.root if artifacts else None) or (
-        ARTIFACT_MOUNT if pvc else config.artifact_root
-    )
+    if pvc is None and explicit_root is None and config.artifact_pvc:
+        # Pods run with a read-only root filesystem: a Study that names no storage uses the
+        # installation's shared artifact PVC (the chart's), so workers can write and traders read.
+        pvc = config.artifact_pvc
+    root = explicit_root or (ARTIFACT_MOUNT if pvc else config.artifact_root)
     return StudyContext(
         resource_name=name,
         study_name=spec.study_name or name,

@@ -175,3 +175,33 @@ def test_arena_deployment_is_single_recreate_validated_and_probed() -> None:
     ] == manifest_hash(manifest)
     svc = build_metrics_service("a", "ns", spec, CONFIG)
     assert svc["spec"]["selector"] == dep["spec"]["selector"]["matchLabels"]
+
+
+def _mounts(job: dict) -> tuple[dict, dict]:
+    pod = job["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["name"]: m for c in pod["containers"] for m in c.get("volumeMounts", [])}
+    return volumes, mounts
+
+
+def test_studies_without_artifact_storage_use_the_installation_pvc() -> None:
+    """Pods have a read-only root filesystem, so a worker must write models to a volume: a
+    Study naming no storage gets the chart's shared PVC, mounted where the root points."""
+    config = OperatorConfig(storage_url="postgresql+psycopg://u:pw@db/o", artifact_pvc="shared")
+    study = study_context("st", StudySpec.model_validate({}), config)
+    assert (study.artifact_pvc, study.artifact_root) == ("shared", "/var/lib/cappuccino/artifacts")
+    job = build_sweep_job("sw", "ns", _sweep(), study, config)
+    volumes, mounts = _mounts(job)
+    assert volumes["artifacts"]["persistentVolumeClaim"]["claimName"] == "shared"
+    assert mounts["artifacts"]["mountPath"] == "/var/lib/cappuccino/artifacts"
+    assert mounts["artifacts"]["readOnly"] is False
+
+
+def test_a_study_naming_its_own_storage_keeps_it() -> None:
+    config = OperatorConfig(storage_url="postgresql+psycopg://u:pw@db/o", artifact_pvc="shared")
+    own = study_context("st", StudySpec.model_validate({"artifacts": {"pvcName": "mine"}}), config)
+    remote = study_context(
+        "st", StudySpec.model_validate({"artifacts": {"root": "s3://bucket/models"}}), config
+    )
+    assert (own.artifact_pvc, own.artifact_root) == ("mine", "/var/lib/cappuccino/artifacts")
+    assert (remote.artifact_pvc, remote.artifact_root) == (None, "s3://bucket/models")
