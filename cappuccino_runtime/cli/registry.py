@@ -162,6 +162,78 @@ def models_show(
     _console().print(table)
 
 
+def models_refit(
+    study: Annotated[str, typer.Option("--study", help="The study whose top trials to refit.")],
+    top_n: Annotated[int, typer.Option("--top-n", help="How many trials.", min=1)] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per trial.", min=1)] = 3,
+    storage: StorageOpt = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-root", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Training config (default: the one the study recorded)."),
+    ] = None,
+    data: Annotated[
+        str, typer.Option("--data", help="sample, alpaca, or a path/URL of bar files.")
+    ] = "sample",
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma-separated, e.g. BTC/USD,ETH/USD.")
+    ] = None,
+    timeframe: Annotated[
+        str, typer.Option("--timeframe", help="Bar timeframe of the loaded data.")
+    ] = "1h",
+    start: Annotated[str | None, typer.Option("--start", help="ISO start (inclusive).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="ISO end (exclusive).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed of the refit agents.")] = 0,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain the top N trials on all pre-hold-out bars (K seeds each); score each once on the
+    hold-out. The agents are COMPLETE trials of study S-refit (value = own hold-out Sharpe)."""
+    import logging
+
+    from cappuccino_runtime.cli.training import _symbols
+    from cappuccino_runtime.training.refit import RefitOptions, run_refit
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    results = run_refit(
+        RefitOptions(
+            study=study,
+            top_n=top_n,
+            seeds=seeds,
+            storage=storage,
+            artifact_root=artifact_root,
+            config=str(config) if config else None,
+            data=data,
+            symbols=_symbols(symbols),
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            seed=seed,
+            device=device,
+        )
+    )
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps([asdict(r) for r in results], indent=2))
+        return
+    for r in results:
+        dsr = "not computed" if r.dsr is None else f"{r.dsr:.3f}"
+        typer.echo(
+            f"{r.study_name} trial_id {r.trial_id} (#{r.number}) from trial_id "
+            f"{r.source_trial_id} seed {r.refit_seed}: hold-out Sharpe {r.holdout_sharpe:.3f} "
+            f"(buy-and-hold {r.holdout_sharpe_hodl:.3f}) on {r.holdout_bars} bars, DSR {dsr}"
+            f"{' (already refit)' if r.skipped else ''}"
+        )
+
+
 def validate(
     study: Annotated[
         str | None, typer.Option("--study", help="Validate this study's top N.")
@@ -303,6 +375,7 @@ def register(app: typer.Typer) -> None:
     models = typer.Typer(help="Query the model registry (Optuna's tables).", no_args_is_help=True)
     models.command("top")(models_top)
     models.command("show")(models_show)
+    models.command("refit")(models_refit)
     app.add_typer(models, name="models")
     app.command("validate")(validate)
     app.command("deploy")(deploy_cmd)

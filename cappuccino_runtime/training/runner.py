@@ -44,7 +44,9 @@ from cappuccino_runtime.training.worker import (
 )
 
 __all__ = [
+    "CONFIG_ATTR",
     "TrainOptions",
+    "check_data",
     "make_pruner",
     "make_sampler",
     "phase_space",
@@ -106,6 +108,10 @@ def phase_space(
     return config.space(), []
 
 
+#: Study user attr holding the training config the study ran with (read by `models refit`).
+CONFIG_ATTR = "training_config"
+
+
 def read_plan(study: Study) -> EvaluationPlan | None:
     """The evaluation plan stored on a study, or None when it has none yet."""
     raw = study.user_attrs.get(PLAN_ATTR)
@@ -119,7 +125,7 @@ def read_plan(study: Study) -> EvaluationPlan | None:
         ) from e
 
 
-def _check_data(plan: EvaluationPlan, market: MarketData, study_name: str) -> None:
+def check_data(plan: EvaluationPlan, market: MarketData, study_name: str) -> None:
     start = market.index[0]
     end = market.index[-1] + timeframe_delta(market.timeframe)
     if start != plan.data_start or end != plan.data_end:
@@ -148,7 +154,7 @@ def study_plan(
         plan = read_plan(phase1) if phase1 is not None else None
     if plan is None:
         plan = plan_for_space(market, config, space)
-    _check_data(plan, market, study.study_name)
+    check_data(plan, market, study.study_name)
     if study.user_attrs.get(PLAN_ATTR) is None:
         study.set_user_attr(PLAN_ATTR, plan.model_dump(mode="json"))
     return plan
@@ -190,6 +196,9 @@ def run_training(
         study_name, storage, sampler=make_sampler(config, opts.seed), pruner=make_pruner(config)
     )
     plan = study_plan(study, market, config, space, opts.phase)
+    if study.user_attrs.get(CONFIG_ATTR) is None:
+        # a refit retrains with the study's own config, not whatever file is at hand then
+        study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json"))
     if plan.holdout is not None:
         notify(
             f"study {study_name}: final hold-out {plan.holdout[0].isoformat()} .. "
