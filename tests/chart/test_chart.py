@@ -208,12 +208,13 @@ def test_pod_labels_cannot_break_the_selector() -> None:
 # Operator
 
 
-def test_operator_reads_the_database_url_from_the_read_only_secret_never_a_literal() -> None:
+def test_operator_reads_the_database_url_from_a_secret_never_a_literal() -> None:
     docs = render()
     deployment = operator_deployment(docs)
     env = container_env(deployment)
+    # The operator creates the Optuna studies (and records their owner): the workers' role.
     assert env["CAPPUCCINO_STORAGE"]["valueFrom"]["secretKeyRef"] == {
-        "name": "cappuccino-readonly",
+        "name": "cappuccino-storage",
         "key": "url",
     }
     assert "value" not in env["CAPPUCCINO_STORAGE"]
@@ -226,6 +227,15 @@ def test_operator_reads_the_database_url_from_the_read_only_secret_never_a_liter
     assert "--liveness=http://0.0.0.0:8081/healthz" in container["args"]
     service = one(docs, "Service", "t-cappuccino-operator-metrics")
     assert service["spec"]["ports"][0]["port"] == 8080
+    readonly = container_env(operator_deployment(render("operator.databaseAccess=readonly")))
+    assert readonly["CAPPUCCINO_STORAGE"]["valueFrom"]["secretKeyRef"]["name"] == (
+        "cappuccino-readonly"
+    )
+    off = operator_deployment(render("operator.metrics.enabled=false"))
+    assert "--metrics-port=0" in off["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [
+        d for d in render("operator.metrics.enabled=false") if "metrics" in d["metadata"]["name"]
+    ]
 
 
 def test_several_replicas_run_kopf_peering() -> None:
@@ -354,7 +364,7 @@ def test_database_secret_key_is_configurable_and_validated() -> None:
 def test_external_database_and_watched_namespaces() -> None:
     docs = render(
         "postgresql.enabled=false",
-        "database.readonlySecret=my-db",
+        "database.storageSecret=my-db",
         "operator.watchNamespaces={research,trading}",
     )
     assert not kinds(docs, "StatefulSet")

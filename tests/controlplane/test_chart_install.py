@@ -222,5 +222,5 @@ def test_external_database_secret_is_checked_at_install(
         "spec"
     ]["containers"][0]["env"]
     ref = next(e for e in env if e["name"] == "CAPPUCCINO_STORAGE")["valueFrom"]["secretKeyRef"]
-    assert ref == {"name": "cappuccino-readonly", "key": "uri"}
+    assert ref == {"name": "cappuccino-storage", "key": "uri"}
     assert get(cp, "statefulset", "-n", ns)["items"] == []

@@ -122,9 +122,9 @@ key `password` is chart 0.1.0's owner password), else a new random one. */}}
 {{- toJson $out -}}
 {{- end -}}
 
-{{/* The Secret and key the operator's own CAPPUCCINO_STORAGE comes from (read-only role). */}}
+{{/* The Secret and key the operator's own CAPPUCCINO_STORAGE comes from (operator.databaseAccess). */}}
 {{- define "cappuccino.operator.storageRef" -}}
-name: {{ .Values.database.readonlySecret }}
+name: {{ ternary .Values.database.readonlySecret .Values.database.storageSecret (eq .Values.operator.databaseAccess "readonly") }}
 key: {{ .Values.database.secretKey }}
 {{- end -}}
 
