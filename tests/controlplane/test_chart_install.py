@@ -79,7 +79,17 @@ def test_install_upgrade_uninstall_cluster_wide(
     cp = control_plane
     ns, release = fresh("chart"), fresh("capp")
     cleanup.append((release, ns))
-    sets = ["--set", "dashboard.enabled=true", "--set", "monitoring.serviceMonitor.enabled=true"]
+    # Every optional component: the API server validates each object (PDB, NetworkPolicy, ...).
+    components = (
+        "dashboard.enabled=true",
+        "optunaDashboard.enabled=true",
+        "networkPolicy.enabled=true",
+        "monitoring.serviceMonitor.enabled=true",
+        "monitoring.podMonitor.enabled=true",
+        "monitoring.grafanaDashboard.enabled=true",
+        "operator.podDisruptionBudget.enabled=true",
+    )
+    sets = [arg for c in components for arg in ("--set", c)]
     helm(cp, "install", release, str(CHART), "--namespace", ns, "--create-namespace", *sets)
 
     names = {c["metadata"]["name"] for c in get(cp, "crd")["items"]}
@@ -88,6 +98,11 @@ def test_install_upgrade_uninstall_cluster_wide(
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "cappuccino-operator"
     get(cp, "statefulset", f"{release}-cappuccino-postgresql", "-n", ns)
     get(cp, "deployment", f"{release}-cappuccino-dashboard", "-n", ns)
+    get(cp, "deployment", f"{release}-cappuccino-optuna-dashboard", "-n", ns)
+    assert len(get(cp, "networkpolicy", "-n", ns)["items"]) == 4
+    get(cp, "poddisruptionbudget", f"{release}-cappuccino-operator", "-n", ns)
+    board = get(cp, "configmap", f"{release}-cappuccino-grafana-dashboard", "-n", ns)
+    assert board["metadata"]["labels"]["grafana_dashboard"] == "1"
     # No Prometheus Operator CRDs on this cluster: the ServiceMonitor is skipped, not an error.
     assert "monitoring.coreos.com" not in cp.kubectl("api-versions").stdout
 
@@ -224,3 +239,58 @@ def test_external_database_secret_is_checked_at_install(
     ref = next(e for e in env if e["name"] == "CAPPUCCINO_STORAGE")["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "cappuccino-storage", "key": "uri"}
     assert get(cp, "statefulset", "-n", ns)["items"] == []
+
+
+def monitoring_crd(kind: str, plural: str) -> dict[str, Any]:
+    """A minimal stand-in for the Prometheus Operator's CRD (same group, version and kind)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.monitoring.coreos.com"},
+        "spec": {
+            "group": "monitoring.coreos.com",
+            "scope": "Namespaced",
+            "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "x-kubernetes-preserve-unknown-fields": True,
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def test_monitors_are_created_once_the_monitoring_api_exists(
+    control_plane: ControlPlane, cleanup: list[tuple[str, str]]
+) -> None:
+    cp = control_plane
+    ns, release = fresh("chartmon"), fresh("capp")
+    cleanup.append((release, ns))
+    crds = [monitoring_crd("ServiceMonitor", "servicemonitors"),
+            monitoring_crd("PodMonitor", "podmonitors")]  # fmt: skip
+    manifest = json.dumps({"apiVersion": "v1", "kind": "List", "items": crds})
+    cp.kubectl("apply", "-f", "-", input=manifest)
+    try:
+        cp.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                   "crd/servicemonitors.monitoring.coreos.com",
+                   "crd/podmonitors.monitoring.coreos.com")  # fmt: skip
+        helm(
+            cp, "install", release, str(CHART), "--namespace", ns, "--create-namespace",
+            "--set", "monitoring.serviceMonitor.enabled=true",
+            "--set", "monitoring.podMonitor.enabled=true",
+        )  # fmt: skip
+        monitor = get(cp, "servicemonitor", f"{release}-cappuccino-operator", "-n", ns)
+        assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+        pods = get(cp, "podmonitor", f"{release}-cappuccino-workloads", "-n", ns)
+        assert pods["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+        helm(cp, "uninstall", release, "--namespace", ns)
+    finally:
+        cp.kubectl("delete", "-f", "-", "--wait=true", input=manifest, check=False)
