@@ -113,3 +113,43 @@ def test_roles_script_is_idempotent_and_grants_existing_tables(
         ).fetchall()
     assert len(flags) == 3
     assert all(not any(row[1:]) for row in flags), "no role may be superuser or create roles/dbs"
+
+
+def test_the_chart_init_script_creates_the_three_roles(
+    postgres_server: PostgresServer, tmp_path: Path
+) -> None:
+    """The rendered ConfigMap's script, run as the image's entrypoint runs it on first start."""
+    from tests.chart.test_chart import one, render
+
+    init = one(render(), "ConfigMap", "t-cappuccino-postgresql-init")["data"]
+    for name, body in init.items():
+        (tmp_path / name).write_text(body)
+        (tmp_path / name).chmod(0o555)
+    database = postgres_server.create_database().rsplit("/", 1)[1]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(postgres_server.port),
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_DB": database,
+        "CAPPUCCINO_WORKER_PASSWORD": "w-secret",
+        "CAPPUCCINO_TRADER_PASSWORD": "t-secret",
+        "CAPPUCCINO_READONLY_PASSWORD": "r-secret",
+        "CAPPUCCINO_INITDB_DIR": str(tmp_path),
+    }
+    script = tmp_path / "10-cappuccino-roles.sh"
+    proc = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    with psycopg.connect(
+        f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{database}", autocommit=True
+    ) as admin:
+        rows = admin.execute(
+            "SELECT rolname, rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid "
+            "WHERE rolname = ANY(%s) ORDER BY rolname",
+            (["cappuccino_worker", "cappuccino_trader", "cappuccino_readonly"],),
+        ).fetchall()
+    assert rows == [
+        ("cappuccino_readonly", True),
+        ("cappuccino_trader", True),
+        ("cappuccino_worker", True),
+    ]
