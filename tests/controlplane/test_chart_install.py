@@ -90,7 +90,8 @@ def test_install_upgrade_uninstall_cluster_wide(
         "operator.podDisruptionBudget.enabled=true",
     )
     sets = [arg for c in components for arg in ("--set", c)]
-    helm(cp, "install", release, str(CHART), "--namespace", ns, "--create-namespace", *sets)
+    rwx = ["--set", "artifacts.pvc.accessMode=ReadWriteMany"]
+    helm(cp, "install", release, str(CHART), "--namespace", ns, "--create-namespace", *sets, *rwx)
 
     names = {c["metadata"]["name"] for c in get(cp, "crd")["items"]}
     assert {"studies.cappuccino.dev", "arenas.cappuccino.dev"} <= names
@@ -117,7 +118,9 @@ def test_install_upgrade_uninstall_cluster_wide(
                check=False)  # fmt: skip
     assert bad.returncode != 0
     assert "additional properties 'operatr' not allowed" in bad.stderr
-    helm(cp, "upgrade", release, str(CHART), "-n", ns, *sets, "--set", "operator.verbose=true")
+    helm(
+        cp, "upgrade", release, str(CHART), "-n", ns, *sets, *rwx, "--set", "operator.verbose=true"
+    )
     assert urls(cp, ns) == first, "helm upgrade must keep the generated database passwords"
     revision = json.loads(helm(cp, "status", release, "-n", ns, "-o", "json").stdout)["version"]
     assert revision == 2
@@ -160,9 +163,12 @@ def test_install_upgrade_uninstall_cluster_wide(
     assert not exists(cp, "secret", "cappuccino-storage", "-n", ns)
     assert get(cp, "pvc", "cappuccino-artifacts", "-n", ns)["metadata"]["uid"] == pvc_uid
     assert exists(cp, "secret", f"{release}-cappuccino-postgresql-auth", "-n", ns)
-    # Re-installing the same release adopts them: same PVC, same passwords.
+    # Re-installing the same release adopts them: same PVC, same passwords. The new default
+    # (ReadWriteOnce) does not fight the kept PVC's immutable access mode.
     helm(cp, "install", release, str(CHART), "--namespace", ns)
-    assert get(cp, "pvc", "cappuccino-artifacts", "-n", ns)["metadata"]["uid"] == pvc_uid
+    pvc = get(cp, "pvc", "cappuccino-artifacts", "-n", ns)
+    assert pvc["metadata"]["uid"] == pvc_uid
+    assert pvc["spec"]["accessModes"] == ["ReadWriteMany"]
     assert urls(cp, ns) == first
 
 
