@@ -415,6 +415,23 @@ def test_chart_cluster_role_equals_the_operator_rbac() -> None:
     assert not kinds(render(), "Role")
 
 
+def test_chart_namespaced_rules_follow_the_operator_rbac() -> None:
+    """A Role in operator/deploy/rbac.yaml (namespaced rules) is copied by scripts/sync-chart."""
+    declared = [
+        d
+        for d in yaml.safe_load_all((REPO / "operator" / "deploy" / "rbac.yaml").read_text())
+        if d and d["kind"] == "Role"
+    ]
+    copy = CHART / "files" / "operator-namespaced-rules.yaml"
+    if not declared:
+        assert not copy.exists(), "rbac.yaml declares no Role: run scripts/sync-chart"
+        return
+    assert copy.exists(), "run scripts/sync-chart"
+    assert yaml.safe_load(copy.read_text()) == declared[0]["rules"], "run scripts/sync-chart"
+    role = kinds(render("operator.watchNamespaces={research}"), "Role")[0]
+    assert role["rules"] == declared[0]["rules"]
+
+
 def test_namespaced_install_renders_a_role_per_watched_namespace() -> None:
     docs = render("operator.watchNamespaces={research,trading}")
     roles = kinds(docs, "Role")
