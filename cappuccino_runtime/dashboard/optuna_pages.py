@@ -237,7 +237,7 @@ def _buckets(
         return empty, empty, None
     span = max((s.last_complete - s.first_start).total_seconds(), 1.0)
     width = 3600 * max(1, math.ceil(span / 3600 / MAX_BUCKETS))
-    bucket = (_epoch(engine, trials.c.datetime_complete) / width).label("bucket")
+    bucket = (_epoch(engine, trials.c.datetime_complete) // width).label("bucket")
     value = _finite_value()
     best = (func.max if s.direction == "MAXIMIZE" else func.min)(value).label("best")
     rows = log.fetch(

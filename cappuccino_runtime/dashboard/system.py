@@ -36,20 +36,30 @@ def trainer_statuses(
     ]
 
 
-def _pid_alive(pid: int) -> bool:
+def _flock_holder(path: Path) -> int | None:
+    """The pid holding an flock on `path`, read from /proc/locks (Linux; takes no lock)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        inode = path.stat().st_ino
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 6386 00:2a:12345 0 EOF" (blocked waiters carry "->")
+        if (
+            len(fields) >= 6
+            and fields[1] == "FLOCK"
+            and "->" not in fields
+            and int(fields[5].rsplit(":", 1)[-1]) == inode
+        ):
+            return int(fields[4])
+    return None
 
 
 def trader_probe(engine: Engine) -> Callable[[str], ProcessStatus]:
     """A function telling, per portfolio, whether a trader holds its lock (read-only check).
 
-    SQLite: the lock file beside the database names the holder's pid (checked on this host).
+    SQLite: the flock on the lock file beside the database, seen in /proc/locks (this host).
     PostgreSQL: `pg_locks` shows the advisory lock and `pg_stat_activity` since when.
     """
     dialect = engine.dialect.name
@@ -66,16 +76,18 @@ def trader_probe(engine: Engine) -> Callable[[str], ProcessStatus]:
                     running=False,
                     detail="no trader has run on this ledger file",
                 )
+            holder = _flock_holder(path)
             content = path.read_text().split()
-            pid = int(content[0]) if content and content[0].isdigit() else None
-            alive = pid is not None and _pid_alive(pid)
+            last = content[0] if content else "?"
             since = datetime.fromtimestamp(path.stat().st_mtime, UTC)
             return ProcessStatus(
                 kind="trader",
                 name=portfolio_id,
-                running=alive,
-                since=since if alive else None,
-                detail=f"pid {pid}" + ("" if alive else " (exited)"),
+                running=holder is not None,
+                since=since if holder is not None else None,
+                detail=f"pid {holder} holds its lock"
+                if holder is not None
+                else f"stopped (last run by pid {last})",
             )
         if dialect == "postgresql":
             with engine.connect() as conn:
