@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cappuccino_runtime.cli import registry, trading, training
+from cappuccino_runtime.cli import dashboard, registry, trading, training
 from cappuccino_runtime.errors import CappuccinoError, ConfigError
 
 __all__ = ["app", "main"]
@@ -23,7 +23,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _domain in (training, registry, trading):
+for _domain in (training, registry, trading, dashboard):
     _domain.register(app)
 
 
