@@ -131,6 +131,9 @@ def _emit_report(report: ValidationReport, as_json: bool) -> None:
         render_report(report, _console())
     if not report.passed:
         print(f"error: {report.summary_line()}", file=sys.stderr)
+        from cappuccino_runtime.podlife import write_termination_message
+
+        write_termination_message(report.summary_line())  # the pod's one-line reason
         raise typer.Exit(1)
 
 

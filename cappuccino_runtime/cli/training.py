@@ -6,6 +6,7 @@ are imported inside the commands so `cappuccino --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from enum import StrEnum
 from pathlib import Path
@@ -87,6 +88,9 @@ def train(
         int, typer.Option("--seed", help="Base seed; split k of trial n uses seed + 1000 n + k.")
     ] = 0,
     device: Annotated[DeviceChoice | None, typer.Option("--device")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")
+    ] = None,
 ) -> None:
     """Run trials of a shared Optuna study as one worker."""
     from cappuccino_runtime.training.runner import TrainOptions, run_training
@@ -110,7 +114,19 @@ def train(
         seed=seed,
         device=device.value if device else None,
     )
-    summary = run_training(opts, notify=lambda msg: typer.echo(msg, err=True))
+    callbacks, tracked = [], contextlib.nullcontext()
+    if metrics_port is not None:
+        from cappuccino_runtime.training.config import load_config
+        from cappuccino_runtime.training.metrics import WorkerMetrics
+        from cappuccino_runtime.training.two_phase import study_name_for
+
+        metrics = WorkerMetrics(study_name_for(study, opts.phase), load_config(opts.config))
+        metrics.serve(metrics_port)
+        callbacks, tracked = [metrics.on_trial], metrics.track()
+    with tracked:
+        summary = run_training(
+            opts, callbacks=callbacks, notify=lambda msg: typer.echo(msg, err=True)
+        )
     typer.echo(
         f"worker done: ran {summary.trials_run} trial(s); study holds {summary.study_finished} "
         f"finished trial(s); stopped: {summary.stopped_because}."
