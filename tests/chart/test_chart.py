@@ -456,7 +456,7 @@ def test_namespaced_install_renders_a_role_per_watched_namespace() -> None:
     assert "customresourcedefinitions" not in namespaced
     cluster = one(docs, "ClusterRole", "t-cappuccino-operator")
     cluster_resources = {res for rule in cluster["rules"] for res in rule["resources"]}
-    assert cluster_resources == {"customresourcedefinitions"}
+    assert cluster_resources == {"customresourcedefinitions", "namespaces"}
     assert {v for rule in cluster["rules"] for v in rule["verbs"]} <= {"get", "list", "watch"}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support.controlplane import ControlPlane, wait_for
 
@@ -207,13 +208,15 @@ def test_namespaced_install_has_no_cluster_wide_access(
     assert not can(cp, operator, "get", "secrets", "-A")
     assert not can(cp, operator, "patch", "clusterkopfpeerings.kopf.dev", "-A")
     assert can(cp, operator, "watch", "customresourcedefinitions.apiextensions.k8s.io", "-A")
+    assert can(cp, operator, "watch", "namespaces", "-A")  # kopf matches --namespace patterns
+    assert not can(cp, operator, "delete", "namespaces", "-A")
     assert not can(cp, operator, "create", "customresourcedefinitions.apiextensions.k8s.io", "-A")
     assert not [
         r
         for r in get(cp, "clusterrolebinding")["items"]
         if any(s.get("namespace") == ns for s in r.get("subjects") or [])
         and r["roleRef"]["name"] != f"{release}-cappuccino-operator"
-    ], "only the CRD-read ClusterRole may be bound cluster-wide"
+    ], "only the CRD/namespace-read ClusterRole may be bound cluster-wide"
 
     dashboard = f"system:serviceaccount:{ns}:{release}-cappuccino-dashboard"
     assert can(cp, dashboard, "list", "arenas.cappuccino.dev", "-n", research)
@@ -300,3 +303,61 @@ def test_monitors_are_created_once_the_monitoring_api_exists(
         helm(cp, "uninstall", release, "--namespace", ns)
     finally:
         cp.kubectl("delete", "-f", "-", "--wait=true", input=manifest, check=False)
+
+
+def test_operator_runs_on_the_namespaced_install_rbac(
+    control_plane: ControlPlane,
+    cleanup: list[tuple[str, str]],
+    postgres_url: str,
+    tmp_path: Path,
+) -> None:
+    """The operator itself, authenticated as the chart's ServiceAccount of a namespaced install,
+    reconciles a Study and a TrainingSweep in its watched namespace (no 403 anywhere) and leaves
+    another namespace alone."""
+    from tests.controlplane.test_operator_examples import EXAMPLES, cond
+    from tests.support.controlplane import OperatorProcess
+
+    cp = control_plane
+    ns, release, watched, other = fresh("chartop"), fresh("capp"), fresh("lab"), fresh("other")
+    for name in (watched, other):
+        cp.kubectl("create", "namespace", name)
+        cleanup.append(("-", name))
+    cleanup.append((release, ns))
+    helm(
+        cp, "install", release, str(CHART), "--namespace", ns, "--create-namespace",
+        "--set", f"operator.watchNamespaces={{{watched}}}",
+    )  # fmt: skip
+    kubeconfig = cp.service_account_kubeconfig(ns, "cappuccino-operator")
+    study = yaml.safe_load((EXAMPLES / "study.yaml").read_text())
+    sweep = yaml.safe_load((EXAMPLES / "trainingsweep.yaml").read_text())
+    sweep["spec"].update(
+        {"trials": 2, "parallelism": 1, "resources": {"cpu": "1", "memory": "1Gi"}}
+    )
+    sweep["spec"].pop("tolerations", None)
+    proc = OperatorProcess(
+        kubeconfig,
+        postgres_url,
+        tmp_path / "operator.log",
+        args=["run", f"--namespace={watched}", "--standalone"],
+    )
+    proc.start()
+    try:
+        for target in (watched, other):
+            docs = json.dumps({"apiVersion": "v1", "kind": "List", "items": [study, sweep]})
+            cp.kubectl("apply", "-n", target, "-f", "-", input=docs)
+
+        def ready() -> bool:
+            s = get(cp, "study", study["metadata"]["name"], "-n", watched)
+            return cond(s, "Ready").get("status") == "True"
+
+        proc.wait_until(ready, 90, "the watched namespace's Study Ready")
+        proc.wait_until(
+            lambda: get(cp, "jobs", "-n", watched)["items"], 90, "the sweep's Job in the watched ns"
+        )
+        untouched = get(cp, "study", study["metadata"]["name"], "-n", other)
+        assert not untouched.get("status"), "a namespace outside watchNamespaces was reconciled"
+        assert get(cp, "jobs", "-n", other)["items"] == []
+        logs = proc.logs()
+        assert "403" not in logs and "Forbidden" not in logs, logs[-3000:]
+    finally:
+        proc.stop()
