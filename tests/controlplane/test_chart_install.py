@@ -448,3 +448,41 @@ def test_dashboard_runs_with_the_charts_read_only_identities(
         assert "dash-optuna" in json.dumps(model["training"]), sources
     finally:
         dash.stop()
+
+
+def test_existing_password_secret_is_checked_and_nothing_is_generated(
+    control_plane: ControlPlane, cleanup: list[tuple[str, str]]
+) -> None:
+    cp = control_plane
+    ns, release = fresh("chartgit"), fresh("capp")
+    cp.kubectl("create", "namespace", ns)
+    cleanup.append((release, ns))
+    cp.kubectl("create", "secret", "generic", "sealed-db", "-n", ns,
+               "--from-literal=postgres-password=a", "--from-literal=worker-password=b")  # fmt: skip
+    sets = ["--set", "postgresql.auth.existingSecret=sealed-db"]
+    missing = helm(cp, "install", release, str(CHART), "-n", ns, *sets, check=False)
+    assert missing.returncode != 0
+    assert (
+        'postgresql.auth.existingSecret: Secret "sealed-db" has no key "trader-password" '
+        "(keys: postgres-password, worker-password)" in missing.stderr
+    ), missing.stderr
+    cp.kubectl("delete", "secret", "sealed-db", "-n", ns)
+    literals = [f"--from-literal={w}-password=pw-{w}" for w in ("postgres", "worker", "trader",
+                                                                "readonly")]  # fmt: skip
+    cp.kubectl("create", "secret", "generic", "sealed-db", "-n", ns, *literals)
+    no_urls = helm(cp, "install", release, str(CHART), "-n", ns, *sets, check=False)
+    assert 'database.storageSecret: Secret "cappuccino-storage" not found' in no_urls.stderr
+    for name in DB_SECRETS:
+        cp.kubectl("create", "secret", "generic", name, "-n", ns, "--from-literal=url=x")
+    helm(cp, "install", release, str(CHART), "-n", ns, *sets)
+    created = {
+        s["metadata"]["name"]
+        for s in get(cp, "secret", "-n", ns)["items"]
+        if s["type"] != "helm.sh/release.v1"  # helm's own release record
+    }
+    assert created == {"sealed-db", *DB_SECRETS}, "the chart must not write any Secret"
+    env = get(cp, "statefulset", f"{release}-cappuccino-postgresql", "-n", ns)["spec"]["template"][
+        "spec"
+    ]["containers"][0]["env"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in env if "valueFrom" in e}
+    assert refs["POSTGRES_PASSWORD"] == {"name": "sealed-db", "key": "postgres-password"}
