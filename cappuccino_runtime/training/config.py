@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -100,6 +100,12 @@ class TrainingConfig(_Strict):
     ppo: PPOSettings = Field(default_factory=PPOSettings)
     cpcv: CPCVSettings = Field(default_factory=CPCVSettings)
     phase1: Phase1Settings = Field(default_factory=Phase1Settings)
+    sampler: Literal["tpe", "random"] = Field(
+        default="tpe", description="Optuna sampler (a Study's spec.algorithm.name)."
+    )
+    pruner: Literal["median", "none"] = Field(
+        default="median", description="Optuna pruner (a Study's spec.earlyStopping.name)."
+    )
     n_startup_trials: int = Field(default=10, ge=0, description="Random trials before TPE.")
     pruner_startup_trials: int = Field(
         default=5, ge=0, description="Finished trials before the median pruner may prune."
