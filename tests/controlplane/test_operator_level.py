@@ -321,3 +321,74 @@ def test_operator_metrics_endpoint(
     assert 'cappuccino_operator_reconciles_total{kind="Study",result="ok"}' in text
     assert 'cappuccino_operator_children{kind="Job"} 1.0' in text
     assert "cappuccino_operator_errors_total" in text
+
+
+def _complete_job(cp: ControlPlane, ns: str, job: str, succeeded: int = 1) -> None:
+    now = "2026-01-01T00:00:00Z"
+    extra = (
+        {"completedIndexes": ",".join(str(i) for i in range(succeeded))} if succeeded > 1 else {}
+    )
+    cp.kubectl(
+        "patch", "job", job, "-n", ns, "--subresource=status", "--type=merge", "-p",
+        json.dumps({"status": {"startTime": now, "completionTime": now, "succeeded": succeeded,
+                               **extra, "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+             "message": "", "lastTransitionTime": now, "lastProbeTime": now},
+            {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+             "message": "", "lastTransitionTime": now, "lastProbeTime": now},
+        ]}}),
+    )  # fmt: skip
+
+
+def test_refit_after_success_then_traders_use_refit_agents_behind_the_dsr_gate(
+    operator: OperatorProcess, control_plane: ControlPlane, namespace: str
+) -> None:
+    """Issue 9 (operator side): a succeeded sweep runs `cappuccino models refit`; the Study
+    shows the refit study; an Ensemble trades `<S>-refit` agents, refuses one whose own DSR is
+    below minDsr, and records an explicit override in the manifest (contract 3)."""
+    cp = control_plane
+    study_name = _study(cp, operator, namespace)
+    _apply(cp, namespace, "TrainingSweep", "sw",
+           {"studyRef": {"name": "s"}, "trials": 2, "refit": {"topN": 2, "seeds": 1}})  # fmt: skip
+    operator.wait_until(lambda: _try_get(cp, namespace, "job", "sw-workers"), TIMEOUT, "Job")
+    seed_trials(operator.storage_url, study_name, [1.0, 2.0])
+    _wait_cond(operator, cp, namespace, "trainingsweep", "sw", "Succeeded", status="True")
+    refit = operator.wait_until(
+        lambda: _try_get(cp, namespace, "job", "sw-refit"), TIMEOUT, "refit Job"
+    )
+    argv = refit["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert argv[:5] == ["cappuccino", "models", "refit", "--study", study_name]
+    assert argv[argv.index("--top-n") + 1] == "2" and argv[argv.index("--seeds") + 1] == "1"
+    _complete_job(cp, namespace, "sw-refit")
+    _wait_cond(operator, cp, namespace, "trainingsweep", "sw", "Refitted", status="True")
+    good = {"dsr": 0.99, "holdout_sharpe": 1.4, "holdout_bars": 900,
+            "holdout_start": "2019-01-01T00:00:00Z", "holdout_end": "2019-05-05T00:00:00Z"}  # fmt: skip
+    refit_ids = seed_trials(operator.storage_url, f"{study_name}-refit", [1.4], numbers=good)
+    low = seed_trials(operator.storage_url, f"{study_name}-refit", [1.1],
+                      numbers={**good, "dsr": 0.3, "holdout_sharpe": 1.1})  # fmt: skip
+    operator.wait_until(
+        lambda: (
+            get(cp, namespace, "study", "s")["status"].get("refitStudyName")
+            == f"{study_name}-refit"
+        ),
+        TIMEOUT,
+        "refit study in Study status",
+    )
+    _apply(cp, namespace, "Ensemble", "e", {"studyRef": {"name": "s"}, "topN": 2})
+    e = _wait_cond(operator, cp, namespace, "ensemble", "e", "Ready", reason="SelectionFailed")
+    msg = cond(e, "Ready")["message"]
+    assert f"{study_name}-refit:{low[0]} (DSR 0.300)" in msg and "allowLowDsr" in msg
+    _patch(cp, namespace, "ensemble", "e", {"spec": {"allowLowDsr": True}})
+
+    def manifest() -> dict[str, Any] | None:
+        ref = (get(cp, namespace, "ensemble", "e").get("status") or {}).get("manifest") or {}
+        cm = _try_get(cp, namespace, "configmap", ref["configMap"]) if ref else None
+        return json.loads(cm["data"]["ensemble_manifest.json"]) if cm else None
+
+    m = operator.wait_until(
+        lambda: (m := manifest()) and m["dsr_gate"]["overridden"] and m, TIMEOUT, "override"
+    )
+    assert m["study_name"] == f"{study_name}-refit"
+    assert m["trial_ids"] == [refit_ids[0], low[0]]
+    assert m["dsr_gate"]["threshold"] == 0.95
+    assert m["model_numbers"][0]["holdout_sharpe"] == 1.4 and m["model_numbers"][1]["dsr"] == 0.3

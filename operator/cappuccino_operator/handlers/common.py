@@ -14,6 +14,7 @@ from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.builders.context import StudyContext, study_context
 from cappuccino_operator.conditions import get_condition, merge_conditions
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
+from cappuccino_operator.kube import KubeError
 
 __all__ = [
     "INTERVAL",
@@ -88,7 +89,15 @@ def normal_event(body: Any, reason: str, message: str) -> None:
 def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
     """The database URL from a Secret key (read now, never stored), else the operator's."""
     if ref is not None:
-        value = memo.kube.read_secret_key(namespace, ref.name, ref.key)
+        try:
+            value = memo.kube.read_secret_key(namespace, ref.name, ref.key)
+        except KubeError as e:
+            if e.status != 403:
+                raise
+            raise StudyNotReady(
+                f"The operator may not read Secret {namespace}/{ref.name} (a namespaced install "
+                "reads only the Secrets its Role names: add it to resourceNames)."
+            ) from None
         if not value:
             raise StudyNotReady(
                 f"Secret {namespace}/{ref.name} does not exist or has no key {ref.key!r}."
