@@ -288,12 +288,16 @@ def job_replacement(existing: dict[str, Any] | None, built: dict[str, Any]) -> s
         return None
     have = existing.get("metadata", {}).get("annotations") or {}
     want = built["metadata"]["annotations"]
-    if have.get(TEMPLATE_HASH_ANNOTATION) != want[TEMPLATE_HASH_ANNOTATION]:
-        return "the worker template changed"
     finished = any(
         c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
         for c in (existing.get("status") or {}).get("conditions") or ()
     )
+    if BUDGET_ANNOTATION not in have:
+        # Built by an operator before this hash existed: an upgrade must not restart running
+        # workers, so the Job is replaced only once they have finished.
+        return "it was built by an older operator" if finished else None
+    if have.get(TEMPLATE_HASH_ANNOTATION) != want[TEMPLATE_HASH_ANNOTATION]:
+        return "the worker template changed"
     if have.get(BUDGET_ANNOTATION) != want[BUDGET_ANNOTATION] and finished:
         return f"the trial budget changed to {want[BUDGET_ANNOTATION]}"
     return None
@@ -317,9 +321,13 @@ def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> di
             out["spec"][key] = existing["spec"][key]
         else:
             out["spec"].pop(key, None)
-    have = (existing.get("metadata", {}).get("annotations") or {}).get(BUDGET_ANNOTATION)
-    if have is not None:
-        out["metadata"]["annotations"][BUDGET_ANNOTATION] = have
+    annotations = existing.get("metadata", {}).get("annotations") or {}
+    if BUDGET_ANNOTATION in annotations:
+        out["metadata"]["annotations"][BUDGET_ANNOTATION] = annotations[BUDGET_ANNOTATION]
+    else:  # an older operator's Job: keep marking it as such until it is replaced
+        out["metadata"]["annotations"] = {
+            k: v for k, v in annotations.items() if k == TEMPLATE_HASH_ANNOTATION
+        }
     return out
 
 

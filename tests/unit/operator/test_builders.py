@@ -188,6 +188,10 @@ def test_job_failure_policy_and_version_stable_template_hash() -> None:
     assert job_replacement(running, other) == "the worker template changed"
     complete = {**running, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
     assert job_replacement(complete, raised) == "the trial budget changed to 20"
+    legacy = json.loads(json.dumps(running))
+    del legacy["metadata"]["annotations"]["cappuccino.dev/study-budget"]
+    legacy["metadata"]["annotations"][key] = "from-an-older-operator"
+    assert job_replacement(legacy, job) is None  # an operator upgrade restarts no sweep
     view = job_apply_view(running, raised)  # the template stays what the Job was created with
     assert view["spec"]["template"] == running["spec"]["template"]
     assert view["metadata"]["annotations"]["cappuccino.dev/study-budget"] == "10"
