@@ -46,13 +46,20 @@ from cappuccino_runtime.artifacts import (
     sha256_bytes,
 )
 from cappuccino_runtime.data import MarketData
-from cappuccino_runtime.env import VecTradingEnv
+from cappuccino_runtime.env import VecTradingEnv, fit_price_scale
 from cappuccino_runtime.training.config import TrainingConfig, TrialSetup, resolve_trial
 from cappuccino_runtime.training.dataset import PreparedData, prepare, split_data
-from cappuccino_runtime.training.scoring import agent_sharpe, hodl_sharpe
+from cappuccino_runtime.training.scoring import (
+    agent_run,
+    hodl_curves,
+    hodl_sharpe,
+    pooled_sharpe,
+    run_summary,
+)
 from cappuccino_runtime.training.search_space import SearchSpace, sample_params
 
 __all__ = [
+    "SPLIT_DIAGNOSTICS",
     "USER_ATTRS",
     "Objective",
     "TrialOutcome",
@@ -81,6 +88,22 @@ USER_ATTRS = (
     "code_version",
     "seed",
     "model_spec",
+    "split_diagnostics",
+)
+
+#: Keys of each entry of the `split_diagnostics` user attr (one entry per CPCV split): PPO's
+#: last-iteration approx_kl and explained variance, the final policy std, and the held-out
+#: episodes' turnover per bar, fees (fraction of the book), exposure, trades per bar and
+#: tracking error against equal-weight buy-and-hold (per-bar std of the return difference).
+SPLIT_DIAGNOSTICS = (
+    "approx_kl",
+    "explained_variance",
+    "policy_std",
+    "turnover_per_bar",
+    "fees_fraction",
+    "exposure",
+    "trades_per_bar",
+    "tracking_error",
 )
 
 #: Receives (split index, running mean Sharpe of the splits done); may raise to stop the trial.
@@ -127,6 +150,8 @@ class TrialOutcome:
     critic: Critic
     spec: ModelSpec
     data_hash: str
+    diagnostics: list[dict[str, float | None]] = dataclasses.field(default_factory=list)
+    """one dict per split, keys SPLIT_DIAGNOSTICS"""
 
     @property
     def mean_sharpe_bot(self) -> float:
@@ -181,6 +206,7 @@ def run_trial(
     )
     sharpe_bot: list[float] = []
     sharpe_hodl: list[float] = []
+    diagnostics: list[dict[str, float | None]] = []
     saved: tuple[Actor, Critic, ModelSpec] | None = None
     for split in prepared.splits:
 
@@ -190,9 +216,10 @@ def run_trial(
             if report is not None:
                 report(index, float(np.mean([*sharpe_bot, metric])))
 
-        actor, critic, spec, bot, hodl = _train_split(
+        actor, critic, spec, bot, hodl, diag = _train_split(
             prepared, split.index, setup, seed, device, on_final
         )
+        diagnostics.append(diag)
         sharpe_bot.append(bot)
         sharpe_hodl.append(hodl)
         if saved is None:
@@ -216,6 +243,7 @@ def run_trial(
         critic=critic,
         spec=spec,
         data_hash=data.content_hash(),
+        diagnostics=diagnostics,
     )
 
 
@@ -226,11 +254,18 @@ def _train_split(
     seed: int,
     device: str,
     on_final: Callable[[float], None],
-) -> tuple[Actor, Critic, ModelSpec, float, float]:
+) -> tuple[Actor, Critic, ModelSpec, float, float, dict[str, float | None]]:
     split = prepared.splits[index]
     sd = split_data(prepared, split, setup.env)
     market = prepared.market
     args = dataclasses.replace(setup.ppo, seed=seed + index)
+    # Every state column is train-scaled: features by the normaliser, price ratios by the std
+    # of one-bar log returns over the training bars. Zero-volume bars (forward-filled over an
+    # outage) cannot be filled.
+    price_scale = fit_price_scale(
+        market.close, np.concatenate([np.arange(a, b) for a, b in split.train])
+    )
+    tradable = market.volume > 0
     env = VecTradingEnv(
         market.open,
         market.close,
@@ -240,19 +275,25 @@ def _train_split(
         device=device,
         seed=seed + index,
         valid_starts=sd.valid_starts,
+        price_scale=price_scale,
+        tradable=tradable,
     )
+    runs: list[Any] = []
 
     def evaluate(actor: torch.nn.Module) -> float:
-        return agent_sharpe(
+        run = agent_run(
             actor,
             market.open,
             market.close,
             sd.features,
             setup.env,
             split.test,
-            market.timeframe,
             device,
+            price_scale=price_scale,
+            tradable=tradable,
         )
+        runs.append(run)
+        return pooled_sharpe(run.curves, market.timeframe)
 
     def log(diag: dict[str, float]) -> None:
         logger.debug("split %d %s", index, " ".join(f"{k}={v:.4g}" for k, v in diag.items()))
@@ -281,8 +322,22 @@ def _train_split(
         normalizer=sd.normalizer.to_stats(),
         initial_cash=setup.env.initial_cash,
         fee_rate=setup.env.fee_rate,
+        execution=setup.env.execution_spec(reward_normalization=args.norm_reward),
+        price_scale=price_scale,
     )
-    return result.actor, result.critic, spec, bot, hodl
+    last = result.diagnostics[-1]
+    raw = {
+        "approx_kl": last["approx_kl"],
+        "explained_variance": last["explained_variance"],
+        "policy_std": last["policy_std"],
+        **run_summary(
+            runs[-1],
+            setup.env.initial_cash,
+            hodl_curves(market.open, market.close, setup.env, split.test),
+        ),
+    }
+    diag: dict[str, float | None] = {k: (v if math.isfinite(v) else None) for k, v in raw.items()}
+    return result.actor, result.critic, spec, bot, hodl, diag
 
 
 class Objective:
@@ -356,6 +411,7 @@ class Objective:
             "code_version": code_version(),
             "seed": seed,
             "model_spec": outcome.spec.model_dump(mode="json"),
+            "split_diagnostics": outcome.diagnostics,
         }
         for key in USER_ATTRS:
             trial.set_user_attr(key, attrs[key])
