@@ -92,7 +92,8 @@ USER_ATTRS = (
 )
 
 #: Keys of each entry of the `split_diagnostics` user attr (one entry per CPCV split): PPO's
-#: last-iteration approx_kl and explained variance, the final policy std, and the held-out
+#: approx_kl (mean over iterations; ~0 means the policy never moved), the last iteration's
+#: explained variance, the final policy std, and the held-out
 #: episodes' turnover per bar, fees (fraction of the book), exposure, trades per bar and
 #: tracking error against equal-weight buy-and-hold (per-bar std of the return difference).
 SPLIT_DIAGNOSTICS = (
@@ -327,7 +328,7 @@ def _train_split(
     )
     last = result.diagnostics[-1]
     raw = {
-        "approx_kl": last["approx_kl"],
+        "approx_kl": float(np.mean([d["approx_kl"] for d in result.diagnostics])),
         "explained_variance": last["explained_variance"],
         "policy_std": last["policy_std"],
         **run_summary(
