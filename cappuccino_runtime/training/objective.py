@@ -256,7 +256,8 @@ class TrialOutcome:
 
 
 class SplitsEvaluated(Exception):
-    """Raised out of run_trial when its report callback stops it; carries the finished splits."""
+    """Raised out of run_trial when its report callback stops it, or a later split fails;
+    carries the splits finished before (`cause` is what stopped the trial)."""
 
     def __init__(self, cause: BaseException, outcome: TrialOutcome | None) -> None:
         super().__init__(str(cause))
@@ -289,7 +290,8 @@ def run_trial(
         device: torch device for training and evaluation.
         plan: the study's evaluation plan; None plans for this one parameter set.
         report: called after each split with (split index, running mean score); when it
-            raises, run_trial raises SplitsEvaluated carrying the splits finished so far.
+            raises, or a split after the first fails, run_trial raises SplitsEvaluated
+            carrying the splits finished so far.
         on_split: called when a split finishes (progress display).
     """
     setup = resolve_trial(params, config, timeframe=market.timeframe, seed=seed, device=device)
@@ -322,9 +324,14 @@ def run_trial(
         )
 
     for split in prepared.splits:
-        result = train_split(
-            prepared, split, setup, split_seed(seed, split.index), device, config.objective
-        )
+        try:
+            result = train_split(
+                prepared, split, setup, split_seed(seed, split.index), device, config.objective
+            )
+        except Exception as e:
+            if not done:
+                raise
+            raise SplitsEvaluated(e, outcome()) from e
         done.append(result)
         logger.info(
             "split %d (held out %s): sharpe bot %.3f, hodl %.3f, excess %.3f",
@@ -509,8 +516,10 @@ class Objective:
             )
         except SplitsEvaluated as stopped:
             if stopped.outcome is not None and stopped.outcome.splits:
-                # keep what it evaluated: N for DSR counts pruned trials too
-                self._record(trial, stopped.outcome, seed, state="PRUNED")
+                # keep what it evaluated: N for the DSR counts pruned (and evaluated-then-
+                # failed) trials too
+                pruned = isinstance(stopped.cause, optuna.TrialPruned)
+                self._record(trial, stopped.outcome, seed, state="PRUNED" if pruned else "FAIL")
             raise stopped.cause from None
         value = outcome.value
         if not math.isfinite(value):
