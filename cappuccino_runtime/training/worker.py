@@ -87,8 +87,13 @@ class HeartbeatSettings:
         return cls(interval=interval, grace_period=grace, max_retry=retry)
 
 
-def open_storage(url: str, heartbeat: HeartbeatSettings | None = None) -> RDBStorage:
-    """An RDBStorage for `url` (SQLite or PostgreSQL via psycopg 3) with heartbeats enabled."""
+def open_storage(
+    url: str, heartbeat: HeartbeatSettings | None = None, *, heartbeats: bool = True
+) -> RDBStorage:
+    """An RDBStorage for `url` (SQLite or PostgreSQL via psycopg 3), by default with heartbeats.
+
+    `heartbeats=False` is for ask/tell callers (refit), which Optuna cannot heartbeat.
+    """
     hb = heartbeat or HeartbeatSettings.from_env()
     engine_kwargs: dict[str, object] = {}
     if url.startswith("postgresql"):
@@ -99,6 +104,8 @@ def open_storage(url: str, heartbeat: HeartbeatSettings | None = None) -> RDBSto
         with warnings.catch_warnings():
             # heartbeats are "experimental" in Optuna since v2.8 but are what kills stale trials
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if not heartbeats:
+                return RDBStorage(url, engine_kwargs=engine_kwargs)
             return RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,

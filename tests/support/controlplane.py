@@ -510,7 +510,8 @@ class ControlPlane:
             self._start_controller_manager(timeout)
 
     def _start_controller_manager(self, timeout: float) -> None:
-        """kube-controller-manager with only the garbage-collector and namespace controllers."""
+        """kube-controller-manager with only the garbage-collector, namespace and ClusterRole
+        aggregation controllers (the last fills the built-in view/edit/admin roles)."""
         port = free_port()
         kcm = self._spawn(
             "kube-controller-manager",
@@ -518,7 +519,8 @@ class ControlPlane:
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}",
-                "--controllers=garbage-collector-controller,namespace-controller",
+                "--controllers=garbage-collector-controller,namespace-controller,"
+                "clusterrole-aggregation-controller",
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={port}",
