@@ -7,6 +7,10 @@ ALPACA_API_SECRET_KEY raise the rate limit when present. alpaca-py follows `next
 Timeframes up to 1h are fetched natively; coarser ones (4h, 1d) are fetched as 1h bars and
 aggregated by `MarketData.resample`, so bins are UTC-aligned exactly as for file sources.
 A bar that has not closed yet at `now` is dropped and reported.
+
+Every request times out after `AlpacaDataConfig.timeout_s` (alpaca-py sets no timeout, so a
+stalled connection would block forever): the client's session is a `TimeoutSession`. A URL
+with credentials in it (`https://user:pass@host`) is named without them in every message.
 """
 
 from __future__ import annotations
@@ -14,9 +18,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
+import requests
 
 from cappuccino_runtime.data.files import RawSeries
 from cappuccino_runtime.data.quality import DataQualityIssue
@@ -26,7 +32,39 @@ from cappuccino_runtime.errors import ConfigError, DataUnavailable
 if TYPE_CHECKING:
     from alpaca.data.timeframe import TimeFrame
 
-__all__ = ["AlpacaDataConfig", "alpaca_fetch_timeframe", "fetch_alpaca_bars"]
+__all__ = [
+    "AlpacaDataConfig",
+    "TimeoutSession",
+    "alpaca_fetch_timeframe",
+    "fetch_alpaca_bars",
+    "redact_url",
+]
+
+
+def redact_url(url: str) -> str:
+    """`https://user:secret@host/path` -> `https://***@host/path` (URLs are named in errors)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+class TimeoutSession(requests.Session):
+    """A requests session whose every request has a timeout (alpaca-py passes none)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        kwargs.setdefault("timeout", self.timeout_s)
+        return super().request(method, url, *args, **kwargs)
+
 
 _COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 
@@ -38,6 +76,7 @@ class AlpacaDataConfig:
     url: str | None = None
     api_key: str | None = None
     secret_key: str | None = None
+    timeout_s: float = 30.0
 
     @classmethod
     def from_env(cls) -> AlpacaDataConfig:
@@ -52,7 +91,21 @@ class AlpacaDataConfig:
     @property
     def label(self) -> str:
         """How findings name this source."""
-        return f"alpaca:{self.url or 'https://data.alpaca.markets'}"
+        return f"alpaca:{redact_url(self.url) if self.url else 'https://data.alpaca.markets'}"
+
+
+def _redacted(message: str, config: AlpacaDataConfig) -> str:
+    """The message with the configured URL's credentials and the keys removed."""
+    if config.url:
+        message = message.replace(config.url, redact_url(config.url))
+        parts = urlsplit(config.url)
+        for secret in (parts.password, parts.username):
+            if secret and len(secret) >= 6:  # shorter strings would mangle ordinary words
+                message = message.replace(secret, "***")
+    for secret in (config.api_key, config.secret_key):
+        if secret and len(secret) >= 6:
+            message = message.replace(secret, "***")
+    return message
 
 
 def alpaca_fetch_timeframe(timeframe: str) -> str:
@@ -104,6 +157,7 @@ def fetch_alpaca_bars(
     client = CryptoHistoricalDataClient(
         api_key=config.api_key, secret_key=config.secret_key, url_override=config.url
     )
+    client._session = TimeoutSession(config.timeout_s)
     request = CryptoBarsRequest(
         symbol_or_symbols=list(symbols),
         timeframe=_alpaca_timeframe(fetch_tf),
@@ -115,12 +169,12 @@ def fetch_alpaca_bars(
     except APIError as e:
         raise DataUnavailable(
             f"Alpaca refused crypto bars for {', '.join(symbols)} ({fetch_tf}, {start} .. {end}) "
-            f"at {config.label}: HTTP {e.status_code}: {e}. Check the symbols and the API keys."
+            f"at {config.label}: HTTP {e.status_code}: {_redacted(str(e), config)}. Check the symbols and the API keys."
         ) from e
     except OSError as e:  # requests' ConnectionError and timeouts are OSErrors
         raise DataUnavailable(
             f"could not reach Alpaca at {config.label} for crypto bars of {', '.join(symbols)}: "
-            f"{e}. Check the network or ALPACA_DATA_URL."
+            f"{_redacted(str(e), config)}. Check the network or ALPACA_DATA_URL."
         ) from e
     series: list[RawSeries] = []
     issues: list[DataQualityIssue] = []

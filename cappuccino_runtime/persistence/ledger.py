@@ -10,11 +10,17 @@ stores exact decimals of those floats in Numeric columns.
 Fill arithmetic (the env's convention, fee in the received asset):
 - buy  of `qty` units at `price` with fee `fee` (units): positions += qty - fee; cash -= qty*price
 - sell of `qty` units at `price` with fee `fee` (quote): positions -= qty; cash += qty*price - fee
+A fee the broker posts later (Alpaca's CFEE activities) is booked with `record_fee`: a fee in
+the asset lowers the position, a USD fee the cash.
+
+Book identity: each book gets a random `token` when first opened (persisted); its orders'
+client_order_ids derive from it, so no other deployment can ever produce the same ids.
 """
 
 from __future__ import annotations
 
 import copy
+import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -24,17 +30,28 @@ from cappuccino_runtime.errors import ConfigError
 __all__ = [
     "OPEN_STATUSES",
     "Book",
+    "FeeRecord",
     "FillRecord",
     "InMemoryLedger",
     "Ledger",
     "OrderRecord",
     "RankingRecord",
     "SnapshotRecord",
+    "apply_fee",
     "apply_fill",
+    "new_book_token",
 ]
 
-OPEN_STATUSES = frozenset({"intent", "new", "accepted", "pending_new", "partially_filled"})
-"""Order statuses that may still fill; `intent` means written but not yet acknowledged."""
+OPEN_STATUSES = frozenset(
+    {"intent", "unknown", "new", "accepted", "pending_new", "partially_filled"}
+)
+"""Order statuses that may still fill; `intent` means written but not yet acknowledged,
+`unknown` that a submission was attempted and its fate is not known yet (looked up later)."""
+
+
+def new_book_token() -> str:
+    """A fresh random book identity (12 hex characters)."""
+    return uuid.uuid4().hex[:12]
 
 
 @dataclass(frozen=True)
@@ -46,6 +63,7 @@ class Book:
     cash: float
     positions: dict[str, float] = field(default_factory=dict)
     halted_reason: str | None = None
+    token: str = ""
 
 
 @dataclass(frozen=True)
@@ -64,6 +82,20 @@ class OrderRecord:
     status: str = "intent"
     broker_order_id: str | None = None
     filled_qty: float = 0.0
+    filled_notional: float = 0.0
+
+
+@dataclass(frozen=True)
+class FeeRecord:
+    """A fee posted by the broker after the fill: `amount` of `asset` ("USD" or the base asset
+    of `symbol`), booked to one book; fee_key is unique (`<activity id>:<portfolio_id>`)."""
+
+    fee_key: str
+    portfolio_id: str
+    symbol: str | None
+    asset: str
+    amount: float
+    ts: datetime
 
 
 @dataclass(frozen=True)
@@ -158,6 +190,14 @@ class Ledger(Protocol):
         """Fills of the book in recording order, those with ts > since when given."""
         ...
 
+    def record_fee(self, fee: FeeRecord) -> bool:
+        """Books a broker-posted fee on its book atomically; False if fee_key was already seen."""
+        ...
+
+    def fees(self, portfolio_id: str) -> list[FeeRecord]:
+        """Fees booked on the book, in recording order."""
+        ...
+
     def add_snapshot(self, snapshot: SnapshotRecord) -> bool:
         """Stores the snapshot unless one exists for (portfolio_id, ts); True if stored."""
         ...
@@ -190,6 +230,17 @@ def apply_fill(book: Book, side: str, symbol: str, qty: float, price: float, fee
     return replace(book, cash=cash, positions=positions)
 
 
+def apply_fee(book: Book, fee: FeeRecord) -> Book:
+    """The book after a broker-posted fee (pure): USD lowers cash, an asset its position."""
+    if fee.asset == "USD":
+        return replace(book, cash=book.cash - fee.amount)
+    if fee.symbol is None:
+        raise ValueError(f"fee {fee.fee_key!r} in {fee.asset} names no symbol.")
+    positions = dict(book.positions)
+    positions[fee.symbol] = positions.get(fee.symbol, 0.0) - fee.amount
+    return replace(book, positions=positions)
+
+
 def _unknown(portfolio_id: str) -> ConfigError:
     return ConfigError(
         f"portfolio {portfolio_id!r} is not in the ledger; open it with open_portfolio first."
@@ -205,10 +256,13 @@ class InMemoryLedger:
         self._fills: dict[str, FillRecord] = {}
         self._snapshots: dict[str, dict[datetime, SnapshotRecord]] = {}
         self._rankings: dict[str, dict[datetime, list[RankingRecord]]] = {}
+        self._fees: dict[str, FeeRecord] = {}
 
     def open_portfolio(self, portfolio_id: str, initial_cash: float, now: datetime) -> Book:
         if portfolio_id not in self._books:
-            self._books[portfolio_id] = Book(portfolio_id, initial_cash, initial_cash)
+            self._books[portfolio_id] = Book(
+                portfolio_id, initial_cash, initial_cash, token=new_book_token()
+            )
         return self.book(portfolio_id)
 
     def book(self, portfolio_id: str) -> Book:
@@ -266,9 +320,23 @@ class InMemoryLedger:
         self._books[order.portfolio_id] = apply_fill(
             book, order.side, order.symbol, fill.qty, fill.price, fill.fee
         )
-        self._orders[order.client_order_id] = replace(order, filled_qty=order.filled_qty + fill.qty)
+        self._orders[order.client_order_id] = replace(
+            order,
+            filled_qty=order.filled_qty + fill.qty,
+            filled_notional=order.filled_notional + fill.qty * fill.price,
+        )
         self._fills[fill.fill_key] = fill
         return True
+
+    def record_fee(self, fee: FeeRecord) -> bool:
+        if fee.fee_key in self._fees:
+            return False
+        self._books[fee.portfolio_id] = apply_fee(self.book(fee.portfolio_id), fee)
+        self._fees[fee.fee_key] = fee
+        return True
+
+    def fees(self, portfolio_id: str) -> list[FeeRecord]:
+        return [f for f in self._fees.values() if f.portfolio_id == portfolio_id]
 
     def fills(self, portfolio_id: str, since: datetime | None = None) -> list[FillRecord]:
         return [

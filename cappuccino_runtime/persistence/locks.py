@@ -5,7 +5,8 @@
   64-bit integer. The server releases it when the connection or the process dies, so a killed
   pod never leaves a stale lock.
 - SQLite (local runs): an exclusive `fcntl.flock` on `<db file>.<12 hex of the key>.lock` next
-  to the database file. The kernel releases it when the process dies. An in-memory SQLite
+  to the database file (its real path, so a symlink to the same file meets the same lock).
+  The kernel releases it when the process dies. An in-memory SQLite
   database cannot be shared between processes, so it needs no lock.
 """
 
@@ -51,7 +52,8 @@ class PortfolioLock:
         elif self.engine.dialect.name == "sqlite":
             database = self.engine.url.database
             if database and database != ":memory:":
-                path = Path(f"{database}.{key & 0xFFFFFFFFFFFF:012x}.lock")
+                real = os.path.realpath(database)  # a symlinked path locks the same file
+                path = Path(f"{real}.{key & 0xFFFFFFFFFFFF:012x}.lock")
                 fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

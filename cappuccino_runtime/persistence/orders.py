@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from cappuccino_runtime.persistence.base import Base, Money, UTCDateTime
 
-__all__ = ["FillRow", "OrderRow"]
+__all__ = ["FeeRow", "FillRow", "OrderRow"]
 
 
 class OrderRow(Base):
@@ -35,6 +35,7 @@ class OrderRow(Base):
     status: Mapped[str] = mapped_column(String(32))
     broker_order_id: Mapped[str | None] = mapped_column(String(64))
     filled_qty: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    filled_notional: Mapped[Decimal | None] = mapped_column(Money, default=Decimal(0))
     decision_ts: Mapped[datetime] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -56,4 +57,21 @@ class FillRow(Base):
     qty: Mapped[Decimal] = mapped_column(Money)
     price: Mapped[Decimal] = mapped_column(Money)
     fee: Mapped[Decimal] = mapped_column(Money)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class FeeRow(Base):
+    """A fee the broker posted later (Alpaca CFEE), booked once per (activity, book)."""
+
+    __tablename__ = "fees"
+    __table_args__ = (UniqueConstraint("fee_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    fee_key: Mapped[str] = mapped_column(String(200))
+    portfolio_id: Mapped[str] = mapped_column(
+        ForeignKey("portfolios.portfolio_id", ondelete="CASCADE"), index=True
+    )
+    symbol: Mapped[str | None] = mapped_column(String(32))
+    asset: Mapped[str] = mapped_column(String(16))
+    amount: Mapped[Decimal] = mapped_column(Money)
     ts: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -22,6 +22,7 @@ class PortfolioRow(Base):
     initial_cash: Mapped[Decimal] = mapped_column(Money)
     cash: Mapped[Decimal] = mapped_column(Money)
     halted_reason: Mapped[str | None] = mapped_column(String(1000), default=None)
+    book_token: Mapped[str | None] = mapped_column(String(32), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

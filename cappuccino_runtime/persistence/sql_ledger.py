@@ -22,13 +22,16 @@ from cappuccino_runtime.persistence.base import from_decimal, to_decimal
 from cappuccino_runtime.persistence.ledger import (
     OPEN_STATUSES,
     Book,
+    FeeRecord,
     FillRecord,
     OrderRecord,
     RankingRecord,
     SnapshotRecord,
+    apply_fee,
     apply_fill,
+    new_book_token,
 )
-from cappuccino_runtime.persistence.orders import FillRow, OrderRow
+from cappuccino_runtime.persistence.orders import FeeRow, FillRow, OrderRow
 from cappuccino_runtime.persistence.portfolios import PortfolioRow, PositionRow
 from cappuccino_runtime.persistence.rankings import ArenaRankingRow
 from cappuccino_runtime.persistence.snapshots import PortfolioSnapshotRow
@@ -68,6 +71,7 @@ def _order(row: OrderRow) -> OrderRecord:
         status=row.status,
         broker_order_id=row.broker_order_id,
         filled_qty=from_decimal(row.filled_qty),
+        filled_notional=from_decimal(row.filled_notional),
     )
 
 
@@ -83,6 +87,7 @@ def _order_row(order: OrderRecord) -> OrderRow:
         status=order.status,
         broker_order_id=order.broker_order_id,
         filled_qty=to_decimal(order.filled_qty),
+        filled_notional=to_decimal(order.filled_notional),
         decision_ts=order.decision_ts,
         created_at=order.created_at,
     )
@@ -132,6 +137,7 @@ class SqlLedger:
             cash=from_decimal(row.cash),
             positions={p.symbol: from_decimal(p.qty) for p in positions},
             halted_reason=row.halted_reason,
+            token=row.book_token or "",
         )
 
     @staticmethod
@@ -156,6 +162,7 @@ class SqlLedger:
                             portfolio_id=portfolio_id,
                             initial_cash=to_decimal(initial_cash),
                             cash=to_decimal(initial_cash),
+                            book_token=new_book_token(),
                             created_at=now,
                         )
                     )
@@ -230,8 +237,20 @@ class SqlLedger:
             )
             return [_order(r) for r in rows]
 
+    @_translated
     def open_orders(self, portfolio_id: str) -> list[OrderRecord]:
-        return [o for o in self.orders(portfolio_id) if o.status in OPEN_STATUSES]
+        """Open orders only, through the (portfolio_id, status) index: the cost of a poll grows
+        with the open orders, not with the book's order history."""
+        with self._tx() as s:
+            rows = s.scalars(
+                select(OrderRow)
+                .where(
+                    OrderRow.portfolio_id == portfolio_id,
+                    OrderRow.status.in_(sorted(OPEN_STATUSES)),
+                )
+                .order_by(OrderRow.id)
+            )
+            return [_order(r) for r in rows]
 
     @_translated
     def record_fill(self, fill: FillRecord) -> bool:
@@ -253,6 +272,9 @@ class SqlLedger:
                 )
                 self._write_book(s, row, book)
                 order.filled_qty = to_decimal(from_decimal(order.filled_qty) + fill.qty)
+                order.filled_notional = to_decimal(
+                    from_decimal(order.filled_notional) + fill.qty * fill.price
+                )
                 s.add(
                     FillRow(
                         fill_key=fill.fill_key,
@@ -284,6 +306,46 @@ class SqlLedger:
                     qty=from_decimal(r.qty),
                     price=from_decimal(r.price),
                     fee=from_decimal(r.fee),
+                    ts=r.ts,
+                )
+                for r in rows
+            ]
+
+    @_translated
+    def record_fee(self, fee: FeeRecord) -> bool:
+        try:
+            with self._tx() as s:
+                if s.scalar(select(FeeRow.id).where(FeeRow.fee_key == fee.fee_key)):
+                    return False
+                row = self._portfolio(s, fee.portfolio_id)
+                self._write_book(s, row, apply_fee(self._book(s, row), fee))
+                s.add(
+                    FeeRow(
+                        fee_key=fee.fee_key,
+                        portfolio_id=fee.portfolio_id,
+                        symbol=fee.symbol,
+                        asset=fee.asset,
+                        amount=to_decimal(fee.amount),
+                        ts=fee.ts,
+                    )
+                )
+            return True
+        except IntegrityError:
+            return False
+
+    @_translated
+    def fees(self, portfolio_id: str) -> list[FeeRecord]:
+        with self._tx() as s:
+            rows = s.scalars(
+                select(FeeRow).where(FeeRow.portfolio_id == portfolio_id).order_by(FeeRow.id)
+            )
+            return [
+                FeeRecord(
+                    fee_key=r.fee_key,
+                    portfolio_id=r.portfolio_id,
+                    symbol=r.symbol,
+                    asset=r.asset,
+                    amount=from_decimal(r.amount),
                     ts=r.ts,
                 )
                 for r in rows

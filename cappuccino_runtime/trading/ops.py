@@ -3,13 +3,16 @@
 Metrics (labels: portfolio_id): cappuccino_equity, cappuccino_return (since the book started),
 cappuccino_drawdown, cappuccino_trades_total, cappuccino_rank (arena members),
 cappuccino_guard_halted (1 while a guard halts the book), cappuccino_last_poll_timestamp.
-/healthz answers 200 while the process runs; /readyz answers 200 once the trader has
+/healthz answers 200 while the poll loop is alive and 503 once no poll has finished for
+`stall_after_s` (the trader sets N poll intervals), so Kubernetes restarts a hung trader;
+/readyz answers 200 once the trader has
 reconciled with the broker and finished a poll, 503 before.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -47,6 +50,19 @@ class TraderMetrics:
             "cappuccino_last_poll_timestamp", "Unix time of the last poll.", registry=self.registry
         )
         self.ready = threading.Event()
+        self.stall_after_s: float | None = None
+        self._beat = time.monotonic()
+
+    def heartbeat(self) -> None:
+        """The poll loop finished one iteration (successful or not)."""
+        self._beat = time.monotonic()
+
+    def stalled_for(self) -> float | None:
+        """Seconds since the last heartbeat when that exceeds stall_after_s, else None."""
+        age = time.monotonic() - self._beat
+        if self.stall_after_s is not None and age > self.stall_after_s:
+            return age
+        return None
 
 
 def serve_ops(metrics: TraderMetrics, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
@@ -57,7 +73,12 @@ def serve_ops(metrics: TraderMetrics, port: int, host: str = "0.0.0.0") -> Threa
             if self.path == "/metrics":
                 body, status, ctype = generate_latest(metrics.registry), 200, CONTENT_TYPE_LATEST
             elif self.path == "/healthz":
-                body, status, ctype = b"ok\n", 200, "text/plain"
+                stalled = metrics.stalled_for()
+                if stalled is None:
+                    body, status, ctype = b"ok\n", 200, "text/plain"
+                else:
+                    body = f"stalled: no poll finished for {stalled:.0f} s\n".encode()
+                    status, ctype = 503, "text/plain"
             elif self.path == "/readyz":
                 ok = metrics.ready.is_set()
                 body = b"ready\n" if ok else b"not ready\n"

@@ -7,9 +7,13 @@ positions_state.json (one object per book, keyed by portfolio_id):
       "initial_value": float, "halted": bool, "halt_reason": str | null,
       "positions": {"BTC/USD": {"qty": float, "price": float, "value": float,
                                 "weight": float}, ...}}, ...}
-trades_history.json (a list, oldest first, one entry per fill):
-    [{"timestamp": ISO-8601 UTC, "portfolio_id": str, "symbol": "BTC/USD", "side": "buy"|"sell",
-      "qty": float, "price": float, "notional": float, "fee": float, "client_order_id": str}]
+trades_history.json (a JSON list, oldest first, one entry per fill; the original's fields
+ticker/quantity plus ours):
+    [{"timestamp": ISO-8601 UTC, "portfolio_id": str, "ticker": "BTC/USD", "symbol": "BTC/USD",
+      "side": "buy"|"sell", "quantity": float, "qty": float, "price": float, "notional": float,
+      "fee": float, "fee_currency": "BTC"|"USD", "client_order_id": str, "fill_id": str}]
+It is appended to in place (the closing `]` is overwritten by `,` + the new entries + `]`), never
+read and rewritten whole; a torn tail left by a kill is repaired on the next append.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_trades", "write_positions_state"]
+__all__ = ["append_trades", "recorded_fill_ids", "write_positions_state"]
 
 POSITIONS_FILE = "positions_state.json"
 TRADES_FILE = "trades_history.json"
@@ -69,10 +73,77 @@ def book_state(
 
 
 def append_trades(state_dir: Path, trades: Sequence[dict[str, Any]]) -> None:
-    """Appends fills to trades_history.json (read, extend, atomic replace)."""
+    """Appends fills to trades_history.json in place (see the module docstring)."""
     if not trades:
         return
     path = state_dir / TRADES_FILE
-    history = json.loads(path.read_text()) if path.exists() else []
-    history.extend(trades)
-    _atomic_write(path, history)
+    body = ",\n".join(json.dumps(t) for t in trades)
+    if not path.exists() or path.stat().st_size == 0:
+        _atomic_write_text(path, f"[\n{body}\n]\n")
+        return
+    with path.open("r+b") as f:
+        end = _closing_bracket(f)
+        if end is None:  # not a list we wrote (or torn beyond repair): keep it, start anew
+            f.close()
+            path.replace(path.with_name(path.name + ".corrupt"))
+            _atomic_write_text(path, f"[\n{body}\n]\n")
+            return
+        f.seek(end)
+        empty = _is_empty_list(f, end)
+        f.write(((body if empty else ",\n" + body) + "\n]\n").encode())
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def recorded_fill_ids(state_dir: Path) -> set[str]:
+    """The fill_ids already in trades_history.json (read once, at start-up)."""
+    path = state_dir / TRADES_FILE
+    if not path.exists():
+        return set()
+    try:
+        rows = json.loads(path.read_text() or "[]")
+    except ValueError:
+        return set()
+    return {str(r["fill_id"]) for r in rows if isinstance(r, dict) and "fill_id" in r}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def _closing_bracket(f: Any) -> int | None:
+    """Offset of the list's closing `]`; a tail torn after the last full entry is cut back."""
+    size = f.seek(0, os.SEEK_END)
+    chunk = min(size, 1 << 16)
+    f.seek(size - chunk)
+    tail = f.read(chunk)
+    stripped = tail.rstrip()
+    if stripped.endswith(b"]"):
+        return size - chunk + len(stripped) - 1
+    last = tail.rfind(b"}")  # torn: an append died mid-entry; keep entries up to the last `}`
+    while last >= 0:
+        candidate = size - chunk + last + 1
+        f.seek(0)
+        head = f.read(candidate)
+        try:
+            json.loads(head + b"\n]")
+        except ValueError:
+            last = tail.rfind(b"}", 0, last)
+            continue
+        f.seek(candidate)
+        f.write(b"\n]")
+        f.truncate()
+        return candidate + 1
+    return None
+
+
+def _is_empty_list(f: Any, end: int) -> bool:
+    f.seek(0)
+    head = f.read(end).strip()
+    f.seek(end)
+    return head == b"["

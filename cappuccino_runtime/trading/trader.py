@@ -1,5 +1,10 @@
 """The trader loop: poll, build states, decide in one batched pass, guard, order, persist.
 
+Three parts: the decision step here (states -> target weights -> planned orders, pure apart
+from the model's forward pass), the order executor (trading/executor.py: intents, submission,
+reconciliation of fills and fees) and the reporter (trading/reporter.py: TRADE: lines,
+metrics, liveness, state files). The Trader only sequences them.
+
 One Trader drives one or more books (one ensemble book, or N arena books) from one market poll:
 
 1. history = broker.history(...) ends at the newest completed bar t (bar_end = its close time);
@@ -9,10 +14,17 @@ One Trader drives one or more books (one ensemble book, or N arena books) from o
 4. target weights -> orders with the env's rebalance arithmetic at the broker's fill price,
    minus a cost-aware dead band; the snapshot at t and all order intents are written in ONE
    transaction (`Ledger.record_decision`) before anything is sent;
-5. intents are executed: routed books through the broker (idempotent client_order_id), other
-   arena books filled locally with the env's rule; fills are recorded, then (Alpaca, one
-   routed book) positions are read back from the broker, as its fee is in the received asset;
+5. intents are executed: routed books through the broker (idempotent client_order_id derived
+   from the book's persisted random token), other arena books filled locally with the env's
+   rule; fills are recorded per increment; fees the broker posts later (Alpaca CFEE) are
+   booked when they appear; the broker's positions are compared with the routed books (never
+   copied into them: an account may hold other deployments' units) and sells are capped at
+   what the account holds for the book;
 6. arena ranking, positions_state.json / trades_history.json, `TRADE:` lines, metrics.
+
+Start-up: a routed book that starts fresh must fit in the broker account's cash (else a clear
+refusal); it starts from its own initial cash and no positions, never from the account's, so
+there is no false drawdown on a used account.
 
 Restart safety: a bar whose snapshot exists was already decided and is never decided again;
 open intents of the current bar are executed (the broker adopts an id it already knows),
@@ -28,7 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,23 +48,22 @@ from pydantic import BaseModel, ConfigDict, Field
 from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.errors import (
-    BrokerError,
+    ConfigError,
     DataUnavailable,
     StorageUnavailable,
     TemporaryBrokerError,
 )
 from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.persistence.ledger import (
-    FillRecord,
     Ledger,
     OrderRecord,
     RankingRecord,
     SnapshotRecord,
 )
 from cappuccino_runtime.trading.arena import rank_members
-from cappuccino_runtime.trading.brokers.base import Broker, BrokerOrder, OrderRequest
-from cappuccino_runtime.trading.brokers.replay import simulated_fill
+from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.ensemble import EnsembleRule, mean_action_target, vote_targets
+from cappuccino_runtime.trading.executor import OrderExecutor
 from cappuccino_runtime.trading.guards import (
     GuardConfig,
     GuardKind,
@@ -62,9 +73,9 @@ from cappuccino_runtime.trading.guards import (
 )
 from cappuccino_runtime.trading.observation import MarketWindow, history_bars
 from cappuccino_runtime.trading.ops import TraderMetrics
-from cappuccino_runtime.trading.orders import OrderSide, client_order_id, plan_orders
+from cappuccino_runtime.trading.orders import client_order_id, plan_orders
 from cappuccino_runtime.trading.policy import ModelBank
-from cappuccino_runtime.trading.state_files import append_trades, book_state, write_positions_state
+from cappuccino_runtime.trading.reporter import Reporter
 
 __all__ = ["BookPlan", "Trader", "TraderConfig"]
 
@@ -87,7 +98,9 @@ class TraderConfig(BaseModel):
     )
     slippage_bps: float = Field(default=5.0, ge=0, description="as EnvConfig.slippage_bps")
     min_order_notional: float = Field(default=1.0, ge=0, description="as the env and Alpaca")
-    initial_cash: float = Field(default=10_000.0, gt=0, description="cash of a new book")
+    initial_cash: float = Field(
+        default=10_000.0, gt=0, allow_inf_nan=False, description="cash of a new book"
+    )
     guards: GuardConfig = Field(default_factory=GuardConfig)
     ranking_window_hours: float = Field(default=7 * 24, gt=0, description="arena Sharpe window")
     top_k: int = Field(default=3, ge=0, description="arena members promoted")
@@ -98,6 +111,9 @@ class TraderConfig(BaseModel):
         default=False, description="overwrite the routed book's positions with the broker's"
     )
     max_polls: int | None = Field(default=None, ge=1, description="stop after N polls")
+    liveness_polls: float = Field(
+        default=3.0, gt=0, description="/healthz fails when no poll finished for N intervals"
+    )
 
 
 @dataclass(frozen=True)
@@ -145,6 +161,7 @@ class Trader:
         self.arena_id = arena_id
         self.state_dir = state_dir
         self.metrics = metrics or TraderMetrics()
+        self.metrics.stall_after_s = self.config.liveness_polls * self.config.poll_seconds
         self._checkpoint = checkpoint or (lambda _label: None)
         self.symbols = bank.symbols
         self.step_delta = timeframe_delta(bank.timeframe).to_pytimedelta()
@@ -154,19 +171,33 @@ class Trader:
         self.dead_band = self.fee_rate if self.config.dead_band is None else self.config.dead_band
         self._equity: dict[str, list[tuple[datetime, float]]] = {}
         self._routed: set[str] = {b.portfolio_id for b in self.books}
+        self._tokens: dict[str, str] = {}
+        self._broker_positions: dict[str, float] | None = None
         self.guard_status: dict[str, GuardStatus] = {}
+        self.reporter = Reporter(self.metrics, state_dir, self.symbols)
+        self.executor = OrderExecutor(
+            broker,
+            ledger,
+            slippage=self.slippage,
+            on_fill=self.reporter.fill,
+            checkpoint=self._checkpoint,
+        )
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
-        """Opens the books, loads their equity history and resumes a replay's clock."""
+        """Opens the books, checks the start state, loads equity history, resumes a replay."""
         now = self.broker.now()
         lasts: list[datetime] = []
+        fresh: list[str] = []
         for plan in self.books:
-            self.ledger.open_portfolio(plan.portfolio_id, self.config.initial_cash, now)
+            book = self.ledger.open_portfolio(plan.portfolio_id, self.config.initial_cash, now)
+            self._tokens[plan.portfolio_id] = book.token
             history = [(s.ts, s.equity) for s in self.ledger.snapshots(plan.portfolio_id)]
             self._equity[plan.portfolio_id] = history
             if history:
                 lasts.append(history[-1][0])
+            elif not self.ledger.open_orders(plan.portfolio_id):
+                fresh.append(plan.portfolio_id)
         if lasts and len(lasts) == len(self.books):
             self.broker.resume_at(min(lasts))
         elif lasts:
@@ -174,15 +205,46 @@ class Trader:
         if self.arena_id and self.config.route == "promoted":
             ranking = self.ledger.latest_ranking(self.arena_id)
             self._routed = {r.portfolio_id for r in ranking if r.promoted}
-        if self.config.read_back_positions:
-            self._read_back(reason="start-up reconciliation")
+        if not self.broker.fees_inline:
+            self._check_start_state(fresh)
+        self.executor.load_booked_fees(p.portfolio_id for p in self.books)
+        self.reporter.catch_up(self.ledger, [p.portfolio_id for p in self.books])
+        known = {
+            o.client_order_id for p in self.books for o in self.ledger.open_orders(p.portfolio_id)
+        }
         foreign = [
-            o.client_order_id
-            for o in self.broker.open_orders()
-            if self.ledger.get_order(o.client_order_id) is None
+            o.client_order_id for o in self.broker.open_orders() if o.client_order_id not in known
         ]
         if foreign:
-            log.warning("broker has open orders this ledger does not know", extra={"ids": foreign})
+            log.info(
+                "the broker account has open orders this deployment did not create; they are "
+                "left alone",
+                extra={"ids": foreign[:20], "count": len(foreign)},
+            )
+
+    def _check_start_state(self, fresh: list[str]) -> None:
+        """A fresh routed book must fit in the account's cash; it never takes over positions."""
+        routed_fresh = [pid for pid in fresh if pid in self._routed]
+        if not routed_fresh:
+            if self.config.read_back_positions:
+                self._reconcile(reason="start-up")
+            return
+        need = sum(self.ledger.book(pid).cash for pid in routed_fresh)
+        cash = self.broker.cash()
+        if cash + 1e-9 < need:
+            raise ConfigError(
+                f"the broker account has ${cash:,.2f} cash, less than the ${need:,.2f} the new "
+                f"book(s) {', '.join(routed_fresh)} start with. Lower initial_cash in the "
+                "manifest to at most the account's free cash, or use a funded (or fresh) paper "
+                "account; the trader does not take over positions it did not buy."
+            )
+        held = {s: q for s, q in self.broker.positions().items() if abs(q) > 0}
+        if held:
+            log.warning(
+                "the broker account already holds positions; the new book starts from its own "
+                "initial cash and no positions and never sells units it did not buy",
+                extra={"positions": held, "books": routed_fresh},
+            )
 
     def run(self) -> int:
         """Polls until the broker has no more bars (replay), max_polls, or forever (live)."""
@@ -194,6 +256,7 @@ class Trader:
             except (TemporaryBrokerError, StorageUnavailable, DataUnavailable) as e:
                 self._poll_failed(e)
             polls += 1
+            self.metrics.heartbeat()
             self.metrics.ready.set()
             if self.config.max_polls is not None and polls >= self.config.max_polls:
                 return polls
@@ -220,13 +283,14 @@ class Trader:
     # -- one poll ------------------------------------------------------------------------------
     def step(self) -> None:
         """One poll: mark, resume open orders, decide undecided books, execute, rank, report."""
+        self._broker_positions = None
         history = self.broker.history(self.symbols, self.bank.timeframe, self.n_history)
         bar_end = pd.Timestamp(history.index[-1]).to_pydatetime() + self.step_delta
         close = [float(c) for c in history.close[-1]]
         can_trade = self.broker.can_trade()
         prices = self.broker.fill_prices(self.symbols) if can_trade else close
         for plan in self.books:
-            self._resume_orders(plan, bar_end, can_trade)
+            self._execute(plan, bar_end, can_trade)
         views = [self._view(plan, close, bar_end) for plan in self.books]
         pending = [v for v in views if not v.decided]
         if pending:
@@ -235,11 +299,14 @@ class Trader:
                 self._decide(
                     view, targets[view.plan.portfolio_id], close, prices, bar_end, can_trade
                 )
+        self._book_fees()
+        if self.config.read_back_positions:
+            self._reconcile(reason="after the poll")
         if self.arena_id:
             self._rank(bar_end)
         self._report(bar_end, close)
 
-    # -- internals -----------------------------------------------------------------------------
+    # -- decision --------------------------------------------------------------------------------
     def _view(self, plan: BookPlan, close: list[float], bar_end: datetime) -> _BookView:
         book = self.ledger.book(plan.portfolio_id)
         holdings = [book.positions.get(s, 0.0) for s in self.symbols]
@@ -317,10 +384,11 @@ class Trader:
             )
         orders: list[OrderRecord] = []
         if can_trade and not status.halted:
+            cash, holdings = _available(view, self.ledger.open_orders(pid), self.symbols)
             planned = plan_orders(
                 symbols=self.symbols,
-                cash=view.cash,
-                holdings=view.holdings,
+                cash=cash,
+                holdings=holdings,
                 prices=prices,
                 target=target,
                 fee_rate=self.fee_rate,
@@ -329,9 +397,10 @@ class Trader:
                 dead_band=self.dead_band,
             )
             decision_ts = bar_end - self.step_delta
+            identity = _identity(pid, self._tokens.get(pid, ""))
             orders = [
                 OrderRecord(
-                    client_order_id=client_order_id(pid, decision_ts, o.symbol, o.side),
+                    client_order_id=client_order_id(identity, decision_ts, o.symbol, o.side),
                     portfolio_id=pid,
                     symbol=o.symbol,
                     side=o.side.value,
@@ -350,128 +419,68 @@ class Trader:
         if self.ledger.record_decision(snapshot, orders):
             self._equity.setdefault(pid, []).append((bar_end, view.equity))
         self._checkpoint("decided")
-        self._resume_orders(view.plan, bar_end, can_trade)
+        self._execute(view.plan, bar_end, can_trade)
 
-    def _resume_orders(self, plan: BookPlan, bar_end: datetime, can_trade: bool) -> None:
-        """Executes this bar's open intents; looks up (or abandons) older open orders."""
+    # -- execution (trading/executor.py) --------------------------------------------------------
+    def _execute(self, plan: BookPlan, bar_end: datetime, can_trade: bool) -> None:
         pid = plan.portfolio_id
         routed = pid in self._routed
-        executed = False
-        for order in self.ledger.open_orders(pid):
-            if order.decision_ts > bar_end:
-                continue  # a replay resumed behind this book: its bar comes later
-            current = order.decision_ts == bar_end
-            if not routed:
-                if order.status == "intent":
-                    self._record(
-                        order, simulated_fill(_request(order), order.ref_price, self.slippage)
-                    )
-                    executed = True
-                continue
-            known = self.broker.order(order.client_order_id)
-            if known is None and current and can_trade:
-                request = self.broker.sized(_request(order))
-                if request is None:
-                    self.ledger.update_order(order.client_order_id, status="skipped")
-                    log.info(
-                        "order below the asset's minimums, not sent",
-                        extra={"client_order_id": order.client_order_id},
-                    )
-                    continue
-                try:
-                    known = self.broker.submit(request)
-                except TemporaryBrokerError:
-                    raise  # the intent stays; this bar's next poll (or the restart) retries it
-                except BrokerError as e:
-                    self.ledger.update_order(order.client_order_id, status="rejected")
-                    log.error(
-                        "the broker rejected an order; the book carries on without it",
-                        extra={"client_order_id": order.client_order_id, "reason": str(e)},
-                    )
-                    continue
-                self._checkpoint("submitted")
-            if known is None:
-                self.ledger.update_order(order.client_order_id, status="abandoned")
+        self.executor.execute(
+            pid,
+            bar_end,
+            can_trade,
+            routed=routed,
+            sellable=(lambda symbol: self._sellable(pid, symbol)) if routed else None,
+        )
+
+    def _positions_now(self) -> dict[str, float]:
+        if self._broker_positions is None:
+            self._broker_positions = self.broker.positions()
+        return self._broker_positions
+
+    def _sellable(self, portfolio_id: str, symbol: str) -> float:
+        """Units of `symbol` the account holds for this book: the broker's, less what this
+        deployment's other routed books hold, at most the book's own."""
+        if self.broker.fees_inline:
+            return float("inf")  # the replay venue is the book's own: no shared account
+        self._broker_positions = None  # sells earlier in this poll moved it
+        others = sum(
+            self.ledger.book(p).positions.get(symbol, 0.0)
+            for p in self._routed
+            if p != portfolio_id
+        )
+        own = self.ledger.book(portfolio_id).positions.get(symbol, 0.0)
+        return max(0.0, min(own, self._positions_now().get(symbol, 0.0) - others))
+
+    def _book_fees(self) -> None:
+        routed = [p.portfolio_id for p in self.books if p.portfolio_id in self._routed]
+        self.executor.book_fees(routed, self.broker.now())
+
+    def _reconcile(self, *, reason: str) -> None:
+        """Compares the routed books with the broker's positions; logs, never overwrites."""
+        if self.broker.fees_inline:
+            return
+        routed = [p.portfolio_id for p in self.books if p.portfolio_id in self._routed]
+        if not routed:
+            return
+        self._broker_positions = None
+        positions = self._positions_now()
+        books = [self.ledger.book(pid) for pid in routed]
+        for symbol in self.symbols:
+            ours = sum(b.positions.get(symbol, 0.0) for b in books)
+            broker_qty = positions.get(symbol, 0.0)
+            pending_fee = ours * self.fee_rate  # fees not posted yet are at most this
+            if broker_qty + pending_fee + 1e-9 < ours:
                 log.warning(
-                    "an old order intent never reached the broker; abandoned, not sent late",
-                    extra={"client_order_id": order.client_order_id},
+                    "the broker account holds less than this deployment's books; sells are "
+                    "capped at what it holds",
+                    extra={
+                        "symbol": symbol,
+                        "books_qty": ours,
+                        "broker_qty": broker_qty,
+                        "reason": reason,
+                    },
                 )
-                continue
-            self._record(order, known)
-            executed = True
-        if executed and routed and self.config.read_back_positions:
-            self._read_back(reason="after fills", only=pid)
-
-    def _read_back(self, *, reason: str, only: str | None = None) -> None:
-        """Positions of the routed book(s) := the broker's (its fee is taken in the asset)."""
-        positions = self.broker.positions()
-        for plan in self.books:
-            pid = plan.portfolio_id
-            if pid not in self._routed or (only is not None and pid != only):
-                continue
-            book = self.ledger.book(pid)
-            for symbol in self.symbols:
-                broker_qty = positions.get(symbol, 0.0)
-                ledger_qty = book.positions.get(symbol, 0.0)
-                if broker_qty != ledger_qty:
-                    self.ledger.set_position(pid, symbol, broker_qty)
-                    if abs(broker_qty - ledger_qty) > 1e-9 * max(1.0, abs(ledger_qty)):
-                        log.warning(
-                            "ledger position differs from the broker's; the broker's is kept",
-                            extra={
-                                "portfolio_id": pid,
-                                "symbol": symbol,
-                                "ledger_qty": ledger_qty,
-                                "broker_qty": broker_qty,
-                                "reason": reason,
-                            },
-                        )
-
-    def _record(self, order: OrderRecord, reported: BrokerOrder) -> None:
-        stored = self.ledger.get_order(order.client_order_id) or order
-        delta = reported.filled_qty - stored.filled_qty
-        if delta > 1e-15 and reported.filled_avg_price is not None:
-            price = reported.filled_avg_price
-            fee = delta * self.fee_rate * (1.0 if order.side == "buy" else price)
-            fill = FillRecord(
-                fill_key=f"{order.client_order_id}:{reported.filled_qty!r}",
-                client_order_id=order.client_order_id,
-                qty=delta,
-                price=price,
-                fee=fee,
-                ts=order.decision_ts,
-            )
-            if self.ledger.record_fill(fill):
-                self._trade(order, fill)
-            self._checkpoint("filled")
-        self.ledger.update_order(
-            order.client_order_id, status=reported.status, broker_order_id=reported.broker_order_id
-        )
-
-    def _trade(self, order: OrderRecord, fill: FillRecord) -> None:
-        log.info(
-            f"TRADE: {order.side.upper()} {fill.qty:.8f} {order.symbol} @ {fill.price:.2f} "
-            f"fee {fill.fee:.8f} book {order.portfolio_id} id {order.client_order_id}",
-            extra={"portfolio_id": order.portfolio_id, "client_order_id": order.client_order_id},
-        )
-        self.metrics.trades.labels(order.portfolio_id).inc()
-        if self.state_dir is not None:
-            append_trades(
-                self.state_dir,
-                [
-                    {
-                        "timestamp": fill.ts.isoformat(),
-                        "portfolio_id": order.portfolio_id,
-                        "symbol": order.symbol,
-                        "side": order.side,
-                        "qty": fill.qty,
-                        "price": fill.price,
-                        "notional": fill.qty * fill.price,
-                        "fee": fill.fee,
-                        "client_order_id": order.client_order_id,
-                    }
-                ],
-            )
 
     def _rank(self, bar_end: datetime) -> None:
         assert self.arena_id is not None
@@ -504,37 +513,40 @@ class Trader:
             self._routed = {r.portfolio_id for r in ranking if r.promoted}
 
     def _report(self, bar_end: datetime, close: list[float]) -> None:
-        books: dict[str, dict[str, Any]] = {}
+        rows = []
         for plan in self.books:
-            book = self.ledger.book(plan.portfolio_id)
-            holdings = [book.positions.get(s, 0.0) for s in self.symbols]
-            equity = book.cash + sum(q * p for q, p in zip(holdings, close, strict=True))
-            peak = max([equity, *(v for _, v in self._equity.get(plan.portfolio_id, []))])
             pid = plan.portfolio_id
-            self.metrics.equity.labels(pid).set(equity)
-            self.metrics.returns.labels(pid).set(equity / book.initial_cash - 1.0)
-            self.metrics.drawdown.labels(pid).set(1.0 - equity / peak if peak > 0 else 0.0)
+            book = self.ledger.book(pid)
+            peak = max([0.0, *(v for _, v in self._equity.get(pid, []))])
             status = self.guard_status.get(pid)
             halted = book.halted_reason or (status.reason if status and status.halted else None)
-            self.metrics.halted.labels(pid).set(1.0 if halted else 0.0)
-            books[pid] = book_state(
-                bar_end, book.cash, book.initial_cash, self.symbols, holdings, close, halted
-            )
-        self.metrics.last_poll.set(bar_end.timestamp())
-        if self.state_dir is not None:
-            write_positions_state(self.state_dir, books)
+            rows.append((book, peak, halted))
+        self.reporter.poll(bar_end, close, rows)
 
     def equity_curve(self, portfolio_id: str) -> list[tuple[datetime, float]]:
         """The book's (decision bar close, equity) series so far."""
         return list(self._equity.get(portfolio_id, []))
 
 
-def _request(order: OrderRecord) -> OrderRequest:
-    return OrderRequest(
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=OrderSide(order.side),
-        qty=order.qty,
-        notional=order.notional,
-        ref_price=order.ref_price,
-    )
+def _identity(portfolio_id: str, token: str) -> str:
+    """What client_order_ids derive from: the portfolio id and its persisted random token."""
+    return f"{portfolio_id}#{token}" if token else portfolio_id
+
+
+def _available(
+    view: _BookView, open_orders: Sequence[OrderRecord], symbols: Sequence[str]
+) -> tuple[float, list[float]]:
+    """Cash and units a new decision may plan with: the book's, less what still-open orders of
+    earlier bars have committed (unfilled buy notional, unfilled sell units). Pure."""
+    cash = view.cash
+    holdings = list(view.holdings)
+    index = {s: i for i, s in enumerate(symbols)}
+    for order in open_orders:
+        i = index.get(order.symbol)
+        if i is None:
+            continue
+        if order.side == "buy" and order.notional is not None:
+            cash -= max(0.0, order.notional - order.filled_notional)
+        elif order.side == "sell" and order.qty is not None:
+            holdings[i] -= max(0.0, order.qty - order.filled_qty)
+    return max(0.0, cash), [max(0.0, h) for h in holdings]

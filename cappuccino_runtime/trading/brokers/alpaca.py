@@ -18,7 +18,19 @@
 - Requests time out after `timeout_s` (alpaca-py sets none): a `requests.Session` subclass
   with a default timeout replaces the client's private `_session`.
 - Errors are translated here: 429/5xx/timeouts -> TemporaryBrokerError, other API errors ->
-  BrokerError, each naming the operation, symbol, side, size and price.
+  BrokerError, each naming the operation, symbol, side, size and price. When neither the POST
+  nor the look-ups can say whether an order exists (a lost response, then a lagging replica
+  answering 404 to "client_order_id must be unique"), `OrderFateUnknown` is raised: the
+  trader keeps the order open and looks it up again on later polls, never calls it rejected.
+- Never adopts an order it did not create: an existing order found under our client_order_id
+  must match the request (symbol, side, size), else BrokerError.
+- Assets are read as `GET /v2/assets/BTCUSD` (Alpaca's "Get an asset" takes a symbol without
+  the slash or URL-encoded; a raw slash is two path segments and a 404).
+- `GET /v2/orders` pages ("Get all orders": at most 500 per page, newest first): open orders
+  are read page by page with `until` = the oldest submission time seen.
+- Fees: Alpaca's orders carry no fee; crypto fees are posted later as `CFEE` account
+  activities ("Crypto Fees", "Account activities") in the received asset. `fee_activities`
+  reads them page by page (`page_token`).
 """
 
 from __future__ import annotations
@@ -33,7 +45,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import requests
 
-from cappuccino_runtime.data.alpaca import AlpacaDataConfig
+from cappuccino_runtime.data.alpaca import AlpacaDataConfig, TimeoutSession
 from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import (
@@ -42,7 +54,13 @@ from cappuccino_runtime.errors import (
     DataUnavailable,
     TemporaryBrokerError,
 )
-from cappuccino_runtime.trading.brokers.base import AssetRules, BrokerOrder, OrderRequest
+from cappuccino_runtime.trading.brokers.base import (
+    AssetRules,
+    BrokerOrder,
+    FeeActivity,
+    OrderFateUnknown,
+    OrderRequest,
+)
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.orders import OrderSide
 from cappuccino_runtime.trading.retry import Backoff, retry_temporary
@@ -52,6 +70,9 @@ __all__ = ["AlpacaBroker", "position_symbol", "trading_symbol"]
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 _DUPLICATE = "client_order_id must be unique"
+_DUPLICATE_CODE = 40010001
+ORDERS_PAGE = 500
+ACTIVITIES_PAGE = 100
 
 
 def position_symbol(symbol: str) -> str:
@@ -65,16 +86,6 @@ def trading_symbol(position: str, known: tuple[str, ...]) -> str:
         if position_symbol(symbol) == position:
             return symbol
     return position[:-3] + "/" + position[-3:] if position.endswith("USD") else position
-
-
-class _TimeoutSession(requests.Session):
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__()
-        self.timeout_s = timeout_s
-
-    def request(self, method: str, url: str, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        kwargs.setdefault("timeout", self.timeout_s)
-        return super().request(method, url, **kwargs)
 
 
 def _status(e: Exception) -> int | None:
@@ -95,6 +106,36 @@ def _is_temporary(e: Exception) -> bool:
     return status is not None and (status == 429 or status >= 500)
 
 
+def _is_duplicate(e: Exception) -> bool:
+    if _DUPLICATE in _message(e):
+        return True
+    try:
+        return int(json.loads(str(e)).get("code")) == _DUPLICATE_CODE and "unique" in str(e)
+    except (ValueError, AttributeError, TypeError):
+        return False
+
+
+def _ours(existing: BrokerOrder, request: OrderRequest, what: str) -> BrokerOrder:
+    """The order found under our client_order_id, if it is the one we asked for."""
+    same_size = (
+        request.qty is not None
+        and existing.qty is not None
+        and math.isclose(existing.qty, request.qty, rel_tol=1e-9, abs_tol=1e-12)
+    ) or (
+        request.notional is not None
+        and existing.notional is not None
+        and math.isclose(existing.notional, request.notional, rel_tol=1e-9, abs_tol=1e-9)
+    )
+    if existing.symbol != request.symbol or existing.side != request.side or not same_size:
+        raise BrokerError(
+            f"client_order_id {request.client_order_id} already names a different order on the "
+            f"Alpaca account ({existing.side.value} {existing.qty or existing.notional} of "
+            f"{existing.symbol}, status {existing.status}); not adopting it for {what}. Two "
+            "deployments share a book identity: give each its own portfolio id or ledger."
+        )
+    return existing
+
+
 def _floor(value: float, step: float) -> float:
     if step <= 0:
         return value
@@ -106,6 +147,7 @@ class AlpacaBroker:
     """The Broker interface on alpaca-py (paper account)."""
 
     name = "alpaca"
+    fees_inline = False
 
     def __init__(
         self,
@@ -136,8 +178,10 @@ class AlpacaBroker:
         self.data_client = CryptoHistoricalDataClient(key, secret, url_override=data_url)
         for client in (self.trading, self.data_client):
             client._retry = 0
-            client._session = _TimeoutSession(timeout_s)
-        self._data_config = AlpacaDataConfig(url=data_url, api_key=key, secret_key=secret)
+            client._session = TimeoutSession(timeout_s)
+        self._data_config = AlpacaDataConfig(
+            url=data_url, api_key=key, secret_key=secret, timeout_s=timeout_s
+        )
         self._rules: dict[str, AssetRules] = {}
 
     # -- translation ------------------------------------------------------------------------
@@ -207,7 +251,8 @@ class AlpacaBroker:
     def asset_rules(self, symbol: str) -> AssetRules:
         if symbol not in self._rules:
             asset = self._retrying(
-                f"read the asset {symbol}", lambda: self.trading.get_asset(symbol)
+                f"read the asset {symbol}",
+                lambda: self.trading.get_asset(position_symbol(symbol)),
             )
             self._rules[symbol] = AssetRules(
                 symbol=symbol,
@@ -254,14 +299,64 @@ class AlpacaBroker:
         return self._retrying(f"look up order {client_order_id}", lookup)
 
     def open_orders(self) -> list[BrokerOrder]:
+        """Every open order of the account, page by page (newest first, `until` moves back)."""
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
-        rows = self._retrying(
-            "list open orders",
-            lambda: self.trading.get_orders(GetOrdersRequest(status=QueryOrderStatus.OPEN)),
+        out: list[BrokerOrder] = []
+        seen: set[str] = set()
+        until: datetime | None = None
+        while True:
+            request = GetOrdersRequest(
+                status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE, direction="desc", until=until
+            )
+            rows = self._retrying(
+                "list open orders", lambda request=request: self.trading.get_orders(request)
+            )
+            fresh = [r for r in rows if str(r.id) not in seen]
+            for r in fresh:
+                seen.add(str(r.id))
+                out.append(self._to_order(r))
+            if len(rows) < ORDERS_PAGE or not fresh:
+                return out
+            until = min(r.submitted_at or r.created_at for r in fresh)
+
+    def fee_activities(self, after: datetime | None = None) -> list[FeeActivity]:
+        """CFEE activities posted after `after` (all when None), oldest first, every page."""
+        params: dict[str, Any] = {"direction": "asc", "page_size": ACTIVITIES_PAGE}
+        if after is not None:
+            params["after"] = after.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        out: list[FeeActivity] = []
+        while True:
+            page = self._retrying(
+                "read fee activities",
+                lambda params=dict(params): self.trading.get("/account/activities/CFEE", params),
+            )
+            rows = page if isinstance(page, list) else []
+            out.extend(self._fee(r) for r in rows)
+            if len(rows) < ACTIVITIES_PAGE:
+                return out
+            params["page_token"] = rows[-1]["id"]
+
+    def _fee(self, raw: dict[str, Any]) -> FeeActivity:
+        symbol = str(raw.get("symbol") or "USD")
+        qty = float(raw.get("qty") or 0.0)
+        net = float(raw.get("net_amount") or 0.0)
+        if symbol != "USD" and qty != 0.0:
+            return FeeActivity(
+                activity_id=str(raw["id"]),
+                date=str(raw.get("date", "")),
+                symbol=trading_symbol(symbol, self.symbols),
+                asset=symbol[:-3] if symbol.endswith("USD") else symbol,
+                amount=abs(qty),
+            )
+        return FeeActivity(
+            activity_id=str(raw["id"]),
+            date=str(raw.get("date", "")),
+            symbol=trading_symbol(symbol, self.symbols) if symbol != "USD" else None,
+            asset="USD",
+            amount=abs(net),
         )
-        return [self._to_order(r) for r in rows]
 
     def sized(self, request: OrderRequest) -> OrderRequest | None:
         """The request rounded to the asset's rules, or None when it falls below the minimums."""
@@ -277,6 +372,8 @@ class AlpacaBroker:
             return OrderRequest(**{**request.__dict__, "qty": round(qty, 12), "notional": None})
         notional = math.floor((request.notional or 0.0) * 100 + 1e-9) / 100
         if notional < rules.min_notional:
+            return None
+        if request.ref_price > 0 and notional / request.ref_price < rules.min_order_size:
             return None
         return OrderRequest(**{**request.__dict__, "notional": notional, "qty": None})
 
@@ -305,24 +402,25 @@ class AlpacaBroker:
                 existing = self.order(request.client_order_id)
                 if existing is not None:
                     log.info("adopted order %s after a retry", request.client_order_id)
-                    return existing
+                    return _ours(existing, request, what)
             try:
                 return self._to_order(self.trading.submit_order(body))
             except (APIError, requests.RequestException) as e:
-                if isinstance(e, APIError) and _DUPLICATE in _message(e):
+                if isinstance(e, APIError) and _is_duplicate(e):
                     existing = self.order(request.client_order_id)
                     if existing is not None:
-                        return existing
-                    raise BrokerError(
+                        return _ours(existing, request, what)
+                    raise OrderFateUnknown(
                         f"Alpaca says client_order_id {request.client_order_id} exists but "
-                        f"cannot find it; not resubmitting {what}."
+                        f"cannot find it yet; {what} is looked up again on the next poll, "
+                        "never resubmitted under another id."
                     ) from e
                 if not _is_temporary(e):
                     raise BrokerError(
                         f"Alpaca rejected {what}: HTTP {_status(e)}: {_message(e)}."
                     ) from e
                 if attempt + 1 >= self.backoff.attempts:
-                    raise TemporaryBrokerError(
+                    raise OrderFateUnknown(
                         f"Alpaca did not confirm {what} after {self.backoff.attempts} attempts "
                         f"(last: {_status(e) or type(e).__name__}); the order is looked up by its "
                         "client_order_id on the next poll."

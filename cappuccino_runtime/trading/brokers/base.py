@@ -11,9 +11,37 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from cappuccino_runtime.data.market import MarketData
+from cappuccino_runtime.errors import TemporaryBrokerError
 from cappuccino_runtime.trading.orders import OrderSide
 
-__all__ = ["AssetRules", "Broker", "BrokerOrder", "OrderRequest"]
+__all__ = [
+    "AssetRules",
+    "Broker",
+    "BrokerOrder",
+    "FeeActivity",
+    "OrderFateUnknown",
+    "OrderRequest",
+]
+
+
+class OrderFateUnknown(TemporaryBrokerError):
+    """The broker may or may not hold the order (lost response, lagging look-ups). The order
+    stays open in the ledger (status `unknown`) and is looked up again on later polls."""
+
+
+@dataclass(frozen=True)
+class FeeActivity:
+    """A fee the broker posted (Alpaca: a CFEE account activity), in the asset it was taken in.
+
+    `asset` is "USD" (cash) or the base asset of `symbol` (units of `symbol`, e.g. BTC for
+    BTC/USD); `amount` is positive; `date` is the activity's YYYY-MM-DD.
+    """
+
+    activity_id: str
+    date: str
+    symbol: str | None
+    asset: str
+    amount: float
 
 
 @dataclass(frozen=True)
@@ -64,6 +92,9 @@ class Broker(Protocol):
 
     name: str
     fee_rate: float
+    fees_inline: bool
+    """True when a fill's fee is known at fill time (replay: the env's rule); False when the
+    broker posts fees later as activities (Alpaca's CFEE), read with `fee_activities`."""
 
     def now(self) -> datetime:
         """The broker's clock (the replay clock when replaying)."""
@@ -100,6 +131,10 @@ class Broker(Protocol):
         ...
 
     def open_orders(self) -> list[BrokerOrder]: ...
+
+    def fee_activities(self, after: datetime | None = None) -> list[FeeActivity]:
+        """Fees posted after `after`, oldest first (empty where fees are inline)."""
+        ...
 
     def positions(self) -> dict[str, float]:
         """Units held per symbol (BTC/USD form), read from the broker."""

@@ -26,7 +26,12 @@ import pandas as pd
 from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import BrokerError, ConfigError
-from cappuccino_runtime.trading.brokers.base import AssetRules, BrokerOrder, OrderRequest
+from cappuccino_runtime.trading.brokers.base import (
+    AssetRules,
+    BrokerOrder,
+    FeeActivity,
+    OrderRequest,
+)
 from cappuccino_runtime.trading.orders import OrderSide
 
 __all__ = ["ReplayBroker", "simulated_fill"]
@@ -66,6 +71,7 @@ class ReplayBroker:
     """A Broker over a MarketData, starting after bar `start` has closed."""
 
     name = "replay"
+    fees_inline = True
 
     def __init__(
         self,
@@ -152,6 +158,9 @@ class ReplayBroker:
 
     def order(self, client_order_id: str) -> BrokerOrder | None:
         return self._orders.get(client_order_id)
+
+    def fee_activities(self, after: datetime | None = None) -> list[FeeActivity]:
+        return []  # fees are inline: the env's rule at each fill
 
     def open_orders(self) -> list[BrokerOrder]:
         return [o for o in self._orders.values() if not o.done]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import open_sql_ledger
 from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
@@ -63,7 +64,9 @@ def _trader(url: str, clock: Clock, ledger_url: str, data, **config: object) -> 
     )
 
 
-def test_ensemble_trades_on_alpaca_and_a_restart_duplicates_nothing(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ensemble_trades_on_alpaca_and_a_restart_duplicates_nothing(
+    world, tmp_path: Path, caplog
+) -> None:  # type: ignore[no-untyped-def]
     fake, clock, url = world
     data = sample(1200)
     ledger_url = f"sqlite:///{tmp_path / 'ledger.db'}"
@@ -75,20 +78,25 @@ def test_ensemble_trades_on_alpaca_and_a_restart_duplicates_nothing(world, tmp_p
     orders = ledger.orders(BOOK.portfolio_id)
     assert orders and len(fake.orders) == len([o for o in orders if o.status == "filled"])
     assert {o.client_order_id for o in orders} >= set(fake.by_client_id)
-    # positions are read back from the broker after fills (the fee was taken in the asset)
+    # the book equals the broker: fills per increment, fees booked from the CFEE activities
     book = ledger.book(BOOK.portfolio_id)
     for symbol, qty in fake.positions.items():
         assert book.positions[symbol[:3] + "/USD"] == pytest.approx(qty)
-    # restart within the same bar: every bar already decided; nothing is sent again, and
-    # positions that changed at the broker while the trader was down are reconciled
+    # restart within the same bar: every bar already decided; nothing is sent again. Units
+    # that left the account while the trader was down are NOT copied into the book (the
+    # account may be shared); the difference is reported and sells are capped at what it holds
     clock.now -= timedelta(hours=1)
     posts = fake.post_requests
+    eth = book.positions["ETH/USD"]
     fake.positions["ETHUSD"] = 1.5
     again = _trader(url, clock, ledger_url, data, max_polls=1)
-    again.run()
+    with caplog.at_level("WARNING", logger="cappuccino.trader"):
+        again.run()
     assert fake.post_requests == posts
     assert len(again.ledger.orders(BOOK.portfolio_id)) == len(orders)
-    assert again.ledger.book(BOOK.portfolio_id).positions["ETH/USD"] == 1.5
+    assert again.ledger.book(BOOK.portfolio_id).positions["ETH/USD"] == eth
+    assert any("holds less than" in r.getMessage() for r in caplog.records)
+    assert again._sellable(BOOK.portfolio_id, "ETH/USD") == pytest.approx(1.5)
 
 
 def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -114,8 +122,15 @@ def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: 
 
 def test_rejected_orders_are_recorded_and_trading_carries_on(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     fake, clock, url = world
-    fake.cash = 5.0  # the paper account cannot pay for the book's buys: 403 insufficient balance
+    fake.cash = 5.0  # a fresh 10,000 book does not fit in the account: a clear refusal
     trader = _trader(url, clock, f"sqlite:///{tmp_path / 'r.db'}", sample(1200), max_polls=3)
+    with pytest.raises(ConfigError, match=r"has \$5.00 cash, less than the \$10,000.00"):
+        trader.start()
+    # the account's cash goes elsewhere after the start: the buys get 403 insufficient balance
+    fake.cash = 10_000.0
+    trader.start()
+    fake.cash = 5.0
+    trader.start = lambda: None  # type: ignore[method-assign]
     assert trader.run() == 3
     orders = trader.ledger.orders(BOOK.portfolio_id)
     assert orders and {o.status for o in orders} <= {"rejected", "skipped"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.error
 import urllib.request
@@ -132,10 +133,22 @@ def _ledger_state(url: str, arena_id: str) -> dict[str, object]:
     ranking = ledger.latest_ranking(arena_id)
     out: dict[str, object] = {"ranking": ranking}
     for r in ranking:
+        # every ledger gives its books their own random token: compare ids without it
+        def bare(cid: str) -> str:
+            return cid.split("-", 2)[2]
+
         out[r.portfolio_id] = (
-            ledger.book(r.portfolio_id),
-            [(o.client_order_id, o.status, o.filled_qty) for o in ledger.orders(r.portfolio_id)],
-            ledger.fills(r.portfolio_id),
+            dataclasses.replace(ledger.book(r.portfolio_id), token=""),
+            [
+                (bare(o.client_order_id), o.status, o.filled_qty)
+                for o in ledger.orders(r.portfolio_id)
+            ],
+            [
+                dataclasses.replace(
+                    f, client_order_id=bare(f.client_order_id), fill_key=bare(f.fill_key)
+                )
+                for f in ledger.fills(r.portfolio_id)
+            ],
             ledger.snapshots(r.portfolio_id),
         )
     ledger.engine.dispose()

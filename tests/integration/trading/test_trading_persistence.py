@@ -35,7 +35,7 @@ def test_migrations_create_exactly_the_models(
         version = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalar()
     diff = [d for d in diff if not (d[0] == "remove_table" and d[1].name == VERSION_TABLE)]
     assert diff == []
-    assert version == "0001_initial"
+    assert version == "0002_book_identity_fees"
     columns = {c["name"] for c in inspect(engine).get_columns("arena_rankings")}
     assert {
         "arena_id",

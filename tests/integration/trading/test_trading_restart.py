@@ -9,6 +9,7 @@ from disk: a new engine on the same SQLite ledger and a replay broker reloaded f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -72,10 +73,23 @@ def _state(ledger: SqlLedger) -> dict[str, object]:
     out: dict[str, object] = {}
     for plan in BOOKS:
         pid = plan.portfolio_id
+
+        # each run's books get their own random token (book identity), hence their own ids:
+        # compare the ids without the book hash
+        def bare(cid: str) -> str:
+            return cid.split("-", 2)[2]
+
         out[pid] = {
-            "book": ledger.book(pid),
-            "orders": [(o.client_order_id, o.status, o.filled_qty) for o in ledger.orders(pid)],
-            "fills": ledger.fills(pid),
+            "book": dataclasses.replace(ledger.book(pid), token=""),
+            "orders": [
+                (bare(o.client_order_id), o.status, o.filled_qty) for o in ledger.orders(pid)
+            ],
+            "fills": [
+                dataclasses.replace(
+                    f, client_order_id=bare(f.client_order_id), fill_key=bare(f.fill_key)
+                )
+                for f in ledger.fills(pid)
+            ],
             "snapshots": ledger.snapshots(pid),
         }
     out["ranking"] = ledger.latest_ranking("local/arena")
