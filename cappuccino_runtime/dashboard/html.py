@@ -435,21 +435,22 @@ PAGE_BODIES: dict[int, Callable[[Dashboard], str]] = {
 
 
 def page_body(d: Dashboard, page: int) -> str:
-    """Tables and chart <div>s of one page (plotly.js must be loaded by the document)."""
+    """Chart <div>s, then the tables of one page (plotly.js must be loaded by the document)."""
     charts = "".join(
         f'<div class="chart" data-chart="{html.escape(name)}">'
         + fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{slug(name)}")
         + "</div>"
         for name, fig in page_figures(d, page)
     )
-    return PAGE_BODIES[page](d) + charts
+    return charts + PAGE_BODIES[page](d)
 
 
 def page_document(title: str, nav: str, body: str, head: str, footer: str = "") -> str:
     """A whole HTML document around one or more page bodies."""
     return (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style>{head}</head>"
+        f"<title>{html.escape(title)}</title><link rel='icon' href='data:,'>"
+        f"<style>{STYLE}</style>{head}</head>"
         f"<body>{nav}<main>{body}</main>{footer}</body></html>"
     )
 

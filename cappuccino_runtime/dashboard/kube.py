@@ -6,6 +6,7 @@ ServiceAccount (or the local kubeconfig) and summarises their Ready condition.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any
 
@@ -26,13 +27,14 @@ _KIND = {
 
 
 def kube_client() -> Any:
-    """CustomObjectsApi from the in-cluster config, else from the kubeconfig."""
+    """CustomObjectsApi from the in-cluster config, else from $KUBECONFIG (read now, not at
+    the kubernetes package's import) or ~/.kube/config."""
     from kubernetes import client, config
 
     try:
         config.load_incluster_config()
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"))
     return client.CustomObjectsApi()
 
 
@@ -46,6 +48,15 @@ def _ready(status: dict[str, Any]) -> tuple[bool | None, datetime | None, str]:
                 f"{c.get('reason', '')}: {c.get('message', '')}".strip(": "),
             )
     return None, None, "no Ready condition yet"
+
+
+def _summary(status: dict[str, Any]) -> list[str]:
+    """The status's scalar summary fields (counts, leader, best value), as `key=value`."""
+    return [
+        f"{k}={v}"
+        for k, v in status.items()
+        if k not in ("conditions", "observedGeneration") and isinstance(v, str | int | float)
+    ]
 
 
 def custom_resource_statuses(api: Any) -> list[ProcessStatus]:
@@ -62,7 +73,7 @@ def custom_resource_statuses(api: Any) -> list[ProcessStatus]:
                     name=f"{item.get('kind', plural)} {meta.get('namespace')}/{meta.get('name')}",
                     running=ready,
                     since=since,
-                    detail=f"phase {status.get('phase', '?')}; {message}",
+                    detail="; ".join([message, *_summary(status)]),
                 )
             )
     return out

@@ -28,6 +28,7 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal_column,
     select,
 )
 
@@ -117,6 +118,12 @@ _REFIT_KEYS = (
 )
 
 
+def _const(text: str) -> Any:
+    """A fixed SQL string literal (enum member names only, never user input): PostgreSQL's
+    native enum columns compare with untyped literals but not with VARCHAR parameters."""
+    return literal_column(f"'{text}'")
+
+
 def _epoch(engine: Engine, column: Any) -> Any:
     if engine.dialect.name == "sqlite":
         return cast(func.strftime("%s", column), Integer)
@@ -128,7 +135,7 @@ def _objective0() -> Any:
 
 
 def _finite_value() -> Any:
-    return case((trial_values.c.value_type == "FINITE", trial_values.c.value), else_=None)
+    return case((trial_values.c.value_type == _const("FINITE"), trial_values.c.value), else_=None)
 
 
 @dataclass
@@ -237,7 +244,9 @@ def _buckets(
         return empty, empty, None
     span = max((s.last_complete - s.first_start).total_seconds(), 1.0)
     width = 3600 * max(1, math.ceil(span / 3600 / MAX_BUCKETS))
-    bucket = (_epoch(engine, trials.c.datetime_complete) // width).label("bucket")
+    bucket = (_epoch(engine, trials.c.datetime_complete) // literal_column(str(width))).label(
+        "bucket"
+    )
     value = _finite_value()
     best = (func.max if s.direction == "MAXIMIZE" else func.min)(value).label("best")
     rows = log.fetch(
@@ -278,8 +287,8 @@ def _best_trial(conn: Any, log: QueryLog, s: _Study) -> tuple[Any, dict[str, Any
         .join(trial_values, _objective0())
         .where(
             trials.c.study_id == s.study_id,
-            trials.c.state == "COMPLETE",
-            trial_values.c.value_type == "FINITE",
+            trials.c.state == _const("COMPLETE"),
+            trial_values.c.value_type == _const("FINITE"),
         )
         .order_by(order, trials.c.number)
         .limit(1),
@@ -319,8 +328,8 @@ def _importances(
         .join(trial_values, _objective0())
         .where(
             trials.c.study_id == s.study_id,
-            trials.c.state == "COMPLETE",
-            trial_values.c.value_type == "FINITE",
+            trials.c.state == _const("COMPLETE"),
+            trial_values.c.value_type == _const("FINITE"),
         )
         .order_by(trials.c.trial_id.desc())
         .limit(IMPORTANCE_SAMPLE)
@@ -365,7 +374,7 @@ def _refit_models(conn: Any, log: QueryLog, s: _Study) -> list[RefitModel]:
     heads = log.fetch(
         conn,
         select(trials.c.trial_id, trials.c.number)
-        .where(trials.c.study_id == s.study_id, trials.c.state == "COMPLETE")
+        .where(trials.c.study_id == s.study_id, trials.c.state == _const("COMPLETE"))
         .order_by(trials.c.number)
         .limit(500),
     )

@@ -87,7 +87,7 @@ def trader_probe(engine: Engine) -> Callable[[str], ProcessStatus]:
                 since=since if holder is not None else None,
                 detail=f"pid {holder} holds its lock"
                 if holder is not None
-                else f"stopped (last run by pid {last})",
+                else f"last run by pid {last}",
             )
         if dialect == "postgresql":
             with engine.connect() as conn:

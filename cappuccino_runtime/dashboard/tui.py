@@ -62,9 +62,9 @@ def _system(d: Dashboard) -> list[RenderableType]:
 
 
 def _trades_table(title: str, trades: Sequence[Any]) -> RenderableType:
-    return _table(title, ["time", "portfolio", "ticker", "side", "qty", "price", "fee"],
+    return _table(title, ["time", "portfolio", "ticker", "side", "qty", "price", "fee", "client order id"],
                   [[fmt(t.time), t.portfolio_id, t.ticker, t.side, fmt(t.quantity, 6), fmt(t.price, 2),
-                    f"{t.fee:.6g} {t.fee_currency}"] for t in trades], "no trades yet")  # fmt: skip
+                    f"{t.fee:.6g} {t.fee_currency}", t.client_order_id] for t in trades], "no trades yet")  # fmt: skip
 
 
 def _ensemble(d: Dashboard) -> list[RenderableType]:
@@ -141,7 +141,7 @@ def _training(d: Dashboard) -> list[RenderableType]:
 
 def _two_phase(d: Dashboard) -> list[RenderableType]:
     rows = [
-        [s.study_name, _states(s.phase1_states),
+        [s.study_name, f"{s.phase1_study}: {_states(s.phase1_states)}",
          "none yet" if not s.winner else f"trial_id {s.winner.get('trial_id')} value {fmt(s.winner.get('value'))} fixes {s.winner.get('params')}",
          _states(s.phase2_states), fmt(s.phase2_best_value, missing="-")]
         for s in d.two_phase.studies

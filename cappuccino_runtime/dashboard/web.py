@@ -96,6 +96,10 @@ def create_app(service: DashboardService, refresh_seconds: float = 5.0) -> FastA
     def index() -> RedirectResponse:
         return RedirectResponse("/page/1")
 
+    @app.get("/favicon.ico")
+    def favicon() -> Response:
+        return Response(status_code=204)
+
     @app.get("/static/plotly.min.js")
     def plotly_js() -> Response:
         return Response(

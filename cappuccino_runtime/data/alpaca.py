@@ -100,10 +100,10 @@ def _redacted(message: str, config: AlpacaDataConfig) -> str:
         message = message.replace(config.url, redact_url(config.url))
         parts = urlsplit(config.url)
         for secret in (parts.password, parts.username):
-            if secret:
+            if secret and len(secret) >= 6:  # shorter strings would mangle ordinary words
                 message = message.replace(secret, "***")
     for secret in (config.api_key, config.secret_key):
-        if secret:
+        if secret and len(secret) >= 6:
             message = message.replace(secret, "***")
     return message
 

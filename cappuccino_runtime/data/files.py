@@ -19,7 +19,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 
-from cappuccino_runtime.data.symbols import normalize_symbol
+from cappuccino_runtime.data.symbols import KNOWN_QUOTES, normalize_symbol
 from cappuccino_runtime.errors import ConfigError, DataQualityError
 
 __all__ = [
@@ -60,12 +60,19 @@ def symbol_from_filename(name: str) -> str:
     stem = re.sub(r"[-_](\d+[a-zA-Z]+)$", "", stem)  # timeframe suffix
     stem = re.sub(r"^(coinbase|binance|kraken|gemini|bitstamp|alpaca)_", "", stem, flags=re.I)
     try:
-        return normalize_symbol(stem)
+        symbol = normalize_symbol(stem)
     except ConfigError as e:
         raise ConfigError(
             f"cannot tell the symbol of {name!r} from its name; name files like 'BTC_USD.csv' "
             "or add a 'symbol' column."
         ) from e
+    if symbol.split("/")[1] not in KNOWN_QUOTES:  # 'prices_hourly.csv' is not PRICES/HOURLY
+        raise ConfigError(
+            f"the name {name!r} does not name a symbol ({symbol!r} has no known quote currency "
+            f"among {', '.join(KNOWN_QUOTES)}); name files like 'BTC_USD.csv' or add a "
+            "'symbol' column."
+        )
+    return symbol
 
 
 def parse_timestamps(values: pd.Series, file: str) -> pd.Series:
@@ -212,7 +219,25 @@ def read_table(frame: pd.DataFrame, file: str, first_line: int) -> list[RawSerie
 
 
 def read_bytes(data: bytes, file: str) -> list[RawSeries]:
-    """Parses one file's bytes, picking the format from the name and the first lines."""
+    """Parses one file's bytes, picking the format from the name and the first lines.
+
+    Anything a parser raises on random or truncated bytes becomes one DataQualityError line
+    naming the file and the format it was read as.
+    """
+    try:
+        return _read_bytes(data, file)
+    except (ConfigError, DataQualityError):
+        raise
+    except Exception as e:  # pandas/pyarrow/json parse errors of every kind
+        suffix = PurePosixPath(file).suffix.lower() or "(no suffix)"
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise DataQualityError(
+            f"{file} cannot be read as a {suffix} bar file ({type(e).__name__}: {reason}); it "
+            "may be truncated or not a bar file. Re-download it or remove it from the source."
+        ) from e
+
+
+def _read_bytes(data: bytes, file: str) -> list[RawSeries]:
     suffix = PurePosixPath(file).suffix.lower()
     if suffix == ".json":
         return read_freqtrade_json(data, file)

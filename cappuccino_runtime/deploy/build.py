@@ -105,9 +105,13 @@ def check_dsr(trials: list[RegistryTrial], min_dsr: float, allow_low_dsr: bool) 
             f"{'unknown' if d is None else format(d, '.3f')})"
             for t, d in low
         )
+        hint = (
+            "Refit the study (`cappuccino models refit`) so its models carry a DSR, or"
+            if any(d is None for _, d in low)
+            else "Their out-of-sample edge may be luck of the search. Lower --min-dsr, or"
+        )
         raise LowDsrRefused(
-            f"Refusing to deploy: {named} below --min-dsr {min_dsr}. Refit the study "
-            "(`cappuccino models refit`) so models carry a DSR, lower --min-dsr, or pass "
+            f"Refusing to deploy: {named} below --min-dsr {min_dsr}. {hint} pass "
             "--allow-low-dsr to deploy anyway (recorded in the manifest)."
         )
     return DsrGate(threshold=min_dsr, overridden=bool(low))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, make_url
 from sqlalchemy.exc import OperationalError
 
 from cappuccino_runtime.errors import ConfigError, StorageUnavailable
@@ -30,6 +30,15 @@ def make_engine(url: str) -> Engine:
     transaction handling off, `BEGIN` emitted by SQLAlchemy), so DDL is transactional: a
     process killed during the first migration leaves an empty database, not half a schema.
     """
+    try:
+        parsed = make_url(url)
+        parsed.get_dialect()
+        _ = parsed.port  # a non-numeric port fails here
+    except Exception as e:  # ArgumentError, NoSuchModuleError, ValueError
+        raise ConfigError(
+            f"the ledger URL {_safe(url)!r} is not usable ({_first_line(e)}); give an SQLAlchemy "
+            "URL such as sqlite:///ledger.db or postgresql+psycopg://user:pass@host:5432/db."
+        ) from None
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
         if path and path != ":memory:":
@@ -50,6 +59,18 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _safe(url: str) -> str:
+    """The URL without its password (it is named in error messages)."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:

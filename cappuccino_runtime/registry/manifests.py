@@ -130,7 +130,7 @@ class TraderSettings(BaseModel):
     `cappuccino deploy` carries none and the trader keeps its defaults)."""
 
     portfolio_id: str | None = Field(default=None, min_length=1)
-    initial_cash: float | None = Field(default=None, gt=0)
+    initial_cash: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     symbols: list[str] | None = Field(default=None, min_length=1)
     timeframe: str | None = Field(default=None, min_length=1)
     poll_interval_seconds: float | None = Field(default=None, gt=0)
@@ -189,7 +189,7 @@ class DeployedModelEntry(BaseModel):
 class EnsembleManifest(TraderSettings):
     """ensemble_manifest.json: N models of ONE study voting as one portfolio."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["ensemble"] = "ensemble"
     study_name: str = Field(min_length=1)
@@ -268,7 +268,7 @@ class ArenaModel(BaseModel):
 class ArenaConfig(TraderSettings):
     """arena_config.json: N models of ONE study, each trading its own book."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["arena"] = "arena"
     arena_name: str = Field(min_length=1)

@@ -252,28 +252,34 @@ class OrderExecutor:
             return 0
         rooms = self._rooms(portfolio_ids, now - FEE_LOOKBACK - timedelta(days=1))
         booked = 0
+        # exact matches first (one activity per execution of one of our fills), then activities
+        # that fit in the room a fill aggregated over several executions has left
+        for exact in (True, False):
+            for activity in [a for a in activities if a.activity_id not in self._seen_activities]:
+                room = self._match(activity, rooms, exact=exact)
+                if room is None:
+                    continue
+                self._seen_activities.add(activity.activity_id)
+                booked += self._book(activity, room, now)
         for activity in activities:
-            room = self._match(activity, rooms)
-            self._seen_activities.add(activity.activity_id)
-            if room is None:
+            if activity.activity_id not in self._seen_activities:
+                self._seen_activities.add(activity.activity_id)
                 log.debug("fee activity not ours", extra={"activity_id": activity.activity_id})
-                continue
-            room.room -= activity.amount
-            key = f"{activity.activity_id}|{room.fill.fill_key}"
-            self._fee_room_used[room.fill.fill_key] = (
-                self._fee_room_used.get(room.fill.fill_key, 0.0) + activity.amount
-            )
-            fee = FeeRecord(
-                fee_key=key,
-                portfolio_id=room.portfolio_id,
-                symbol=room.symbol,
-                asset=activity.asset,
-                amount=activity.amount,
-                ts=now,
-            )
-            if self.ledger.record_fee(fee):
-                booked += 1
         return booked
+
+    def _book(self, activity: FeeActivity, room: _FeeRoom, now: datetime) -> int:
+        room.room -= activity.amount
+        used = self._fee_room_used.get(room.fill.fill_key, 0.0) + activity.amount
+        self._fee_room_used[room.fill.fill_key] = used
+        fee = FeeRecord(
+            fee_key=f"{activity.activity_id}|{room.fill.fill_key}",
+            portfolio_id=room.portfolio_id,
+            symbol=room.symbol,
+            asset=activity.asset,
+            amount=activity.amount,
+            ts=now,
+        )
+        return int(self.ledger.record_fee(fee))
 
     def _rooms(self, portfolio_ids: list[str], since: datetime) -> list[_FeeRoom]:
         rate = self.broker.fee_rate
@@ -293,7 +299,7 @@ class OrderExecutor:
         return rooms
 
     @staticmethod
-    def _match(activity: FeeActivity, rooms: list[_FeeRoom]) -> _FeeRoom | None:
+    def _match(activity: FeeActivity, rooms: list[_FeeRoom], *, exact: bool) -> _FeeRoom | None:
         day = datetime.fromisoformat(activity.date).date() if activity.date else None
         for room in rooms:
             if activity.asset == "USD":
@@ -303,6 +309,9 @@ class OrderExecutor:
                 continue
             if day is not None and abs((room.fill.ts.date() - day).days) > 1:
                 continue
-            if room.room >= activity.amount * (1 - 1e-6) - 1e-12:
+            tolerance = activity.amount * 1e-6 + 1e-12
+            if exact and abs(room.room - activity.amount) <= tolerance:
+                return room
+            if not exact and room.room >= activity.amount - tolerance:
                 return room
         return None

@@ -33,7 +33,14 @@ from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
 from cappuccino_runtime.trading.policy import ModelBank, ModelSlot
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
 
-__all__ = ["ReplayOptions", "RunOptions", "load_bank", "run_deployment", "trader_config"]
+__all__ = [
+    "ReplayOptions",
+    "RunOptions",
+    "load_bank",
+    "run_deployment",
+    "trader_config",
+    "utc_timestamp",
+]
 
 log = logging.getLogger("cappuccino.trader")
 
@@ -161,13 +168,14 @@ def _replay_broker(
         list(bank.symbols),
         bank.timeframe,
         None,
-        opts.replay.end,
+        utc_timestamp(opts.replay.end, "--replay-end") if opts.replay.end else None,
         settings.data_cache,
     )
     need = max(history_bars(s.spec) for s in bank.slots)
     first = need - 1
     if opts.replay.start is not None:
-        first = max(first, int(data.index.searchsorted(pd.Timestamp(opts.replay.start))))
+        start = utc_timestamp(opts.replay.start, "--replay-start")
+        first = max(first, int(data.index.searchsorted(start)))
     else:
         first = max(first, data.n_bars - 24 * 30)  # the last 30 days of hourly bars
     if first >= data.n_bars - 1:
@@ -183,6 +191,31 @@ def _replay_broker(
         seconds_per_bar=opts.replay.seconds_per_bar,
         journal=(opts.state_dir / "replay_broker.jsonl") if opts.state_dir else None,
     )
+
+
+def utc_timestamp(value: str, flag: str) -> pd.Timestamp:
+    """An ISO time from a flag; without a zone it is taken as UTC (the system's only zone)."""
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(
+            f"{flag} {value!r} is not a time; give ISO-8601 such as 2019-05-20 or "
+            "2019-05-20T12:00:00Z (UTC)."
+        ) from e
+    if ts is pd.NaT:
+        raise ConfigError(f"{flag} {value!r} is not a time; give ISO-8601 such as 2019-05-20.")
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _serve(metrics: TraderMetrics, port: int) -> Any:
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--metrics-port {port} is not a TCP port; use 1-65535 (e.g. 8000).")
+    try:
+        return serve_ops(metrics, port)
+    except OSError as e:
+        raise ConfigError(
+            f"--metrics-port {port} cannot be served ({e.strerror or e}); pick a free port."
+        ) from e
 
 
 def _alpaca_broker(bank: ModelBank) -> Broker:
@@ -231,7 +264,7 @@ def run_deployment(opts: RunOptions, settings: Settings | None = None) -> Trader
     engine = make_engine(settings.ledger_url)
     upgrade(engine)
     metrics = TraderMetrics()
-    server = serve_ops(metrics, opts.metrics_port) if opts.metrics_port else None
+    server = _serve(metrics, opts.metrics_port) if opts.metrics_port is not None else None
     try:
         with _locks(engine, [b.portfolio_id for b in books]):
             trader = Trader(

@@ -98,7 +98,9 @@ class TraderConfig(BaseModel):
     )
     slippage_bps: float = Field(default=5.0, ge=0, description="as EnvConfig.slippage_bps")
     min_order_notional: float = Field(default=1.0, ge=0, description="as the env and Alpaca")
-    initial_cash: float = Field(default=10_000.0, gt=0, description="cash of a new book")
+    initial_cash: float = Field(
+        default=10_000.0, gt=0, allow_inf_nan=False, description="cash of a new book"
+    )
     guards: GuardConfig = Field(default_factory=GuardConfig)
     ranking_window_hours: float = Field(default=7 * 24, gt=0, description="arena Sharpe window")
     top_k: int = Field(default=3, ge=0, description="arena members promoted")

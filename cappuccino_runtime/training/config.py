@@ -125,6 +125,12 @@ class TrainingConfig(_Strict):
             "excess of buy-and-hold's on the same bars (excess_sharpe), or of its raw returns."
         ),
     )
+    sampler: Literal["tpe", "random"] = Field(
+        default="tpe", description="Optuna sampler (a Study's spec.algorithm.name)."
+    )
+    pruner: Literal["median", "none"] = Field(
+        default="median", description="Optuna pruner (a Study's spec.earlyStopping.name)."
+    )
     n_startup_trials: int = Field(default=10, ge=0, description="Random trials before TPE.")
     pruner_startup_trials: int = Field(
         default=5, ge=0, description="Finished trials before the median pruner may prune."

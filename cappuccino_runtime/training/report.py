@@ -41,6 +41,7 @@ __all__ = [
     "ReportDetails",
     "StudyReport",
     "compute_report",
+    "configurations_tried",
     "evaluated_count",
     "require_plan",
     "store_report",
@@ -89,7 +90,8 @@ def evaluated_count(study: optuna.Study) -> int:
     return n
 
 
-def _n_tried(study: optuna.Study) -> int:
+def configurations_tried(study: optuna.Study) -> int:
+    """N for the DSR: configurations tried in this study plus, for NAME, in NAME-phase1."""
     n = evaluated_count(study)
     if not study.study_name.endswith(PHASE1_SUFFIX):
         try:
@@ -134,7 +136,7 @@ def compute_report(
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if t.value is not None and math.isfinite(t.value)
     ]
-    n_tried = _n_tried(study)
+    n_tried = configurations_tried(study)
     notes: list[str] = []
     now = datetime.now(UTC)
     if not complete:

@@ -78,15 +78,20 @@ class TrainOptions:
     device: str | None = None
 
 
-def make_sampler(config: TrainingConfig, seed: int) -> optuna.samplers.TPESampler:
-    """TPE seeded by the base seed and this worker's index (parallel workers differ)."""
-    return optuna.samplers.TPESampler(
-        seed=seed + 7919 * worker_index(), n_startup_trials=config.n_startup_trials
-    )
+def make_sampler(config: TrainingConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """TPE (or random search) seeded by the base seed and this worker's index (parallel
+    workers differ)."""
+    worker_seed = seed + 7919 * worker_index()
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=worker_seed)
+    return optuna.samplers.TPESampler(seed=worker_seed, n_startup_trials=config.n_startup_trials)
 
 
-def make_pruner(config: TrainingConfig) -> optuna.pruners.MedianPruner:
-    """Median pruning on the running mean Sharpe after each CPCV split (from the 2nd split on)."""
+def make_pruner(config: TrainingConfig) -> optuna.pruners.BasePruner:
+    """Median pruning on the running mean Sharpe after each CPCV split (from the 2nd split on);
+    pruner "none" never prunes."""
+    if config.pruner == "none":
+        return optuna.pruners.NopPruner()
     return optuna.pruners.MedianPruner(
         n_startup_trials=config.pruner_startup_trials, n_warmup_steps=1
     )

@@ -10,6 +10,7 @@ import fsspec
 from pydantic import ValidationError
 
 from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, TRIAL_FILE, TrialRecord
+from cappuccino_runtime.errors import ArtifactError
 from cappuccino_runtime.registry.manifests import (
     METADATA_FILE,
     DeployedModelEntry,
@@ -96,8 +97,11 @@ def check_deployed_model(
         problems.append(f"trial.json names trial_id {record.trial_id}")
     if record.number != entry.trial_number:
         problems.append(f"trial.json names number {record.number}")
-    actor_sha = file_sha256(fs, model_dir, ACTOR_FILE)
-    critic_sha = file_sha256(fs, model_dir, CRITIC_FILE)
+    try:
+        actor_sha = file_sha256(fs, model_dir, ACTOR_FILE)
+        critic_sha = file_sha256(fs, model_dir, CRITIC_FILE)
+    except ArtifactError as e:
+        return fail(str(e))
     if actor_sha != entry.sha256:
         problems.append(
             f"actor.pth hashes to {str(actor_sha)[:12]}…, manifest says {entry.sha256[:12]}…"

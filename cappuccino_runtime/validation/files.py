@@ -1,19 +1,21 @@
 """Checkpoint 2 (model files): find actor.pth, bound its size, load it into its network.
 
 Works on any fsspec filesystem (local, PVC mount, s3://). The size is checked from the
-listing before a byte is read, so an oversized file is refused without loading it. torch is
+listing before a byte is read, so an oversized file is refused without loading it, and hashes
+are streamed (never the whole file in memory). torch is
 imported only when weights are actually loaded.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 from dataclasses import dataclass
 from typing import Any
 
 import fsspec
 
-from cappuccino_runtime.artifacts import ACTOR_FILE, ModelSpec, sha256_bytes
+from cappuccino_runtime.artifacts import ACTOR_FILE, ModelSpec
 from cappuccino_runtime.errors import ArtifactError
 from cappuccino_runtime.validation.report import Checkpoint, CheckResult
 
@@ -47,10 +49,36 @@ def locate(fs: fsspec.AbstractFileSystem, trial_dir: str, name: str) -> str | No
     return None
 
 
-def file_sha256(fs: fsspec.AbstractFileSystem, trial_dir: str, name: str) -> str | None:
-    """sha256 of a file found by `locate`, or None when absent."""
+HASH_CHUNK = 1 << 20
+
+
+def file_sha256(
+    fs: fsspec.AbstractFileSystem,
+    trial_dir: str,
+    name: str,
+    max_bytes: int = SizeBounds().max_bytes,
+) -> str | None:
+    """sha256 of a file found by `locate` (None when absent), streamed in 1 MiB chunks after
+    a size check from the listing, so an oversized file is refused without being read whole.
+
+    Raises:
+        ArtifactError: the file is larger than max_bytes.
+    """
     path = locate(fs, trial_dir, name)
-    return sha256_bytes(fs.cat_file(path)) if path is not None else None
+    if path is None:
+        return None
+    size = int(fs.size(path))
+    if size > max_bytes:
+        raise ArtifactError(
+            f"{fs.unstrip_protocol(path)} is {size} bytes, over the {max_bytes}-byte limit for "
+            "model files; it is not hashed or loaded. Restore the original file or re-run the "
+            "trial (raise --max-bytes only if the network really is that large)."
+        )
+    digest = hashlib.sha256()
+    with fs.open(path, "rb") as f:
+        while chunk := f.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def check_model_files(

@@ -14,6 +14,7 @@ import uuid
 import fsspec
 
 from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, TRIAL_FILE, TrialRecord
+from cappuccino_runtime.errors import ArtifactError
 from cappuccino_runtime.registry.models import RegistryTrial
 from cappuccino_runtime.validation.files import file_sha256
 from cappuccino_runtime.validation.runner import PICKLE_FILE
@@ -71,7 +72,10 @@ def fix_trial(
     url = fs.unstrip_protocol(trial_dir)
     record_path = posixpath.join(trial_dir, TRIAL_FILE)
     if not fs.isfile(record_path):
-        shas = {n: file_sha256(fs, trial_dir, n) for n in (ACTOR_FILE, CRITIC_FILE)}
+        try:
+            shas = {n: file_sha256(fs, trial_dir, n) for n in (ACTOR_FILE, CRITIC_FILE)}
+        except ArtifactError as e:
+            return [f"did not regenerate {url}/{TRIAL_FILE}: {e}"]
         record = _regenerate_record(trial, shas)
         if isinstance(record, str):
             actions.append(f"did not regenerate {url}/{TRIAL_FILE}: {record}.")

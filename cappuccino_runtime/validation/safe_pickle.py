@@ -8,19 +8,40 @@ invoked, so `os.system`, `eval` or `subprocess.Popen` inside a hostile file stay
 The placeholders are then read as data: a FrozenTrial's `_number`, `_trial_id`, `_values`,
 `_params` and `_state`. Anything that does not look like that is reported as
 "cannot verify safely", never loaded another way.
+
+The reader is bounded so that a small crafted file can neither hang nor crash it: at most
+MAX_PICKLE_BYTES bytes and MAX_OPCODES opcodes (counted by a pure-Python pre-scan with
+`pickletools.genops` before anything is built), containers nested at most MAX_DEPTH deep, at
+most MAX_NODES values walked when checking for plain data (shared references are walked once,
+so a "billion laughs" of lists referencing lists costs nothing), and a wall-clock budget
+(TIME_BUDGET_S) checked throughout. Every breach is an UnverifiablePickle with its reason.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+import pickletools
+import time
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["MAX_PICKLE_BYTES", "PickleSummary", "UnverifiablePickle", "read_trial_pickle"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_OPCODES",
+    "MAX_PICKLE_BYTES",
+    "PickleSummary",
+    "UnverifiablePickle",
+    "read_trial_pickle",
+]
 
 MAX_PICKLE_BYTES = 16 * 1024 * 1024
+MAX_OPCODES = 1_000_000
+MAX_DEPTH = 64
+MAX_NODES = 200_000
+TIME_BUDGET_S = 5.0
 _FROZEN_TRIAL = "optuna.trial._frozen.FrozenTrial"
 _TRIAL_STATE = "optuna.trial._state.TrialState"
 _STATE_NAMES = {0: "RUNNING", 1: "COMPLETE", 2: "PRUNED", 3: "FAIL", 4: "WAITING"}
@@ -90,12 +111,52 @@ def _state_name(raw: Any) -> str | None:
     return None
 
 
-def _plain(value: Any) -> bool:
-    if isinstance(value, bool | int | float | str) or value is None:
-        return True
-    if isinstance(value, list | tuple):
-        return all(_plain(v) for v in value)
-    return False
+def _plain(value: Any, deadline: float) -> bool:
+    """True when value is plain data (numbers, strings, None, lists/tuples of them), walked
+    iteratively: bounded depth and node count, each shared container visited once."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen: set[int] = set()
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > MAX_NODES:
+            raise UnverifiablePickle(f"it holds more than {MAX_NODES} values")
+        if nodes % 4096 == 0 and time.monotonic() > deadline:
+            raise UnverifiablePickle(f"checking it took longer than {TIME_BUDGET_S} s")
+        if isinstance(item, bool | int | float | str) or item is None:
+            continue
+        if isinstance(item, list | tuple):
+            if depth >= MAX_DEPTH:
+                raise UnverifiablePickle(f"its values nest deeper than {MAX_DEPTH} levels")
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            stack.extend((v, depth + 1) for v in item)
+            continue
+        return False
+    return True
+
+
+def _prescan(data: bytes, deadline: float) -> None:
+    """Counts opcodes and container nesting without building anything (pure Python)."""
+    depth = 0
+    try:
+        for count, (op, _arg, _pos) in enumerate(pickletools.genops(data), start=1):
+            if count > MAX_OPCODES:
+                raise UnverifiablePickle(f"it has more than {MAX_OPCODES} opcodes")
+            if count % 4096 == 0 and time.monotonic() > deadline:
+                raise UnverifiablePickle(f"reading it took longer than {TIME_BUDGET_S} s")
+            if op.name in ("MARK", "EMPTY_LIST", "EMPTY_DICT", "EMPTY_TUPLE", "EMPTY_SET"):
+                depth += 1 if op.name == "MARK" else 0
+            elif op.name in ("TUPLE", "LIST", "DICT", "FROZENSET", "OBJ", "INST", "POP_MARK"):
+                depth = max(0, depth - 1)
+            if depth > MAX_DEPTH:
+                raise UnverifiablePickle(f"it nests deeper than {MAX_DEPTH} levels")
+    except UnverifiablePickle:
+        raise
+    except Exception as e:  # truncated or malformed opcode stream
+        raise UnverifiablePickle(f"it is not a readable pickle ({type(e).__name__}: {e})") from e
 
 
 def read_trial_pickle(data: bytes) -> PickleSummary:
@@ -107,13 +168,26 @@ def read_trial_pickle(data: bytes) -> PickleSummary:
     """
     if len(data) > MAX_PICKLE_BYTES:
         raise UnverifiablePickle(f"it is {len(data)} bytes, over the {MAX_PICKLE_BYTES} limit")
+    deadline = time.monotonic() + TIME_BUDGET_S
+    _prescan(data, deadline)
     unpickler = _RecordingUnpickler(data)
     try:
         obj = unpickler.load()
     except UnverifiablePickle:
         raise
-    except Exception as e:  # any malformed stream; nothing was executed either way
+    except BaseException as e:  # any malformed stream (RecursionError, MemoryError included)
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            raise
         raise UnverifiablePickle(f"it is not a readable pickle ({type(e).__name__}: {e})") from e
+    try:
+        return _summary(obj, unpickler, deadline)
+    except UnverifiablePickle:
+        raise
+    except Exception as e:  # e.g. a placeholder state that is not what it claims
+        raise UnverifiablePickle(f"its contents are not a plain FrozenTrial ({e})") from e
+
+
+def _summary(obj: Any, unpickler: _RecordingUnpickler, deadline: float) -> PickleSummary:
     if not isinstance(obj, _Inert) or obj._qualified != _FROZEN_TRIAL:
         kind = obj._qualified if isinstance(obj, _Inert) else type(obj).__name__
         raise UnverifiablePickle(f"it holds {kind}, not an Optuna FrozenTrial")
@@ -125,9 +199,9 @@ def read_trial_pickle(data: bytes) -> PickleSummary:
     params = state.get("_params", {})
     if not isinstance(number, int) or not isinstance(trial_id, int):
         raise UnverifiablePickle("its FrozenTrial lacks an integer number and trial_id")
-    if values is not None and not (isinstance(values, list) and _plain(values)):
+    if values is not None and not (isinstance(values, list) and _plain(values, deadline)):
         raise UnverifiablePickle("its FrozenTrial values are not plain numbers")
-    if not isinstance(params, dict) or not all(_plain(v) for v in params.values()):
+    if not isinstance(params, dict) or not all(_plain(v, deadline) for v in params.values()):
         raise UnverifiablePickle("its FrozenTrial params are not plain values")
     return PickleSummary(
         number=number,

@@ -456,7 +456,7 @@ def test_namespaced_install_renders_a_role_per_watched_namespace() -> None:
     assert "customresourcedefinitions" not in namespaced
     cluster = one(docs, "ClusterRole", "t-cappuccino-operator")
     cluster_resources = {res for rule in cluster["rules"] for res in rule["resources"]}
-    assert cluster_resources == {"customresourcedefinitions"}
+    assert cluster_resources == {"customresourcedefinitions", "namespaces"}
     assert {v for rule in cluster["rules"] for v in rule["verbs"]} <= {"get", "list", "watch"}
 
 
@@ -486,6 +486,9 @@ def test_bundled_postgresql_has_liveness_and_tcp_readiness_and_a_configurable_im
     assert container["image"] == "localhost/cappuccino-postgresql:16-alpine"
     assert container["livenessProbe"]["exec"]["command"][0] == "pg_isready"
     assert container["livenessProbe"]["failureThreshold"] >= 3
+    assert container["startupProbe"]["exec"]["command"][0] == "pg_isready"
+    startup = container["startupProbe"]
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 300, "initdb may take minutes"
     assert container["readinessProbe"]["exec"]["command"][:3] == ["pg_isready", "-h", "127.0.0.1"]
 
 
@@ -521,6 +524,9 @@ def test_dashboard_is_read_only_on_database_and_custom_resources() -> None:
     assert service["spec"]["ports"][0]["port"] == 8050
     namespaced = render("dashboard.enabled=true", "operator.watchNamespaces={research}")
     assert not [d for d in kinds(namespaced, "ClusterRoleBinding") if "dashboard" in str(d)]
+    env = container_env(one(namespaced, "Deployment", "t-cappuccino-dashboard"))
+    assert env["CAPPUCCINO_DASHBOARD_NAMESPACES"]["value"] == "research"
+    assert "CAPPUCCINO_DASHBOARD_NAMESPACES" not in container_env(deployment)
     rb = one(namespaced, "RoleBinding", "t-cappuccino-dashboard")
     assert rb["metadata"]["namespace"] == "research"
     assert rb["roleRef"]["name"] == "cappuccino-view"

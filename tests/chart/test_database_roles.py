@@ -153,3 +153,37 @@ def test_the_chart_init_script_creates_the_three_roles(
         ("cappuccino_trader", True),
         ("cappuccino_worker", True),
     ]
+
+
+def test_the_trader_role_migrates_the_real_ledger_and_the_readers_read_it(
+    postgres_server: PostgresServer, roles_db: tuple[str, dict[str, str]]
+) -> None:
+    """The trading ledger's own Alembic migrations run as the trader role next to Optuna's tables
+    (created by the worker role); the read-only role reads both; the worker cannot touch it."""
+    from cappuccino_runtime.persistence import open_sql_ledger
+
+    database, roles = roles_db
+    url = f"postgresql+psycopg://{{}}@127.0.0.1:{postgres_server.port}/{database}"
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.create_study(study_name="s", storage=url.format(roles["worker"]))
+    ledger = open_sql_ledger(url.format(roles["trader"]))
+    ledger.engine.dispose()
+    with psycopg.connect(
+        f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{database}", autocommit=True
+    ) as admin:
+        owners = dict(
+            admin.execute(
+                "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'"
+            ).fetchall()
+        )
+    assert owners["portfolios"] == roles["trader"]
+    assert owners["cappuccino_ledger_version"] == roles["trader"]
+    assert owners["trials"] == roles["worker"]
+    with connect(postgres_server, database, roles["readonly"]) as ro:
+        assert ro.execute("SELECT count(*) FROM portfolios").fetchone() == (0,)
+        assert ro.execute("SELECT count(*) FROM studies").fetchone() == (1,)
+        assert denied(ro, "DELETE FROM portfolios")
+    with connect(postgres_server, database, roles["worker"]) as worker:
+        assert denied(worker, "SELECT * FROM portfolios")
+    # A second start of the trader is a no-op migration under the same role.
+    open_sql_ledger(url.format(roles["trader"])).engine.dispose()

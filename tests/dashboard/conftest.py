@@ -8,6 +8,12 @@ from pathlib import Path
 import pytest
 
 from cappuccino_runtime.dashboard import DashboardService, DashboardSources
+from tests.controlplane.conftest import (  # noqa: F401  (the real API server's fixtures)
+    control_plane,
+    k8s,
+    namespace,
+    operator_deployment,
+)
 from tests.dashboard.world import DemoWorld, build_demo_world
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

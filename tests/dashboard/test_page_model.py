@@ -106,7 +106,7 @@ def test_every_page_from_the_demo_run(
     assert all(p.avg_entry and p.avg_entry > 0 and p.pnl_pct is not None for p in book.positions)
     assert [s.name.split(" ")[0] for s in book.benchmarks] == ["buy-and-hold", "equal-weight"]
     assert book.benchmarks[0].y[0] == pytest.approx(book.initial_cash)
-    assert book.trader.running is False and "stopped" in book.trader.detail
+    assert book.trader.running is False and "last run by pid" in book.trader.detail
     assert d.ensemble.recent_trades and all(
         t.portfolio_id == "local/ensemble" for t in d.ensemble.recent_trades
     )

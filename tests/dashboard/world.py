@@ -53,8 +53,11 @@ def _cli(argv: list[str]) -> None:
             raise AssertionError(f"cappuccino {' '.join(argv)} exited {e.code}") from e
 
 
-def build_demo_world(home: Path) -> DemoWorld:
-    """Trains, deploys and replays under `home` (about a minute on 2 shared cores)."""
+def build_demo_world(
+    home: Path, storage: str | None = None, ledger_url: str | None = None
+) -> DemoWorld:
+    """Trains, deploys and replays under `home` (about a minute on 2 shared cores); the Optuna
+    storage and the ledger are SQLite files under `home` unless URLs are given."""
     from cappuccino_runtime.artifacts import ArtifactStore
     from cappuccino_runtime.data import load_sample
     from cappuccino_runtime.deploy.build import deploy
@@ -67,8 +70,8 @@ def build_demo_world(home: Path) -> DemoWorld:
     settings = Settings.model_validate(
         {
             **settings.model_dump(),
-            "storage": f"sqlite:///{home / 'optuna.db'}",
-            "ledger_url": f"sqlite:///{home / 'ledger.db'}",
+            "storage": storage or f"sqlite:///{home / 'optuna.db'}",
+            "ledger_url": ledger_url or f"sqlite:///{home / 'ledger.db'}",
             "artifact_root": str(home / "artifacts"),
             "data_cache": home / "data-cache",
         }

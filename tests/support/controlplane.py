@@ -466,6 +466,9 @@ class ControlPlane:
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
             "--disable-admission-plugins=ServiceAccount",
+            # As on OpenShift and hardened clusters: setting blockOwnerDeletion on a child
+            # needs `update` on the owner's finalizers subresource (issue 10.6).
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
             "--authorization-mode=RBAC",
             f"--client-ca-file={pki / 'ca.crt'}",
             f"--service-account-issuer={self.server}/",
@@ -640,6 +643,11 @@ class OperatorProcess:
         self.storage_url = storage_url
         self.log_path = log_path
         self.args = list(args)
+        self.metrics_port: int | None = None
+        if self.args and self.args[0] == "run" and "--metrics-port" not in self.args:
+            # Several operators may run at once (HA tests): each gets its own metrics port.
+            self.metrics_port = free_port()
+            self.args += ["--metrics-port", str(self.metrics_port)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env.update(
             KUBECONFIG=str(kubeconfig),

@@ -884,7 +884,13 @@ state = "{self.run_dir / "containerd" / "state"}"
         if restore_ip_forward and orig.is_file():
             Path("/proc/sys/net/ipv4/ip_forward").write_text(orig.read_text())
             orig.unlink()
-        for d in (self.var_dir, self.run_dir / "containerd", self.state_dir / "cni"):
+        # volumes_dir: the hostPath PVs' data (PVs live in etcd, which is thrown away too)
+        for d in (
+            self.var_dir,
+            self.run_dir / "containerd",
+            self.state_dir / "cni",
+            self.volumes_dir,
+        ):
             shutil.rmtree(d, ignore_errors=True)
         for pid_file in self.run_dir.glob("*.pid") if self.run_dir.exists() else []:
             pid_file.unlink()

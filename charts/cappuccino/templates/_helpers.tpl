@@ -157,15 +157,16 @@ key: {{ .Values.database.secretKey }}
 {{- if and .Values.postgresql.auth.existingSecret (not .Values.postgresql.enabled) -}}
 {{- fail "postgresql.auth.existingSecret: only used with postgresql.enabled=true; with an external database create the database.*Secret Secrets instead" -}}
 {{- end -}}
-{{- if not .Values.postgresql.enabled -}}
-{{- include "cappuccino.checkExternalSecrets" . -}}
-{{- end -}}
 {{- if .Values.postgresql.auth.existingSecret -}}
 {{- include "cappuccino.checkSecretKeys" (dict "ctx" . "name" .Values.postgresql.auth.existingSecret "keys" (list "postgres-password" "worker-password" "trader-password" "readonly-password") "path" "postgresql.auth.existingSecret") -}}
 {{- end -}}
+{{- if or (not .Values.postgresql.enabled) .Values.postgresql.auth.existingSecret -}}
+{{- include "cappuccino.checkExternalSecrets" . -}}
+{{- end -}}
 {{- end -}}
 
-{{/* With an external database: each database Secret must exist and hold database.secretKey.
+{{/* With an external database or postgresql.auth.existingSecret (the chart writes no Secret): each
+database Secret must exist and hold database.secretKey.
 Checked only when the chart can read the cluster (helm install/upgrade; `helm template` cannot). */}}
 {{- define "cappuccino.checkExternalSecrets" -}}
 {{- if not .Values.externalDatabase.skipSecretCheck -}}

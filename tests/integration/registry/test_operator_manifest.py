@@ -37,8 +37,9 @@ def test_an_operator_frozen_manifest_validates_and_loads(
     kind: str, sqlite_world: RegistryWorld, tmp_path: Path
 ) -> None:
     sel = _selection(sqlite_world)
-    extra = {"portfolio_id": "ns/t", "initial_cash": 10_000.0, "voting": "majority"}
-    if kind == "ensemble":
+    extra: dict[str, object] = {"portfolio_id": "ns/t", "initial_cash": 10_000.0}
+    if kind == "ensemble":  # the operator writes `voting` for ensembles only (strict models)
+        extra["voting"] = "majority"
         doc = selection.ensemble_manifest(sel, created_at="2026-01-01T00:00:00Z", extra=extra)
         path = tmp_path / selection.ENSEMBLE_FILE
     else:

@@ -74,3 +74,45 @@ def test_retry_retries_only_temporary_errors() -> None:
 
     with pytest.raises(TemporaryBrokerError):
         down()
+
+
+def test_trades_history_is_appended_in_place_and_a_torn_tail_is_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "trades_history.json"
+    append_trades(tmp_path, [{"fill_id": "a"}])
+    inode = path.stat().st_ino
+    append_trades(tmp_path, [{"fill_id": "b"}, {"fill_id": "c"}])
+    assert path.stat().st_ino == inode  # appended to, not replaced by a rewritten copy
+    assert [r["fill_id"] for r in json.loads(path.read_text())] == ["a", "b", "c"]
+    # a kill in the middle of an append leaves a torn tail: the next append repairs it
+    with path.open("rb+") as f:
+        f.seek(0, 2)
+        f.seek(f.tell() - 3)
+        f.truncate()
+        f.write(b',\n{"fill_id": "d", "pri')
+    append_trades(tmp_path, [{"fill_id": "e"}])
+    assert [r["fill_id"] for r in json.loads(path.read_text())] == ["a", "b", "c", "e"]
+    from cappuccino_runtime.trading.state_files import recorded_fill_ids
+
+    assert recorded_fill_ids(tmp_path) == {"a", "b", "c", "e"}
+
+
+def test_reporter_catches_up_fills_the_file_missed(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from cappuccino_runtime.persistence import InMemoryLedger
+    from cappuccino_runtime.persistence.ledger import FillRecord, OrderRecord
+    from cappuccino_runtime.trading.ops import TraderMetrics
+    from cappuccino_runtime.trading.reporter import Reporter
+
+    ts = datetime(2024, 1, 1, tzinfo=UTC)
+    ledger = InMemoryLedger()
+    ledger.open_portfolio("p", 1000.0, ts)
+    order = OrderRecord("c1", "p", "BTC/USD", "buy", 100.0, ts, ts, notional=100.0)
+    ledger.record_intent(order)
+    reporter = Reporter(TraderMetrics(), tmp_path, ["BTC/USD"])
+    fill = FillRecord("c1:1.0", "c1", 1.0, 100.0, 0.0, ts)
+    ledger.record_fill(fill)  # killed before the file append
+    assert reporter.catch_up(ledger, ["p"]) == 1
+    assert reporter.catch_up(ledger, ["p"]) == 0
+    rows = json.loads((tmp_path / "trades_history.json").read_text())
+    assert rows[0]["ticker"] == "BTC/USD" and rows[0]["fee_currency"] == "BTC"
