@@ -140,6 +140,8 @@ def test_refit_agents_carry_their_own_hold_out_numbers(trained: tuple[Settings, 
         assert a["holdout_start"] == plan.holdout[0].isoformat()
         assert a["holdout_end"] == plan.holdout[1].isoformat()
         assert 0.0 <= a["psr"] <= 1.0 and 0.0 <= a["dsr"] <= a["psr"]
+        (diag,) = a["split_diagnostics"]
+        assert {"turnover_per_bar", "fees_fraction", "exposure"} <= set(diag)
         seeds.add(a["seed"])
         assert a["artifact_uri"].endswith(f"/s-refit/trial_{t.number}_1h")
         record = store.read_record(a["artifact_uri"])
