@@ -8,9 +8,13 @@ The demo is a list of stages run in order over one shared `DemoContext`:
 2. `stage_leaderboard`: prints the trials (study_name, trial_id, number, Sharpe of the agent vs
    equal-weight buy-and-hold) with the training diagnostics that show whether an agent learned
    at all (approx_kl, policy std, explained variance) and its held-out turnover and exposure;
-3. `stage_validate_deploy`: validates the top models (the seven checkpoints), prints the report
-   and deploys an arena and an ensemble directory under `{home}/deployments`;
-4. `stage_replay`: replays the held-out last 30 days (never seen by training) with the arena and
+3. `stage_refit`: refits the top trials' hyperparameters on all pre-hold-out bars and scores each
+   refit agent once on the study's final hold-out (its own number), then prints the study's
+   PBO and deflated Sharpe ratio (how likely the search is to be overfit);
+4. `stage_validate_deploy`: validates the refit models (the seven checkpoints), prints the report
+   and deploys an arena and an ensemble directory under `{home}/deployments`, through the DSR
+   gate (overridden for the demo, and the override recorded in the manifests);
+5. `stage_replay`: replays the held-out last 30 days (never seen by training) with the arena and
    the ensemble on the replay broker, next to buy-and-hold, equal-weight rebalanced and cash,
    with trades, turnover, fees and exposure on every row.
 """
@@ -41,6 +45,7 @@ __all__ = [
     "demo_market",
     "run_demo",
     "stage_leaderboard",
+    "stage_refit",
     "stage_replay",
     "stage_train",
     "stage_validate_deploy",
@@ -75,6 +80,11 @@ DEMO_CONFIG: dict[str, Any] = {
     "pruner_startup_trials": 4,
     "cpu_threads": 1,
 }
+
+DEMO_REFIT_TOP_N = 3
+"""Trials whose hyperparameters the demo refits (one seed each) and deploys."""
+DEMO_MIN_DSR = 0.95
+"""The DSR gate the demo reports against (the `deploy` default)."""
 
 DEMO_TRIALS = 4
 """Trials `cappuccino demo` runs by default (about a minute each on 2 CPU cores)."""
@@ -117,6 +127,10 @@ class DemoContext:
     seed: int = 0
     leaderboard: list[dict[str, Any]] = field(default_factory=list)
     """finished trials, best first (filled by stage_leaderboard)"""
+    min_dsr: float | None = DEMO_MIN_DSR
+    """the DSR gate deploy reports against (overridden for the demo, recorded in manifests)"""
+    refits: list[Any] = field(default_factory=list)
+    """refit agents with their own hold-out numbers (filled by stage_refit)"""
     deployment: Any = None
     """the validation report and the arena/ensemble directories (filled by stage_validate_deploy)"""
 
@@ -243,6 +257,55 @@ def _mean_diagnostics(splits: list[dict[str, Any]]) -> dict[str, float | None]:
     return out
 
 
+def stage_refit(ctx: DemoContext) -> None:
+    """Refits the top trials on all pre-hold-out bars, scores each once on the hold-out and
+    prints those numbers beside the study's PBO and DSR (`cappuccino models refit` and
+    `cappuccino study report`)."""
+    import optuna
+
+    from cappuccino_runtime.training.refit import RefitOptions, run_refit
+    from cappuccino_runtime.training.report import REPORT_ATTR
+    from cappuccino_runtime.training.worker import open_storage
+
+    with ctx.console.status("refitting the top trials on all pre-hold-out bars"):
+        ctx.refits = run_refit(
+            RefitOptions(study=ctx.study_name, top_n=DEMO_REFIT_TOP_N, seeds=1, seed=ctx.seed),
+            settings=ctx.settings,
+            market=demo_market(),
+        )
+    table = Table(title=f"Refit agents (study {ctx.study_name}-refit): each one's own hold-out")
+    for col in ("trial_id", "number", "from trial_id", "hold-out Sharpe", "buy & hold", "bars",
+                "DSR"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for r in ctx.refits:
+        table.add_row(
+            str(r.trial_id),
+            str(r.number),
+            str(r.source_trial_id),
+            f"{r.holdout_sharpe:.3f}",
+            f"{r.holdout_sharpe_hodl:.3f}",
+            str(r.holdout_bars),
+            "-" if r.dsr is None else f"{r.dsr:.3f}",
+        )
+    ctx.console.print(table)
+    study = optuna.load_study(study_name=ctx.study_name, storage=open_storage(ctx.settings.storage))
+    report = study.user_attrs.get(REPORT_ATTR) or {}
+
+    def num(key: str) -> str:
+        value = report.get(key)
+        return "not computed" if value is None else f"{value:.3f}"
+
+    ctx.console.print(
+        f"Study {ctx.study_name!r}: PBO {num('pbo')} (probability that the best CPCV trial is "
+        f"below the median out of sample; 0.5 = selection is luck), DSR {num('dsr')} over "
+        f"{report.get('n_trials', 0)} configurations tried (probability that the selected "
+        f"Sharpe beats the best of that many zero-skill trials; the deploy gate is "
+        f"{DEMO_MIN_DSR}). Hold-out Sharpe is each refit agent's own, on bars no trial, pruner "
+        "or selection saw; a demo this small is not expected to pass the gate.",
+        markup=False,
+    )
+
+
 def stage_validate_deploy(ctx: DemoContext) -> None:
     """Validates the top models, prints the report, deploys an arena and an ensemble."""
     from cappuccino_runtime.deploy.demo import stage_validate_deploy as validate_and_deploy
@@ -270,6 +333,7 @@ def stage_replay(ctx: DemoContext) -> None:
 STAGES: list[tuple[str, Stage]] = [
     ("train", stage_train),
     ("leaderboard", stage_leaderboard),
+    ("refit + overfitting report", stage_refit),
     ("validate + deploy", stage_validate_deploy),
     ("replay held-out period", stage_replay),
 ]
@@ -289,4 +353,11 @@ def run_demo(
     for name, stage in stages if stages is not None else STAGES:
         ctx.console.rule(f"[bold]{name}")
         stage(ctx)
+    home_arg = f" --home {settings.home}" if home is not None else ""
+    ctx.console.print(
+        f"Open the dashboard: `cappuccino dashboard{home_arg}` (web, http://127.0.0.1:8050) or "
+        f"`cappuccino dashboard{home_arg} --tui` (terminal); a shareable report: "
+        f"`cappuccino report{home_arg} --study {ctx.study_name} --out report/`.",
+        markup=False,
+    )
     return ctx
