@@ -21,6 +21,7 @@ __all__ = [
     "churn",
     "max_drawdown",
     "returns_from_equity",
+    "sharpe_standard_error",
     "timeframe_seconds",
     "trades_per_hour",
 ]
@@ -107,3 +108,15 @@ def churn(sides: Sequence[str]) -> int:
     """Reversals in one asset's ordered trade sides: each buy followed by a sell (or back) counts 1."""
     normalised = [s.lower() for s in sides]
     return sum(1 for a, b in itertools.pairwise(normalised) if a != b)
+
+
+def sharpe_standard_error(sharpe: float, n_returns: int, periods_per_year: float) -> float:
+    """Standard error of an annualised Sharpe estimated from `n_returns` per-bar returns.
+
+    Lo (2002), iid returns: SE(SR_bar) = sqrt((1 + SR_bar^2 / 2) / n), with SR_bar the per-bar
+    Sharpe (sharpe / sqrt(periods_per_year)); annualised back by sqrt(periods_per_year).
+    """
+    if n_returns < 2:
+        raise ValueError(f"a Sharpe standard error needs at least 2 returns, got {n_returns}.")
+    per_bar = sharpe / math.sqrt(periods_per_year)
+    return math.sqrt((1.0 + per_bar**2 / 2.0) / n_returns) * math.sqrt(periods_per_year)

@@ -4,16 +4,34 @@ values.yaml (KubeRay / helm-docs style). `--check` exits 1 when the README is st
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 CHART = Path(__file__).resolve().parents[1] / "charts" / "cappuccino"
 BEGIN, END = "<!-- values-table:begin -->", "<!-- values-table:end -->"
 
 
+def default_of(values: dict[str, Any], path: str) -> str:
+    """The parsed default at a dotted path, as compact JSON (`{}` blocks show their content)."""
+    node: Any = values
+    for key in path.split("."):
+        node = node[key]
+    return json.dumps(node, separators=(", ", ": "))
+
+
+def cell(text: str) -> str:
+    """Escapes the Markdown table separator."""
+    return text.replace("|", "\\|")
+
+
 def values_table(values_yaml: str) -> str:
     """One row per key that carries a `# --` comment: key path, default, description."""
+    values = yaml.safe_load(values_yaml)
     rows: list[tuple[str, str, str]] = []
     stack: list[tuple[int, str]] = []
     pending: list[str] = []
@@ -33,12 +51,12 @@ def values_table(values_yaml: str) -> str:
             stack.pop()
         path = ".".join([k for _, k in stack] + [key])
         if pending:
-            rows.append((path, value or "{}", " ".join(pending)))
+            rows.append((path, default_of(values, path), " ".join(pending)))
             pending = []
         if not value:
             stack.append((indent, key))
     lines = ["| Key | Default | Description |", "|---|---|---|"]
-    lines += [f"| `{k}` | `{v}` | {d} |" for k, v, d in rows]
+    lines += [f"| `{k}` | `{cell(v)}` | {cell(d)} |" for k, v, d in rows]
     return "\n".join(lines)
 
 

@@ -32,3 +32,12 @@ ensure_venv() {
   export PATH="$VENV/bin:$PATH"
   export VIRTUAL_ENV="$VENV"
 }
+
+# The static gates (ruff lint + format, complexity, import layering, types), in one place so
+# ./scripts/check and ./scripts/test run exactly the same ones.
+run_gates() {
+  log "gates: ruff, import layering"
+  ruff check .
+  ruff format --check .
+  lint-imports --no-cache
+}

@@ -18,7 +18,7 @@ from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import study_context
-from cappuccino_operator.builders.sweep import build_sweep_job, train_config
+from cappuccino_operator.builders.sweep import build_refit_job, build_sweep_job, train_config
 from cappuccino_operator.builders.trader import (
     build_manifest_configmap,
     build_trader_deployment,
@@ -62,7 +62,9 @@ def parse(argv: list[str]) -> Any:
 
 
 def _study():
-    return study_context("btc-hourly", StudySpec.model_validate(_spec("study.yaml")), CONFIG)
+    return study_context(
+        "btc-hourly", StudySpec.model_validate(_spec("study.yaml")), CONFIG, namespace="ns"
+    )
 
 
 def _selection() -> Selection:
@@ -88,8 +90,18 @@ def test_sweep_worker_argv_parses() -> None:
         )
         job = build_sweep_job("s", "ns", spec, _study(), CONFIG)
         ctx = parse(job["spec"]["template"]["spec"]["containers"][0]["command"])
-        assert ctx.params["study"] == "btc-hourly"
+        assert ctx.params["study"] == "ns.btc-hourly"
         assert ctx.params["study_budget"] == 100
+
+
+def test_refit_argv_parses() -> None:
+    """Contract 1: the Job a succeeded sweep runs."""
+    spec = TrainingSweepSpec.model_validate(
+        {**_spec("trainingsweep.yaml"), "refit": {"topN": 3, "seeds": 2}}
+    )
+    job = build_refit_job("s", "ns", spec, _study(), CONFIG)
+    ctx = parse(job["spec"]["template"]["spec"]["containers"][0]["command"])
+    assert ctx.params["study"] == "ns.btc-hourly"
 
 
 def test_train_config_file_is_accepted_by_the_runtime() -> None:

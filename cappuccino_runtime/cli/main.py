@@ -11,8 +11,9 @@ import traceback
 
 import typer
 
-from cappuccino_runtime.cli import registry, trading, training
+from cappuccino_runtime.cli import dashboard, registry, trading, training
 from cappuccino_runtime.errors import CappuccinoError, ConfigError, DataQualityError
+from cappuccino_runtime.podlife import install_sigterm_handler, write_termination_message
 
 __all__ = ["app", "main"]
 
@@ -24,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
 )
 
-for _domain in (training, registry, trading):
+for _domain in (training, registry, trading, dashboard):
     _domain.register(app)
 
 
@@ -45,6 +46,12 @@ def _is_bad_url(e: BaseException) -> bool:
     return isinstance(e, ArgumentError | NoSuchModuleError)
 
 
+def _fail(line: str) -> None:
+    """Prints the one-line reason and, in a pod, leaves it as the termination message."""
+    print(line, file=sys.stderr)
+    write_termination_message(line.removeprefix("error: "))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Runs the CLI behind one error boundary.
 
@@ -56,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
     """
     from pydantic import ValidationError
 
+    install_sigterm_handler()  # in a pod this process is PID 1: stop promptly on SIGTERM
     try:
         app(args=argv)
     except SystemExit:
@@ -64,17 +72,17 @@ def main(argv: list[str] | None = None) -> None:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
     except (ConfigError, DataQualityError) as e:
-        print(f"error: {_one_line(e)}", file=sys.stderr)
+        _fail(f"error: {_one_line(e)}")
         raise SystemExit(2) from None
     except ValidationError as e:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'value'}: {err['msg']}"
             for err in e.errors()[:5]
         )
-        print(f"error: invalid {e.title}: {problems}", file=sys.stderr)
+        _fail(f"error: invalid {e.title}: {problems}")
         raise SystemExit(2) from None
     except CappuccinoError as e:
-        print(f"error: {_one_line(e)}", file=sys.stderr)
+        _fail(f"error: {_one_line(e)}")
         raise SystemExit(1) from None
     except Exception as e:
         if _is_bad_url(e):

@@ -81,21 +81,48 @@ def _trial_rows(trials: list[RegistryTrial]) -> None:
 
     title = f"{trials[0].study_name}: top {len(trials)}" if trials else "no trials"
     table = Table(title=escape(title))
-    for col in ("rank", "study", "trial_id", "#", "value", "timeframe", "sha256 actor", "params"):
+    columns = (
+        "rank",
+        "study",
+        "trial_id",
+        "#",
+        "value",
+        "own Sharpe",
+        "bars",
+        "period",
+        "DSR",
+        "timeframe",
+        "sha256 actor",
+        "params",
+    )
+    for col in columns:
         table.add_column(col)
     for rank, t in enumerate(trials, start=1):
         params = ", ".join(f"{k}={v}" for k, v in t.params.items())
+        n = t.numbers()
+        period = (
+            f"{n.holdout_start:%Y-%m-%d}..{n.holdout_end:%Y-%m-%d}"
+            if n.holdout_start and n.holdout_end
+            else ("CPCV split 0" if n.sharpe_kind == "cpcv_split0" else "-")
+        )
         table.add_row(
             str(rank),
             t.study_name,
             str(t.trial_id),
             str(t.number),
             f"{t.value:.6g}" if t.value is not None else "-",
+            f"{n.sharpe:.3f}" if n.sharpe is not None else "-",
+            str(n.holdout_bars) if n.holdout_bars is not None else "-",
+            period,
+            f"{n.dsr:.3f}" if n.dsr is not None else "-",
             t.timeframe or "-",
             (t.sha256_actor or "-")[:12],
             escape(params),
         )
     _console().print(table)
+    label = trials[0].user_attrs.get("value_label") if trials else None
+    if label:
+        _console().print(f"value = {escape(str(label))}")
 
 
 def _emit_report(report: ValidationReport, as_json: bool) -> None:
@@ -108,6 +135,9 @@ def _emit_report(report: ValidationReport, as_json: bool) -> None:
         render_report(report, _console())
     if not report.passed:
         print(f"error: {report.summary_line()}", file=sys.stderr)
+        from cappuccino_runtime.podlife import write_termination_message
+
+        write_termination_message(report.summary_line())  # the pod's one-line reason
         raise typer.Exit(1)
 
 
@@ -122,7 +152,11 @@ def models_top(
 
     trials = top_trials(_engine(storage), study, n)
     if as_json:
-        typer.echo(json.dumps([t.model_dump(mode="json") for t in trials], indent=2))
+        rows = [
+            {**t.model_dump(mode="json"), "numbers": t.numbers().model_dump(mode="json")}
+            for t in trials
+        ]
+        typer.echo(json.dumps(rows, indent=2))
     else:
         _trial_rows(trials)
 
@@ -164,6 +198,78 @@ def models_show(
         else:
             table.add_row(key, escape(str(value)))
     _console().print(table)
+
+
+def models_refit(
+    study: Annotated[str, typer.Option("--study", help="The study whose top trials to refit.")],
+    top_n: Annotated[int, typer.Option("--top-n", help="How many trials.", min=1)] = 3,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds per trial.", min=1)] = 3,
+    storage: StorageOpt = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-root", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="Training config (default: the one the study recorded)."),
+    ] = None,
+    data: Annotated[
+        str, typer.Option("--data", help="sample, alpaca, or a path/URL of bar files.")
+    ] = "sample",
+    symbols: Annotated[
+        str | None, typer.Option("--symbols", help="Comma-separated, e.g. BTC/USD,ETH/USD.")
+    ] = None,
+    timeframe: Annotated[
+        str, typer.Option("--timeframe", help="Bar timeframe of the loaded data.")
+    ] = "1h",
+    start: Annotated[str | None, typer.Option("--start", help="ISO start (inclusive).")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="ISO end (exclusive).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Base seed of the refit agents.")] = 0,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrain the top N trials on all pre-hold-out bars (K seeds each); score each once on the
+    hold-out. The agents are COMPLETE trials of study S-refit (value = own hold-out Sharpe)."""
+    import logging
+
+    from cappuccino_runtime.cli.training import _symbols
+    from cappuccino_runtime.training.refit import RefitOptions, run_refit
+
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    results = run_refit(
+        RefitOptions(
+            study=study,
+            top_n=top_n,
+            seeds=seeds,
+            storage=storage,
+            artifact_root=artifact_root,
+            config=str(config) if config else None,
+            data=data,
+            symbols=_symbols(symbols),
+            timeframe=timeframe,
+            start=start,
+            end=end,
+            seed=seed,
+            device=device,
+        )
+    )
+    if as_json:
+        from dataclasses import asdict
+
+        typer.echo(json.dumps([asdict(r) for r in results], indent=2))
+        return
+    for r in results:
+        dsr = "not computed" if r.dsr is None else f"{r.dsr:.3f}"
+        typer.echo(
+            f"{r.study_name} trial_id {r.trial_id} (#{r.number}) from trial_id "
+            f"{r.source_trial_id} seed {r.refit_seed}: hold-out Sharpe {r.holdout_sharpe:.3f} "
+            f"(buy-and-hold {r.holdout_sharpe_hodl:.3f}) on {r.holdout_bars} bars, DSR {dsr}"
+            f"{' (already refit)' if r.skipped else ''}"
+        )
 
 
 def validate(
@@ -264,9 +370,24 @@ def deploy_cmd(
         str | None, typer.Option("--arena-name", help="arena_config.json arena_name.")
     ] = None,
     min_value: MinValueOpt = None,
+    min_dsr: Annotated[
+        float,
+        typer.Option("--min-dsr", help="Refuse models whose deflated Sharpe is below this."),
+    ] = 0.95,
+    allow_low_dsr: Annotated[
+        bool,
+        typer.Option("--allow-low-dsr", help="Deploy models below --min-dsr anyway (recorded)."),
+    ] = False,
+    no_refit: Annotated[
+        bool,
+        typer.Option("--no-refit", help="Deploy S's CPCV trials even when S-refit has agents."),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validates the top N trials of a study and deploys them into --out."""
+    """Validates the top N models of a study and deploys them into --out.
+
+    Deploys the refit agents of S-refit when it has any (`cappuccino models refit`), and
+    refuses models whose DSR is below --min-dsr unless --allow-low-dsr."""
     from cappuccino_runtime.artifacts import ArtifactStore
     from cappuccino_runtime.deploy.build import DeployRefused, deploy
     from cappuccino_runtime.registry.queries import connect
@@ -284,6 +405,9 @@ def deploy_cmd(
             out,
             options=ValidationOptions(min_value=min_value),
             arena_name=arena_name,
+            prefer_refit=not no_refit,
+            min_dsr=min_dsr,
+            allow_low_dsr=allow_low_dsr,
         )
     except DeployRefused as e:
         if as_json:
@@ -296,9 +420,14 @@ def deploy_cmd(
     if as_json:
         typer.echo(json.dumps(result.manifest.model_dump(mode="json"), indent=2))
     else:
+        gate = result.manifest.dsr_gate
+        note = ""
+        if gate is not None and gate.overridden:
+            note = f" DSR gate {gate.threshold} OVERRIDDEN (--allow-low-dsr, recorded)."
         typer.echo(
-            f"Deployed {result.manifest.model_count} models of study {study!r} as {kind.value} "
-            f"into {result.out_dir} ({result.manifest_path.name})."
+            f"Deployed {result.manifest.model_count} models of study "
+            f"{result.manifest.study_name!r} as {kind.value} into {result.out_dir} "
+            f"({result.manifest_path.name}).{note}"
         )
 
 
@@ -307,6 +436,7 @@ def register(app: typer.Typer) -> None:
     models = typer.Typer(help="Query the model registry (Optuna's tables).", no_args_is_help=True)
     models.command("top")(models_top)
     models.command("show")(models_show)
+    models.command("refit")(models_refit)
     app.add_typer(models, name="models")
     app.command("validate")(validate)
     app.command("deploy")(deploy_cmd)

@@ -1,4 +1,4 @@
-"""CLI of the training domain: `train`, `study create` and `demo` (docs/CONTRACTS.md).
+"""CLI of the training domain: `train`, `study create|report` and `demo` (docs/CONTRACTS.md).
 
 Thin adapters over cappuccino_runtime.training and cappuccino_runtime.demo; torch and optuna
 are imported inside the commands so `cappuccino --help` stays fast.
@@ -6,6 +6,7 @@ are imported inside the commands so `cappuccino --help` stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from enum import StrEnum
 from pathlib import Path
@@ -83,8 +84,13 @@ def train(
     ] = "1h",
     start: Annotated[str | None, typer.Option("--start", help="ISO start (inclusive).")] = None,
     end: Annotated[str | None, typer.Option("--end", help="ISO end (exclusive).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Base seed; trial n uses seed + n.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Base seed; split k of trial n uses seed + 1000 n + k.")
+    ] = 0,
     device: Annotated[DeviceChoice | None, typer.Option("--device")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")
+    ] = None,
 ) -> None:
     """Run trials of a shared Optuna study as one worker."""
     from cappuccino_runtime.training.runner import TrainOptions, run_training
@@ -108,7 +114,19 @@ def train(
         seed=seed,
         device=device.value if device else None,
     )
-    summary = run_training(opts, notify=lambda msg: typer.echo(msg, err=True))
+    callbacks, tracked = [], contextlib.nullcontext()
+    if metrics_port is not None:
+        from cappuccino_runtime.training.config import load_config
+        from cappuccino_runtime.training.metrics import WorkerMetrics
+        from cappuccino_runtime.training.two_phase import study_name_for
+
+        metrics = WorkerMetrics(study_name_for(study, opts.phase), load_config(opts.config))
+        metrics.serve(metrics_port)
+        callbacks, tracked = [metrics.on_trial], metrics.track()
+    with tracked:
+        summary = run_training(
+            opts, callbacks=callbacks, notify=lambda msg: typer.echo(msg, err=True)
+        )
     typer.echo(
         f"worker done: ran {summary.trials_run} trial(s); study holds {summary.study_finished} "
         f"finished trial(s); stopped: {summary.stopped_because}."
@@ -133,6 +151,62 @@ def study_create(
     typer.echo(f"study {created.study_name!r} ready ({direction}).")
 
 
+def study_report(
+    study: Annotated[str, typer.Option("--study", help="The study to report on.")],
+    storage: StorageOpt = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-root", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."
+        ),
+    ] = None,
+    blocks: Annotated[
+        int, typer.Option("--blocks", help="CSCV blocks S (even); fewer when bars are few.")
+    ] = 16,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """PBO (CSCV), PSR/DSR and performance degradation of a study; stored as its attr `report`."""
+    import optuna
+
+    from cappuccino_runtime.artifacts import ArtifactStore
+    from cappuccino_runtime.settings import Settings
+    from cappuccino_runtime.training.report import compute_report, require_plan, store_report
+    from cappuccino_runtime.training.worker import open_storage
+
+    settings = Settings.from_env(storage=storage, artifact_root=artifact_root)
+    try:
+        loaded = optuna.load_study(study_name=study, storage=open_storage(settings.storage))
+    except KeyError:
+        raise ConfigError(
+            f"study {study!r} does not exist in this storage; check --study and --storage."
+        ) from None
+    report, details = compute_report(
+        loaded, require_plan(loaded), ArtifactStore(settings.artifact_root), n_blocks=blocks
+    )
+    store_report(loaded, report)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+
+    def fmt(value: float | None, spec: str = ".3f") -> str:
+        return "not computed" if value is None else format(value, spec)
+
+    lines = [
+        f"study {study}: {report.n_trials} configuration(s) tried (N for the DSR)",
+        f"  selected trial_id           {report.selected_trial_id}",
+        f"  Sharpe of its CPCV paths    {fmt(report.sharpe_selected)} (annualised, "
+        f"{details.n_bars} {details.bar_timeframe or '-'} bars, {details.n_in_matrix} trials "
+        "on the same bars)",
+        f"  PSR (vs 0)                  {fmt(report.psr)}",
+        f"  DSR                         {fmt(report.dsr)}",
+        f"  PBO (CSCV, S={details.n_blocks or '-'})          {fmt(report.pbo)}",
+        f"  degradation slope (OOS~IS)  {fmt(report.degradation_slope)}",
+        f"  P(OOS Sharpe < 0)           {fmt(report.prob_oos_loss)}",
+    ]
+    lines += [f"  note: {n}" for n in details.notes]
+    typer.echo("\n".join(lines))
+
+
 def demo(
     home: Annotated[
         Path | None, typer.Option("--home", help="Local state dir (default: CAPPUCCINO_HOME).")
@@ -146,9 +220,10 @@ def demo(
 
 
 def register(app: typer.Typer) -> None:
-    """Adds `train`, `study create` and `demo` to the root app."""
+    """Adds `train`, `study create|report` and `demo` to the root app."""
     app.command("train")(train)
     study_app = typer.Typer(help="Manage Optuna studies.", no_args_is_help=True)
     study_app.command("create")(study_create)
+    study_app.command("report")(study_report)
     app.add_typer(study_app, name="study")
     app.command("demo")(demo)

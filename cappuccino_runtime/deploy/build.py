@@ -3,6 +3,11 @@
 Layout of DIR:
     ensemble_manifest.json | arena_config.json
     model_{i}/actor.pth, critic.pth, trial.json, metadata.json
+When study `S-refit` holds refit agents (`cappuccino models refit`), those are deployed
+instead of S's CPCV trials: their numbers are their own hold-out results. Every number written
+next to a model (metadata.json, manifest entries) is that model's own (ModelNumbers). With
+`min_dsr` set, models whose deflated Sharpe is below it (or unknown) are refused unless
+`allow_low_dsr`, and the manifest records the gate and whether it was overridden.
 Nothing failing validation is deployed, the copied bytes are checked against trial.json as
 they are written, the finished directory is validated again (checkpoints 5 and 6) before it
 is swapped in, and an existing DIR is replaced atomically (see `atomic.py`).
@@ -37,11 +42,14 @@ from cappuccino_runtime.registry.manifests import (
     METADATA_FILE,
     ArenaConfig,
     ArenaModel,
+    DsrGate,
     EnsembleManifest,
     ModelMetadata,
+    ModelNumbers,
     ValidationStatus,
 )
-from cappuccino_runtime.registry.queries import top_trials
+from cappuccino_runtime.registry.models import RegistryTrial
+from cappuccino_runtime.registry.queries import list_studies, top_trials
 from cappuccino_runtime.validation.files import locate
 from cappuccino_runtime.validation.report import ValidationReport
 from cappuccino_runtime.validation.runner import (
@@ -51,7 +59,20 @@ from cappuccino_runtime.validation.runner import (
     validate_trials,
 )
 
-__all__ = ["DeployKind", "DeployRefused", "DeployResult", "default_creator", "deploy"]
+__all__ = [
+    "REFIT_SUFFIX",
+    "DeployKind",
+    "DeployRefused",
+    "DeployResult",
+    "LowDsrRefused",
+    "check_dsr",
+    "default_creator",
+    "deploy",
+    "deploy_source",
+]
+
+#: Refit agents of study S live in study S + REFIT_SUFFIX (training/refit.py).
+REFIT_SUFFIX = "-refit"
 
 DeployKind = Literal["arena", "ensemble"]
 
@@ -62,6 +83,46 @@ class DeployRefused(ValidationFailed):
     def __init__(self, message: str, report: ValidationReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+class LowDsrRefused(ValidationFailed):
+    """A selected model's deflated Sharpe is below the gate (or unknown) and no override."""
+
+
+def check_dsr(trials: list[RegistryTrial], min_dsr: float, allow_low_dsr: bool) -> DsrGate:
+    """The DSR gate (pure): refuses models below `min_dsr` unless `allow_low_dsr`.
+
+    A model whose DSR is unknown counts as below: nothing shows it is more than luck.
+    """
+    low = [
+        (t, t.numbers().dsr)
+        for t in trials
+        if t.numbers().dsr is None or float(t.numbers().dsr or 0.0) < min_dsr
+    ]
+    if low and not allow_low_dsr:
+        named = ", ".join(
+            f"{t.study_name!r} trial_id {t.trial_id} (DSR "
+            f"{'unknown' if d is None else format(d, '.3f')})"
+            for t, d in low
+        )
+        hint = (
+            "Refit the study (`cappuccino models refit`) so its models carry a DSR, or"
+            if any(d is None for _, d in low)
+            else "Their out-of-sample edge may be luck of the search. Lower --min-dsr, or"
+        )
+        raise LowDsrRefused(
+            f"Refusing to deploy: {named} below --min-dsr {min_dsr}. {hint} pass "
+            "--allow-low-dsr to deploy anyway (recorded in the manifest)."
+        )
+    return DsrGate(threshold=min_dsr, overridden=bool(low))
+
+
+def deploy_source(engine: Engine, study_name: str) -> str:
+    """The study to deploy from: `S-refit` when it holds COMPLETE refit agents, else S."""
+    refit = f"{study_name}{REFIT_SUFFIX}"
+    if refit in list_studies(engine) and top_trials(engine, refit, 1):
+        return refit
+    return study_name
 
 
 @dataclass(frozen=True)
@@ -119,11 +180,13 @@ def _write_model(
     (target / ACTOR_FILE).write_bytes(actor)
     (target / CRITIC_FILE).write_bytes(critic)
     (target / TRIAL_FILE).write_text(record.model_dump_json(indent=2))
+    numbers = inspection.trial.numbers()
     meta = ModelMetadata(
         trial_number=record.number,
         trial_id=record.trial_id,
         study_name=record.study_name,
-        sharpe_value=record.value,
+        sharpe_value=numbers.sharpe,
+        numbers=numbers,
         timeframe=record.timeframe,
         source_dir=inspection.fs.unstrip_protocol(inspection.trial_dir),
         sha256=sha256_bytes(actor),
@@ -173,6 +236,9 @@ def deploy(
     options: ValidationOptions | None = None,
     created_by: str | None = None,
     arena_name: str | None = None,
+    prefer_refit: bool = True,
+    min_dsr: float | None = None,
+    allow_low_dsr: bool = False,
 ) -> DeployResult:
     """Deploys the top N COMPLETE trials of one study as an arena or an ensemble.
 
@@ -186,20 +252,27 @@ def deploy(
         options: validation thresholds.
         created_by: recorded in the manifest and metadata (default user@host).
         arena_name: arena_config.json's arena_name (default: the directory name).
+        prefer_refit: deploy the refit agents of `S-refit` when it has any.
+        min_dsr: refuse models whose DSR is below this (None: no gate).
+        allow_low_dsr: deploy them anyway; the manifest records the override.
 
     Raises:
         DeployRefused: a selected model failed validation; `out_dir` is left untouched.
+        LowDsrRefused: a selected model is below `min_dsr` and no override was given.
     """
     options = options or ValidationOptions()
     creator = created_by or default_creator()
     out_dir = out_dir.resolve()
     _guard_target(out_dir)
+    if prefer_refit:
+        study_name = deploy_source(engine, study_name)
     trials = top_trials(engine, study_name, top_n)
     if not trials:
         raise ValidationFailed(
             f"Study {study_name!r} has no COMPLETE trial to deploy; train first "
             f"(`cappuccino train --study {study_name}`)."
         )
+    gate = check_dsr(trials, min_dsr, allow_low_dsr) if min_dsr is not None else None
     report, inspections = validate_trials(engine, store, trials, options)
     if not report.passed:
         raise DeployRefused(
@@ -226,7 +299,11 @@ def deploy(
                 model_count=len(inspections),
                 trial_numbers=[i.trial.number for i in inspections],
                 trial_ids=[i.trial.trial_id for i in inspections],
+                # the database value (identity check 5); for refit agents it is their own
+                # hold-out Sharpe, and model_numbers keeps each model's own numbers apart
                 trial_values=[i.trial.value for i in inspections],
+                model_numbers=[m.numbers or ModelNumbers() for m in metas],
+                dsr_gate=gate,
                 sha256=shas,
                 model_paths=[f"model_{i}" for i in range(len(inspections))],
                 source_dirs=rels,
@@ -245,6 +322,7 @@ def deploy(
                         trial_number=ins.trial.number,
                         trial_id=ins.trial.trial_id,
                         sharpe_value=ins.trial.value,
+                        numbers=metas[i].numbers,
                         model_path=f"model_{i}",
                         source_dir=rels[i],
                         sha256=shas[i],
@@ -258,6 +336,7 @@ def deploy(
                 ],
                 created_at=now,
                 created_by=creator,
+                dsr_gate=gate,
             )
             manifest_path = staging / ARENA_FILE
         manifest_path.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2))

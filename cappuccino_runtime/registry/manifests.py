@@ -30,10 +30,12 @@ __all__ = [
     "ArenaConfig",
     "ArenaModel",
     "DeployedModelEntry",
+    "DsrGate",
     "EnsembleManifest",
     "Manifest",
     "ManifestError",
     "ModelMetadata",
+    "ModelNumbers",
     "RiskSettings",
     "TraderSettings",
     "ValidationStatus",
@@ -136,6 +138,38 @@ class TraderSettings(BaseModel):
     risk: RiskSettings | None = None
 
 
+class ModelNumbers(BaseModel):
+    """The numbers attached to one deployed model, each that model's own.
+
+    `sharpe` is the agent's own out-of-sample Sharpe (annualised): its hold-out Sharpe for a
+    refit agent (`sharpe_kind` "holdout", with bar count and period), or for a CPCV trial
+    deployed as is, the Sharpe of its saved split-0 agent on that split's held-out groups
+    ("cpcv_split0"). `hyperparameter_score` is the search's mean CPCV score of the
+    hyperparameters, which no single agent earned.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sharpe: float | None = None
+    sharpe_kind: Literal["holdout", "cpcv_split0"] | None = None
+    holdout_sharpe: float | None = None
+    holdout_bars: int | None = None
+    holdout_start: datetime | None = None
+    holdout_end: datetime | None = None
+    dsr: float | None = None
+    psr: float | None = None
+    hyperparameter_score: float | None = None
+
+
+class DsrGate(BaseModel):
+    """`dsr_gate` of a manifest: the deflated-Sharpe threshold deploy applied."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    threshold: float
+    overridden: bool
+
+
 class DeployedModelEntry(BaseModel):
     """One model of a manifest, in a kind-independent form (what loaders iterate over)."""
 
@@ -149,6 +183,7 @@ class DeployedModelEntry(BaseModel):
     model_path: str
     source_dir: str
     sha256: str
+    numbers: ModelNumbers | None = None
 
 
 class EnsembleManifest(TraderSettings):
@@ -168,10 +203,14 @@ class EnsembleManifest(TraderSettings):
     created_at: datetime = Field(default_factory=_now)
     created_by: str
     voting: VotingSettings | None = None
+    model_numbers: list[ModelNumbers] | None = Field(
+        default=None, description="Each model's own numbers, index-aligned with trial_ids."
+    )
+    dsr_gate: DsrGate | None = None
 
     @model_validator(mode="after")
     def _aligned(self) -> EnsembleManifest:
-        lists = {
+        lists: dict[str, list[Any]] = {
             "trial_numbers": self.trial_numbers,
             "trial_ids": self.trial_ids,
             "trial_values": self.trial_values,
@@ -179,6 +218,8 @@ class EnsembleManifest(TraderSettings):
             "model_paths": self.model_paths,
             "source_dirs": self.source_dirs,
         }
+        if self.model_numbers is not None:
+            lists["model_numbers"] = self.model_numbers
         bad = {k: len(v) for k, v in lists.items() if len(v) != self.model_count}
         if bad:
             raise ValueError(
@@ -202,6 +243,7 @@ class EnsembleManifest(TraderSettings):
                 model_path=self.model_paths[i],
                 source_dir=self.source_dirs[i],
                 sha256=self.sha256[i],
+                numbers=self.model_numbers[i] if self.model_numbers is not None else None,
             )
             for i in range(self.model_count)
         ]
@@ -220,6 +262,7 @@ class ArenaModel(BaseModel):
     source_dir: str
     sha256: str
     validation_status: ValidationStatus
+    numbers: ModelNumbers | None = None
 
 
 class ArenaConfig(TraderSettings):
@@ -237,6 +280,7 @@ class ArenaConfig(TraderSettings):
     ranking_window_seconds: float | None = Field(default=None, gt=0)
     promote_top: int | None = Field(default=None, ge=0)
     min_sharpe: float | None = None
+    dsr_gate: DsrGate | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> ArenaConfig:
@@ -282,6 +326,7 @@ class ArenaConfig(TraderSettings):
                 model_path=m.model_path,
                 source_dir=m.source_dir,
                 sha256=m.sha256,
+                numbers=m.numbers,
             )
             for i, m in enumerate(self.models)
         ]
@@ -306,6 +351,8 @@ class ModelMetadata(BaseModel):
     validation_passed: bool
     deployed_at: datetime = Field(default_factory=_now)
     deployed_by: str
+    numbers: ModelNumbers | None = None
+    """this model's own numbers (sharpe_value is numbers.sharpe)"""
 
 
 def _load_json(path: Path, what: str) -> Any:

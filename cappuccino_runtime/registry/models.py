@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from cappuccino_runtime.artifacts.records import ModelSpec
+from cappuccino_runtime.registry.manifests import ModelNumbers
 
 __all__ = ["RegistryTrial", "TrialRef"]
 
@@ -67,6 +68,36 @@ class RegistryTrial(BaseModel):
         """The ModelSpec training recorded (user attr `model_spec`), or None if absent."""
         raw = self.user_attrs.get("model_spec")
         return ModelSpec.model_validate(raw) if raw is not None else None
+
+    def numbers(self) -> ModelNumbers:
+        """This trial's model's own numbers (see ModelNumbers).
+
+        A refit agent (user attr `holdout_sharpe`) is described by its hold-out; any other
+        trial by its saved split-0 agent's CPCV Sharpe, with the trial value kept apart as the
+        hyperparameter score.
+        """
+        a = self.user_attrs
+        if a.get("holdout_sharpe") is not None:
+            return ModelNumbers(
+                sharpe=a["holdout_sharpe"],
+                sharpe_kind="holdout",
+                holdout_sharpe=a["holdout_sharpe"],
+                holdout_bars=a.get("holdout_bars"),
+                holdout_start=a.get("holdout_start"),
+                holdout_end=a.get("holdout_end"),
+                dsr=a.get("dsr"),
+                psr=a.get("psr"),
+                hyperparameter_score=a.get("hyperparameter_score"),
+            )
+        split0 = a.get("sharpe_list_bot")
+        own = float(split0[0]) if isinstance(split0, list) and split0 else None
+        return ModelNumbers(
+            sharpe=own,
+            sharpe_kind="cpcv_split0" if own is not None else None,
+            dsr=a.get("dsr"),
+            psr=a.get("psr"),
+            hyperparameter_score=self.value,
+        )
 
     def ref(self) -> TrialRef:
         """The identity triple of this trial."""

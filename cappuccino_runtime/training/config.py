@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -25,6 +25,7 @@ from cappuccino_runtime.training.search_space import DESTINATIONS, SearchSpace, 
 __all__ = [
     "CPCVSettings",
     "EnvSettings",
+    "HoldoutSettings",
     "PPOSettings",
     "Phase1Settings",
     "TrainingConfig",
@@ -71,7 +72,23 @@ class CPCVSettings(_Strict):
     embargo_bars: int | None = Field(
         default=None,
         ge=0,
-        description="Bars dropped on each side of a held-out group; None = the trial's lookback + 1.",
+        description=(
+            "Training bars dropped after a held-out group; None = the trial's feature support "
+            "+ lookback + 1 (plan.feature_embargo). A smaller value is refused."
+        ),
+    )
+
+
+class HoldoutSettings(_Strict):
+    """The final hold-out: the last bars of the data, never seen by CPCV, Optuna or phase 1."""
+
+    fraction: float = Field(
+        default=0.15, ge=0.0, lt=0.9, description="Share of the data's time span; 0 = none."
+    )
+    embargo_bars: int | None = Field(
+        default=None,
+        ge=0,
+        description="Coarsest-timeframe bars between CPCV and the hold-out; None = lookback + 1.",
     )
 
 
@@ -100,6 +117,20 @@ class TrainingConfig(_Strict):
     ppo: PPOSettings = Field(default_factory=PPOSettings)
     cpcv: CPCVSettings = Field(default_factory=CPCVSettings)
     phase1: Phase1Settings = Field(default_factory=Phase1Settings)
+    holdout: HoldoutSettings = Field(default_factory=HoldoutSettings)
+    objective: Literal["excess_sharpe", "sharpe"] = Field(
+        default="excess_sharpe",
+        description=(
+            "Trial value per CPCV split: annualised Sharpe of the agent's per-bar returns in "
+            "excess of buy-and-hold's on the same bars (excess_sharpe), or of its raw returns."
+        ),
+    )
+    sampler: Literal["tpe", "random"] = Field(
+        default="tpe", description="Optuna sampler (a Study's spec.algorithm.name)."
+    )
+    pruner: Literal["median", "none"] = Field(
+        default="median", description="Optuna pruner (a Study's spec.earlyStopping.name)."
+    )
     n_startup_trials: int = Field(default=10, ge=0, description="Random trials before TPE.")
     pruner_startup_trials: int = Field(
         default=5, ge=0, description="Finished trials before the median pruner may prune."

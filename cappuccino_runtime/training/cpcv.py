@@ -6,10 +6,14 @@ holds out `n_test_groups` of them; with 4 groups and 2 held out there are C(4, 2
 - Test: every held-out group is its own contiguous segment, evaluated as its own episode. Two
   held-out groups are two episodes even when they are neighbours: an episode never jumps
   between distant chunks, and neighbours are kept apart so each segment has the same length.
-- Train: the remaining groups, merged where they touch, minus a purge/embargo gap of
-  `embargo` bars on each side of every held-out group. The gap removes training bars whose
-  rewards or feature windows overlap the test period (rewards look one bar ahead, feature
-  windows look back `lookback` bars).
+- Train: the remaining groups, merged where they touch, minus a purge of `purge` bars before
+  every held-out group (training rewards look one bar ahead, so the last training bars must
+  not be rewarded with test prices) and an embargo of `embargo` bars after it (training
+  features look back: the embargo must cover the feature support plus the lookback, see
+  plan.feature_embargo, so no training feature reads a held-out price).
+
+`splits_from_groups` takes group bounds computed elsewhere (a study's calendar plan mapped to
+one trial's bars); `cpcv_splits` cuts equal groups by bar count.
 
 Segments are half-open bar ranges (start, stop) into the array the splits were built for.
 """
@@ -19,7 +23,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-__all__ = ["CPCVSplit", "Segment", "cpcv_splits", "group_bounds"]
+__all__ = ["CPCVSplit", "Segment", "cpcv_splits", "group_bounds", "splits_from_groups"]
 
 Segment = tuple[int, int]
 """A half-open bar range (start, stop)."""
@@ -59,6 +63,7 @@ def cpcv_splits(
     n_test_groups: int = 2,
     embargo: int = 0,
     offset: int = 0,
+    purge: int | None = None,
 ) -> list[CPCVSplit]:
     """All C(n_groups, n_test_groups) splits of bars offset..offset+n_bars-1.
 
@@ -66,23 +71,40 @@ def cpcv_splits(
         n_bars: number of usable bars (e.g. after the feature warm-up).
         n_groups: contiguous groups (4 in the original system).
         n_test_groups: groups held out per split (2 in the original system).
-        embargo: bars dropped from the training side on each side of every held-out group.
+        embargo: training bars dropped after every held-out group.
         offset: index of the first usable bar, so segments index the full array.
+        purge: training bars dropped before every held-out group (None = `embargo`).
 
     Returns:
         Splits in lexicographic order of their held-out groups.
     """
+    return splits_from_groups(
+        group_bounds(n_bars, n_groups, offset),
+        n_test_groups,
+        embargo=embargo,
+        purge=embargo if purge is None else purge,
+    )
+
+
+def splits_from_groups(
+    groups: list[Segment], n_test_groups: int, *, embargo: int, purge: int
+) -> list[CPCVSplit]:
+    """All C(len(groups), n_test_groups) splits of contiguous, touching group bounds."""
+    n_groups = len(groups)
     if not 1 <= n_test_groups < n_groups:
         raise ValueError(
             f"n_test_groups must be between 1 and n_groups-1={n_groups - 1}, got {n_test_groups}."
         )
-    if embargo < 0:
-        raise ValueError(f"embargo must be zero or more bars, got {embargo}.")
-    groups = group_bounds(n_bars, n_groups, offset)
+    if embargo < 0 or purge < 0:
+        raise ValueError(f"embargo and purge must be zero or more bars, got {embargo}, {purge}.")
+    if any(b <= a for a, b in groups) or any(
+        groups[g][1] != groups[g + 1][0] for g in range(n_groups - 1)
+    ):
+        raise ValueError(f"CPCV groups must be non-empty and touch: {groups}.")
     splits: list[CPCVSplit] = []
     for index, held_out in enumerate(itertools.combinations(range(n_groups), n_test_groups)):
         test = tuple(groups[g] for g in held_out)
-        train = _train_segments(groups, set(held_out), embargo)
+        train = _train_segments(groups, set(held_out), embargo, purge)
         if not train:
             raise ValueError(
                 f"split {index} (held-out groups {held_out}) has no training bars left after an "
@@ -92,8 +114,11 @@ def cpcv_splits(
     return splits
 
 
-def _train_segments(groups: list[Segment], held_out: set[int], embargo: int) -> tuple[Segment, ...]:
-    """Merges touching training groups, then trims `embargo` bars next to held-out groups."""
+def _train_segments(
+    groups: list[Segment], held_out: set[int], embargo: int, purge: int
+) -> tuple[Segment, ...]:
+    """Merges touching training groups, then trims `purge` bars before and `embargo` after
+    every held-out group."""
     segments: list[Segment] = []
     for g, (start, stop) in enumerate(groups):
         if g in held_out:
@@ -107,7 +132,7 @@ def _train_segments(groups: list[Segment], held_out: set[int], embargo: int) -> 
     test_stops = {groups[g][1] for g in held_out}
     for start, stop in segments:
         new_start = start + embargo if start in test_stops else start
-        new_stop = stop - embargo if stop in test_starts else stop
+        new_stop = stop - purge if stop in test_starts else stop
         if new_stop > new_start:
             trimmed.append((new_start, new_stop))
     return tuple(trimmed)

@@ -1,9 +1,14 @@
-"""From MarketData to what one CPCV split trains and is tested on.
+"""From MarketData and the study's evaluation plan to what one CPCV split trains and is tested on.
 
 Features are computed once over the whole series (they are causal, so a bar's value never sees
-later bars), the warm-up rows are cut, and the remaining bars are split by CPCV. Per split the
-normaliser is fitted on that split's training bars only and then applied to the whole series,
-and the training env may only start episodes that stay inside one training segment.
+later bars) and the warm-up rows are cut. The study's plan (plan.py) fixes the CPCV groups and
+the final hold-out in calendar time; here they become bar ranges of this trial's timeframe, so
+every trial is tested on the same instants. Training bars are purged before each held-out
+group and embargoed after it by the feature support plus the lookback (plan.feature_embargo).
+Per split the normaliser is fitted on that split's training bars only and then applied to the
+whole series, and the training env may only start episodes that stay inside one training
+segment. The hold-out and the embargo before it are in no split: only a refit agent, trained
+on `refit_train`, is ever scored there.
 """
 
 from __future__ import annotations
@@ -16,12 +21,14 @@ from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.env import EnvConfig
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.features import Normalizer, compute_features, warmup_bars
-from cappuccino_runtime.training.cpcv import CPCVSplit, Segment, cpcv_splits
+from cappuccino_runtime.training.cpcv import CPCVSplit, Segment, splits_from_groups
+from cappuccino_runtime.training.plan import EvaluationPlan, feature_embargo, segment
 
 __all__ = [
     "PreparedData",
     "SplitData",
     "capacity_problem",
+    "plan_segments",
     "prepare",
     "split_data",
     "training_starts",
@@ -39,6 +46,14 @@ class PreparedData:
     splits: list[CPCVSplit]
     feature_set: str
     lookback: int
+    groups: list[Segment]
+    """the plan's CPCV groups as bar ranges of `market`"""
+    embargo: int
+    """training bars dropped after each held-out group"""
+    holdout: Segment | None
+    """the final hold-out as a bar range of `market` (None when the plan keeps none)"""
+    refit_train: Segment
+    """every bar a refit agent may train on: all decision bars before the hold-out embargo"""
 
 
 @dataclass(frozen=True)
@@ -53,40 +68,85 @@ class SplitData:
     """start bars whose whole episode (and lookback window) lies inside one training segment"""
 
 
+def plan_segments(
+    market: MarketData, plan: EvaluationPlan, lookback: int
+) -> tuple[list[Segment], Segment | None, Segment]:
+    """The plan's groups, hold-out and refit-training range as bar ranges of `market`.
+
+    `market` is the series after the feature warm-up cut. Raises ConfigError when the plan's
+    warm-up leaves this configuration without a complete first window, or a group is empty.
+    """
+    groups = [segment(market.index, a, b) for a, b in plan.groups]
+    first = lookback - 1
+    if groups[0][0] < first:
+        raise ConfigError(
+            f"the study's CPCV groups start at {plan.groups[0][0].isoformat()}, before this "
+            f"trial's first complete window ({market.timeframe}, lookback {lookback}); the "
+            "plan's warm-up was sized for a smaller search space. Start a new study."
+        )
+    empty = [g for g, (a, b) in enumerate(groups) if b - a < 2]
+    if empty:
+        raise ConfigError(
+            f"CPCV groups {empty} of the study's plan hold fewer than 2 {market.timeframe} bars "
+            "of the loaded data; load the data range the study was planned for."
+        )
+    holdout = segment(market.index, *plan.holdout) if plan.holdout is not None else None
+    if holdout is not None and holdout[1] - holdout[0] < 2:
+        raise ConfigError(
+            f"the hold-out {plan.holdout} holds fewer than 2 {market.timeframe} bars of the "
+            "loaded data; load the data range the study was planned for."
+        )
+    return groups, holdout, (first, groups[-1][1])
+
+
 def prepare(
     market: MarketData,
     feature_set: str,
     lookback: int,
+    plan: EvaluationPlan,
     *,
-    n_groups: int,
-    n_test_groups: int,
-    embargo: int,
+    embargo: int | None = None,
 ) -> PreparedData:
-    """Computes features, cuts the warm-up and builds the CPCV splits.
+    """Computes features, cuts the warm-up and maps the plan's groups to CPCV splits.
 
-    The first usable decision bar is lookback-1 after the warm-up cut (its window must be
-    complete), so the first group starts there.
+    Args:
+        market: the data at the trial's timeframe.
+        plan: the study's evaluation plan.
+        embargo: training bars dropped after each held-out group; None (and any smaller
+            value is refused) = feature_embargo(feature_set, lookback).
     """
     warm = warmup_bars(feature_set)
-    if market.n_bars <= warm + lookback + n_groups * 2:
+    least = feature_embargo(feature_set, lookback)
+    if embargo is not None and embargo < least:
+        raise ConfigError(
+            f"cpcv.embargo_bars {embargo} is shorter than the reach of feature_set "
+            f"{feature_set!r} with lookback {lookback} ({least} bars): training features would "
+            "read held-out prices. Remove it or raise it."
+        )
+    if market.n_bars <= warm + lookback + len(plan.groups) * 2:
         raise ConfigError(
             f"{market.n_bars} {market.timeframe} bars are too few for feature_set "
-            f"{feature_set!r} (warm-up {warm} bars), lookback {lookback} and {n_groups} CPCV "
-            "groups; load a longer date range or use a finer timeframe."
+            f"{feature_set!r} (warm-up {warm} bars), lookback {lookback} and "
+            f"{len(plan.groups)} CPCV groups; load a longer date range or use a finer timeframe."
         )
     raw = compute_features(market, feature_set)
     usable = market.slice(warm, market.n_bars)
-    features = raw[warm:]
-    first = lookback - 1
-    splits = cpcv_splits(
-        usable.n_bars - first,
-        n_groups=n_groups,
-        n_test_groups=n_test_groups,
-        embargo=embargo,
-        offset=first,
-    )
+    groups, holdout, refit_train = plan_segments(usable, plan, lookback)
+    gap = least if embargo is None else embargo
+    try:
+        splits = splits_from_groups(groups, plan.n_test_groups, embargo=gap, purge=lookback + 1)
+    except ValueError as e:
+        raise ConfigError(f"{e} ({market.timeframe}, feature_set {feature_set!r})") from e
     return PreparedData(
-        market=usable, features=features, splits=splits, feature_set=feature_set, lookback=lookback
+        market=usable,
+        features=raw[warm:],
+        splits=splits,
+        feature_set=feature_set,
+        lookback=lookback,
+        groups=groups,
+        embargo=gap,
+        holdout=holdout,
+        refit_train=refit_train,
     )
 
 
@@ -124,34 +184,36 @@ def split_data(data: PreparedData, split: CPCVSplit, env: EnvConfig) -> SplitDat
 
 
 def capacity_problem(
-    n_bars: int,
+    market: MarketData,
     feature_set: str,
     lookback: int,
     episode_length: int,
-    *,
-    n_groups: int,
-    n_test_groups: int,
-    embargo: int,
+    plan: EvaluationPlan,
 ) -> str | None:
-    """Why `n_bars` bars cannot feed CPCV training with these settings, or None when they can.
+    """Why `market` (at a trial's timeframe) cannot feed CPCV training under `plan`, or None.
 
-    Needs only bar counts, so callers (phase 1) can check a timeframe before computing features.
+    Needs only the bar index, so callers (phase 1) can check a timeframe before computing
+    features.
     """
     warm = warmup_bars(feature_set)
-    usable = n_bars - warm - (lookback - 1)
-    if usable < 2 * n_groups:
-        return f"{n_bars} bars leave {max(usable, 0)} after the feature warm-up of {warm}"
+    if market.n_bars <= warm + lookback + 2 * len(plan.groups):
+        return f"{market.n_bars} bars leave too few after the feature warm-up of {warm}"
+    usable = market.slice(warm, market.n_bars)
     try:
-        splits = cpcv_splits(
-            usable, n_groups=n_groups, n_test_groups=n_test_groups, embargo=embargo
+        groups, _, _ = plan_segments(usable, plan, lookback)
+        splits = splits_from_groups(
+            groups,
+            plan.n_test_groups,
+            embargo=feature_embargo(feature_set, lookback),
+            purge=lookback + 1,
         )
-    except ValueError as e:
+    except (ConfigError, ValueError) as e:
         return str(e)
     for split in splits:
         if training_starts(split.train, lookback, episode_length).size == 0:
             longest = max(b - a for a, b in split.train)
             return (
-                f"{n_bars} bars give CPCV training segments of at most {longest} bars, shorter "
-                f"than episode_length {episode_length} plus lookback {lookback}"
+                f"CPCV training segments of at most {longest} bars, shorter than "
+                f"episode_length {episode_length} plus lookback {lookback}"
             )
     return None

@@ -3,19 +3,23 @@
 One trial:
 1. samples its parameters from the search space and routes each one to PPOArgs, EnvConfig or
    the data pipeline (`resolve_trial`; nothing is dropped);
-2. builds features at the trial's timeframe and feature set and the CPCV splits;
+2. builds features at the trial's timeframe and feature set and the CPCV splits of the
+   study's evaluation plan (plan.py: the same test instants for every trial; the final
+   hold-out is in no split);
 3. for every split, fits the normaliser on the split's training bars, trains PPO on episodes
    that stay inside the training segments, and scores the agent and equal-weight buy-and-hold
-   on the held-out episodes (annualised Sharpe of per-bar returns);
-4. reports the running mean Sharpe after each split so the pruner can stop a bad trial;
-5. sets the user attrs of docs/CONTRACTS.md and writes actor.pth, critic.pth and trial.json.
+   on the held-out episodes: by default the annualised Sharpe of the agent's per-bar returns
+   in excess of buy-and-hold's on the same bars (`objective: sharpe` scores raw returns);
+4. reports the running mean after each split so the pruner can stop a bad trial;
+5. sets the user attrs of docs/CONTRACTS.md and writes actor.pth, critic.pth, the per-bar
+   out-of-sample returns of every evaluated split (oos.py) and trial.json. A pruned trial
+   still writes the returns of the splits it evaluated (and trial.json, state PRUNED).
 
-The saved model is the agent of split 0, which holds out the two oldest groups and so trains on
-the most recent data; its ModelSpec carries that split's normaliser. The trial's value (the mean
-over all splits) scores the hyperparameters, not only that one agent.
+The trial's value is a HYPERPARAMETER SCORE: the mean CPCV (excess) Sharpe of its split
+agents. The saved model is the agent of split 0; its own out-of-sample number comes from a
+refit (refit.py), never from this mean.
 
-The seed of trial n is base_seed + n (split k trains with that seed + k), so a trial re-run
-with the same parameters and number reproduces its value and weights on the same device.
+Seeds never collide: split k of trial n trains with base_seed + n * SEED_STRIDE + k.
 """
 
 from __future__ import annotations
@@ -46,20 +50,40 @@ from cappuccino_runtime.artifacts import (
     sha256_bytes,
 )
 from cappuccino_runtime.data import MarketData
-from cappuccino_runtime.env import VecTradingEnv
+from cappuccino_runtime.env import VecTradingEnv, buy_and_hold_equity, evaluate_policy
 from cappuccino_runtime.training.config import TrainingConfig, TrialSetup, resolve_trial
+from cappuccino_runtime.training.cpcv import CPCVSplit
 from cappuccino_runtime.training.dataset import PreparedData, prepare, split_data
-from cappuccino_runtime.training.scoring import agent_sharpe, hodl_sharpe
-from cappuccino_runtime.training.search_space import SearchSpace, sample_params
+from cappuccino_runtime.training.oos import (
+    RETURNS_FILE,
+    SegmentReturns,
+    encode_returns,
+    segment_returns,
+    split_metric,
+)
+from cappuccino_runtime.training.plan import EvaluationPlan
+from cappuccino_runtime.training.search_space import CategoricalParam, SearchSpace, sample_params
+from cappuccino_runtime.training.two_phase import calendar_horizons, plan_for_space
 
 __all__ = [
+    "HYPERPARAMETER_SCORE",
+    "SEED_STRIDE",
     "USER_ATTRS",
     "Objective",
+    "SplitResult",
     "TrialOutcome",
     "code_version",
     "run_trial",
+    "split_seed",
+    "train_split",
     "trial_seed",
 ]
+
+#: What a trial's value is, wherever it is shown.
+HYPERPARAMETER_SCORE = "hyperparameter score: mean CPCV {metric} of {n} split agents"
+
+#: Seeds of trial n's splits are base + n * SEED_STRIDE + k; a CPCV design has fewer splits.
+SEED_STRIDE = 1000
 
 if TYPE_CHECKING:
     import optuna
@@ -81,9 +105,15 @@ USER_ATTRS = (
     "code_version",
     "seed",
     "model_spec",
+    "objective",
+    "value_label",
+    "sharpe_list_excess",
+    "split_seeds",
+    "plan_digest",
+    "oos_returns_sha256",
 )
 
-#: Receives (split index, running mean Sharpe of the splits done); may raise to stop the trial.
+#: Receives (split index, running mean score of the splits done); may raise to stop the trial.
 SplitReport = Callable[[int, float], None]
 
 
@@ -105,8 +135,15 @@ def code_version() -> str:
 
 
 def trial_seed(base_seed: int, number: int) -> int:
-    """The seed of trial `number`: base seed plus the trial number."""
-    return base_seed + number
+    """The seed of trial `number`: base_seed + number * SEED_STRIDE (its split 0's seed)."""
+    return base_seed + number * SEED_STRIDE
+
+
+def split_seed(seed: int, split: int) -> int:
+    """The seed split `split` trains with, from its trial's seed; distinct for every pair."""
+    if not 0 <= split < SEED_STRIDE:
+        raise ValueError(f"split index {split} is outside 0..{SEED_STRIDE - 1}.")
+    return seed + split
 
 
 def _state_bytes(module: torch.nn.Module) -> bytes:
@@ -117,16 +154,62 @@ def _state_bytes(module: torch.nn.Module) -> bytes:
 
 
 @dataclass(frozen=True)
+class SplitResult:
+    """One trained split agent and what it scored on its held-out segments."""
+
+    actor: Actor
+    critic: Critic
+    spec: ModelSpec
+    sharpe_bot: float
+    """annualised Sharpe of the agent's raw per-bar returns"""
+    sharpe_hodl: float
+    """annualised Sharpe of buy-and-hold on the same bars"""
+    sharpe_excess: float
+    """annualised Sharpe of the agent's returns minus buy-and-hold's"""
+    score: float
+    """the split's score under the config's objective"""
+    returns: list[SegmentReturns]
+    seed: int
+
+
+@dataclass(frozen=True)
 class TrialOutcome:
     """What one trial produced before it is recorded."""
 
     setup: TrialSetup
-    sharpe_bot: list[float]
-    sharpe_hodl: list[float]
-    actor: Actor
-    critic: Critic
-    spec: ModelSpec
+    splits: list[SplitResult]
     data_hash: str
+    objective: str
+    plan: EvaluationPlan
+
+    @property
+    def actor(self) -> Actor:
+        return self.splits[0].actor
+
+    @property
+    def critic(self) -> Critic:
+        return self.splits[0].critic
+
+    @property
+    def spec(self) -> ModelSpec:
+        return self.splits[0].spec
+
+    @property
+    def sharpe_bot(self) -> list[float]:
+        return [s.sharpe_bot for s in self.splits]
+
+    @property
+    def sharpe_hodl(self) -> list[float]:
+        return [s.sharpe_hodl for s in self.splits]
+
+    @property
+    def sharpe_excess(self) -> list[float]:
+        return [s.sharpe_excess for s in self.splits]
+
+    @property
+    def value(self) -> float:
+        """The hyperparameter score: mean split score under the objective."""
+        return float(np.mean([s.score for s in self.splits]))
 
     @property
     def mean_sharpe_bot(self) -> float:
@@ -138,7 +221,21 @@ class TrialOutcome:
 
     @property
     def std_sharpe_bot(self) -> float:
-        return float(np.std(self.sharpe_bot))
+        """Sample standard deviation (ddof 1) of the split Sharpes; 0 for a single split."""
+        return float(np.std(self.sharpe_bot, ddof=1)) if len(self.splits) > 1 else 0.0
+
+    @property
+    def returns(self) -> list[SegmentReturns]:
+        return [r for s in self.splits for r in s.returns]
+
+
+class SplitsEvaluated(Exception):
+    """Raised out of run_trial when its report callback stops it; carries the finished splits."""
+
+    def __init__(self, cause: BaseException, outcome: TrialOutcome | None) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.outcome = outcome
 
 
 def _market_at(market: MarketData, timeframe: str) -> MarketData:
@@ -152,6 +249,7 @@ def run_trial(
     *,
     seed: int,
     device: str,
+    plan: EvaluationPlan | None = None,
     report: SplitReport | None = None,
     on_split: Callable[[int], None] | None = None,
 ) -> TrialOutcome:
@@ -161,76 +259,81 @@ def run_trial(
         params: sampled parameters (names of search_space.DESTINATIONS).
         market: the data at its base timeframe; resampled if params pick a coarser one.
         config: the training config.
-        seed: the trial's seed.
+        seed: the trial's seed (split k trains with split_seed(seed, k)).
         device: torch device for training and evaluation.
-        report: called after each split with (split index, running mean Sharpe).
+        plan: the study's evaluation plan; None plans for this one parameter set.
+        report: called after each split with (split index, running mean score); when it
+            raises, run_trial raises SplitsEvaluated carrying the splits finished so far.
         on_split: called when a split finishes (progress display).
     """
     setup = resolve_trial(params, config, timeframe=market.timeframe, seed=seed, device=device)
+    setup = calendar_horizons(setup, market.timeframe)
     if config.cpu_threads is not None and torch.device(device).type == "cpu":
         torch.set_num_threads(config.cpu_threads)
-    data = _market_at(market, setup.timeframe)
-    embargo = config.cpcv.embargo_bars
-    prepared = prepare(
-        data,
-        setup.feature_set,
-        setup.env.lookback,
-        n_groups=config.cpcv.n_groups,
-        n_test_groups=config.cpcv.n_test_groups,
-        embargo=setup.env.lookback + 1 if embargo is None else embargo,
-    )
-    sharpe_bot: list[float] = []
-    sharpe_hodl: list[float] = []
-    saved: tuple[Actor, Critic, ModelSpec] | None = None
-    for split in prepared.splits:
-
-        def on_final(metric: float, index: int = split.index) -> None:
-            # PPO's last evaluation of this split: report the running mean so the pruner can
-            # stop the trial here (report may raise optuna.TrialPruned out of train()).
-            if report is not None:
-                report(index, float(np.mean([*sharpe_bot, metric])))
-
-        actor, critic, spec, bot, hodl = _train_split(
-            prepared, split.index, setup, seed, device, on_final
+    if plan is None:
+        plan = plan_for_space(
+            market,
+            config,
+            {
+                "timeframe": CategoricalParam(choices=[setup.timeframe]),
+                "feature_set": CategoricalParam(choices=[setup.feature_set]),
+                "lookback": CategoricalParam(choices=[setup.env.lookback]),
+            },
         )
-        sharpe_bot.append(bot)
-        sharpe_hodl.append(hodl)
-        if saved is None:
-            saved = (actor, critic, spec)
+    data = _market_at(market, setup.timeframe)
+    prepared = prepare(
+        data, setup.feature_set, setup.env.lookback, plan, embargo=config.cpcv.embargo_bars
+    )
+    done: list[SplitResult] = []
+
+    def outcome() -> TrialOutcome:
+        return TrialOutcome(
+            setup=setup,
+            splits=list(done),
+            data_hash=data.content_hash(),
+            objective=config.objective,
+            plan=plan,
+        )
+
+    for split in prepared.splits:
+        result = train_split(
+            prepared, split, setup, split_seed(seed, split.index), device, config.objective
+        )
+        done.append(result)
         logger.info(
-            "split %d (held out %s): sharpe bot %.3f, hodl %.3f",
+            "split %d (held out %s): sharpe bot %.3f, hodl %.3f, excess %.3f",
             split.index,
             split.test_groups,
-            bot,
-            hodl,
+            result.sharpe_bot,
+            result.sharpe_hodl,
+            result.sharpe_excess,
         )
+        if report is not None:
+            try:
+                report(split.index, float(np.mean([r.score for r in done])))
+            except BaseException as e:
+                raise SplitsEvaluated(e, outcome()) from e
         if on_split is not None:
             on_split(split.index)
-    assert saved is not None
-    actor, critic, spec = saved
-    return TrialOutcome(
-        setup=setup,
-        sharpe_bot=sharpe_bot,
-        sharpe_hodl=sharpe_hodl,
-        actor=actor,
-        critic=critic,
-        spec=spec,
-        data_hash=data.content_hash(),
-    )
+    return outcome()
 
 
-def _train_split(
+def train_split(
     prepared: PreparedData,
-    index: int,
+    split: CPCVSplit,
     setup: TrialSetup,
     seed: int,
     device: str,
-    on_final: Callable[[float], None],
-) -> tuple[Actor, Critic, ModelSpec, float, float]:
-    split = prepared.splits[index]
+    objective: str,
+) -> SplitResult:
+    """Trains one agent on `split.train` and scores it on `split.test` (each its own episode).
+
+    Also what a refit runs: a one-split "split" training on every pre-hold-out bar and tested
+    on the hold-out.
+    """
     sd = split_data(prepared, split, setup.env)
     market = prepared.market
-    args = dataclasses.replace(setup.ppo, seed=seed + index)
+    args = dataclasses.replace(setup.ppo, seed=seed)
     env = VecTradingEnv(
         market.open,
         market.close,
@@ -238,38 +341,33 @@ def _train_split(
         setup.env,
         num_envs=setup.num_envs,
         device=device,
-        seed=seed + index,
+        seed=seed,
         valid_starts=sd.valid_starts,
     )
+    hodl_curves = [
+        buy_and_hold_equity(market.open, market.close, start, stop, setup.env)
+        for start, stop in split.test
+    ]
+    groups = split.test_groups or tuple(range(len(split.test)))
+    last: list[list[SegmentReturns]] = []
 
     def evaluate(actor: torch.nn.Module) -> float:
-        return agent_sharpe(
-            actor,
-            market.open,
-            market.close,
-            sd.features,
-            setup.env,
-            split.test,
-            market.timeframe,
-            device,
+        curves = evaluate_policy(
+            actor, market.open, market.close, sd.features, setup.env, list(split.test), device
         )
+        parts = segment_returns(split.index, groups, split.test, market.index, curves, hodl_curves)
+        last[:] = [parts]
+        return split_metric(parts, market.timeframe, objective)  # type: ignore[arg-type]
 
     def log(diag: dict[str, float]) -> None:
-        logger.debug("split %d %s", index, " ".join(f"{k}={v:.4g}" for k, v in diag.items()))
-
-    rollout = setup.num_envs * args.num_steps
-    final_step = args.total_timesteps // rollout * rollout
+        logger.debug("split %d %s", split.index, " ".join(f"{k}={v:.4g}" for k, v in diag.items()))
 
     def report(global_step: int, metric: float) -> None:
-        if global_step == final_step:
-            on_final(metric)
-        else:
-            logger.info("split %d step %d: validation Sharpe %.3f", index, global_step, metric)
+        logger.info("split %d step %d: validation score %.3f", split.index, global_step, metric)
 
     # train() always evaluates after its last iteration: that evaluation is the split's score.
     result = train(args, env, evaluate=evaluate, report=report, log=log)
-    bot = result.evaluations[-1][1]
-    hodl = hodl_sharpe(market.open, market.close, setup.env, split.test, market.timeframe)
+    parts = last[0]
     spec = ModelSpec(
         symbols=list(market.symbols),
         timeframe=market.timeframe,
@@ -282,7 +380,19 @@ def _train_split(
         initial_cash=setup.env.initial_cash,
         fee_rate=setup.env.fee_rate,
     )
-    return result.actor, result.critic, spec, bot, hodl
+    return SplitResult(
+        actor=result.actor,
+        critic=result.critic,
+        spec=spec,
+        sharpe_bot=split_metric(parts, market.timeframe, "sharpe"),
+        sharpe_hodl=split_metric(
+            [dataclasses.replace(p, agent=p.hodl) for p in parts], market.timeframe, "sharpe"
+        ),
+        sharpe_excess=split_metric(parts, market.timeframe, "excess_sharpe"),
+        score=float(result.evaluations[-1][1]),
+        returns=parts,
+        seed=seed,
+    )
 
 
 class Objective:
@@ -298,6 +408,7 @@ class Objective:
         artifact_root: str,
         base_seed: int,
         device: str,
+        plan: EvaluationPlan,
         on_split: Callable[[int, int], None] | None = None,
     ) -> None:
         self.study_name = study_name
@@ -307,10 +418,11 @@ class Objective:
         self.store = ArtifactStore(artifact_root)
         self.base_seed = base_seed
         self.device = device
+        self.plan = plan
         self.on_split = on_split
 
     def __call__(self, trial: optuna.Trial) -> float:
-        """Runs one trial; returns mean_sharpe_bot."""
+        """Runs one trial; returns its hyperparameter score (mean split score)."""
         import optuna
 
         params = sample_params(trial, self.space)
@@ -320,30 +432,44 @@ class Objective:
             trial.report(value, step)
             if trial.should_prune():
                 raise optuna.TrialPruned(
-                    f"trial {trial.number} pruned after split {step}: running mean Sharpe {value:.3f}"
+                    f"trial {trial.number} pruned after split {step}: running mean score "
+                    f"{value:.3f}"
                 )
 
         def on_split(index: int) -> None:
             if self.on_split is not None:
                 self.on_split(trial.number, index)
 
-        outcome = run_trial(
-            params,
-            self.market,
-            self.config,
-            seed=seed,
-            device=self.device,
-            report=report,
-            on_split=on_split,
-        )
-        value = outcome.mean_sharpe_bot
+        try:
+            outcome = run_trial(
+                params,
+                self.market,
+                self.config,
+                seed=seed,
+                device=self.device,
+                plan=self.plan,
+                report=report,
+                on_split=on_split,
+            )
+        except SplitsEvaluated as stopped:
+            if stopped.outcome is not None and stopped.outcome.splits:
+                # keep what it evaluated: N for DSR counts pruned trials too
+                self._record(trial, stopped.outcome, seed, state="PRUNED")
+            raise stopped.cause from None
+        value = outcome.value
         if not math.isfinite(value):
-            raise ValueError(f"trial {trial.number} scored a non-finite Sharpe ({value}).")
+            raise ValueError(f"trial {trial.number} scored a non-finite value ({value}).")
+        self._record(trial, outcome, seed, state="COMPLETE")
+        return value
 
+    def _record(self, trial: optuna.Trial, outcome: TrialOutcome, seed: int, *, state: str) -> None:
+        """Sets the user attrs and writes the artifacts (weights only for COMPLETE trials)."""
+        returns_bytes = encode_returns(outcome.returns)
         actor_bytes, critic_bytes = _state_bytes(outcome.actor), _state_bytes(outcome.critic)
         timeframe = outcome.setup.timeframe
+        metric = "excess Sharpe" if outcome.objective == "excess_sharpe" else "Sharpe"
         attrs: dict[str, Any] = {
-            "mean_sharpe_bot": value,
+            "mean_sharpe_bot": outcome.mean_sharpe_bot,
             "mean_sharpe_hodl": outcome.mean_sharpe_hodl,
             "sharpe_list_bot": outcome.sharpe_bot,
             "sharpe_list_hodl": outcome.sharpe_hodl,
@@ -356,20 +482,33 @@ class Objective:
             "code_version": code_version(),
             "seed": seed,
             "model_spec": outcome.spec.model_dump(mode="json"),
+            "objective": outcome.objective,
+            "value_label": HYPERPARAMETER_SCORE.format(metric=metric, n=len(outcome.splits)),
+            "sharpe_list_excess": outcome.sharpe_excess,
+            "split_seeds": [s.seed for s in outcome.splits],
+            "plan_digest": outcome.plan.digest(),
+            "oos_returns_sha256": sha256_bytes(returns_bytes),
         }
+        files = {RETURNS_FILE: returns_bytes}
+        checksums = {RETURNS_FILE: attrs["oos_returns_sha256"]}
+        if state == "COMPLETE":
+            files.update({ACTOR_FILE: actor_bytes, CRITIC_FILE: critic_bytes})
+            checksums.update(
+                {ACTOR_FILE: attrs["sha256_actor"], CRITIC_FILE: attrs["sha256_critic"]}
+            )
         for key in USER_ATTRS:
             trial.set_user_attr(key, attrs[key])
         record = TrialRecord(
             study_name=self.study_name,
             trial_id=trial._trial_id,
             number=trial.number,
-            value=value,
+            value=outcome.value if state == "COMPLETE" else None,
+            state=state,
             params=dict(trial.params),
             user_attrs=attrs,
             timeframe=timeframe,
-            checksums={ACTOR_FILE: attrs["sha256_actor"], CRITIC_FILE: attrs["sha256_critic"]},
+            checksums=checksums,
             model=outcome.spec,
             code_version=attrs["code_version"],
         )
-        self.store.write_trial(record, {ACTOR_FILE: actor_bytes, CRITIC_FILE: critic_bytes})
-        return value
+        self.store.write_trial(record, files)

@@ -1,7 +1,8 @@
 """`cappuccino train` as a function: options in, a worker's summary out.
 
 Wires the pieces in order: settings -> config file -> market data -> phase (search space and
-study name) -> storage with heartbeats -> sampler/pruner -> objective -> worker loop.
+study name) -> storage with heartbeats -> sampler/pruner -> the study's evaluation plan (the
+final hold-out and CPCV groups, fixed by the first worker) -> objective -> worker loop.
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from cappuccino_runtime.data import MarketData, load_market_data
+from cappuccino_runtime.data.timeframes import timeframe_delta
+from cappuccino_runtime.errors import CappuccinoError, ConfigError
 from cappuccino_runtime.settings import Settings, pick_device
 from cappuccino_runtime.training.config import TrainingConfig, load_config
 from cappuccino_runtime.training.objective import Objective
+from cappuccino_runtime.training.plan import PLAN_ATTR, EvaluationPlan
 from cappuccino_runtime.training.search_space import SearchSpace
 from cappuccino_runtime.training.two_phase import (
+    PHASE1_SUFFIX,
     Phase,
     load_winner,
     phase1_space,
     phase2_space,
+    plan_for_space,
     study_name_for,
     winner_callback,
 )
@@ -37,7 +43,17 @@ from cappuccino_runtime.training.worker import (
     worker_index,
 )
 
-__all__ = ["TrainOptions", "make_pruner", "make_sampler", "phase_space", "run_training"]
+__all__ = [
+    "CONFIG_ATTR",
+    "TrainOptions",
+    "check_data",
+    "make_pruner",
+    "make_sampler",
+    "phase_space",
+    "read_plan",
+    "run_training",
+    "study_plan",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +78,20 @@ class TrainOptions:
     device: str | None = None
 
 
-def make_sampler(config: TrainingConfig, seed: int) -> optuna.samplers.TPESampler:
-    """TPE seeded by the base seed and this worker's index (parallel workers differ)."""
-    return optuna.samplers.TPESampler(
-        seed=seed + 7919 * worker_index(), n_startup_trials=config.n_startup_trials
-    )
+def make_sampler(config: TrainingConfig, seed: int) -> optuna.samplers.BaseSampler:
+    """TPE (or random search) seeded by the base seed and this worker's index (parallel
+    workers differ)."""
+    worker_seed = seed + 7919 * worker_index()
+    if config.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=worker_seed)
+    return optuna.samplers.TPESampler(seed=worker_seed, n_startup_trials=config.n_startup_trials)
 
 
-def make_pruner(config: TrainingConfig) -> optuna.pruners.MedianPruner:
-    """Median pruning on the running mean Sharpe after each CPCV split (from the 2nd split on)."""
+def make_pruner(config: TrainingConfig) -> optuna.pruners.BasePruner:
+    """Median pruning on the running mean Sharpe after each CPCV split (from the 2nd split on);
+    pruner "none" never prunes."""
+    if config.pruner == "none":
+        return optuna.pruners.NopPruner()
     return optuna.pruners.MedianPruner(
         n_startup_trials=config.pruner_startup_trials, n_warmup_steps=1
     )
@@ -90,6 +111,58 @@ def phase_space(
         )
         return phase2_space(config, winner), [note]
     return config.space(), []
+
+
+#: Study user attr holding the training config the study ran with (read by `models refit`).
+CONFIG_ATTR = "training_config"
+
+
+def read_plan(study: Study) -> EvaluationPlan | None:
+    """The evaluation plan stored on a study, or None when it has none yet."""
+    raw = study.user_attrs.get(PLAN_ATTR)
+    if raw is None:
+        return None
+    try:
+        return EvaluationPlan.model_validate(raw)
+    except ValueError as e:
+        raise CappuccinoError(
+            f"the evaluation plan stored on study {study.study_name!r} is invalid: {e}"
+        ) from e
+
+
+def check_data(plan: EvaluationPlan, market: MarketData, study_name: str) -> None:
+    start = market.index[0]
+    end = market.index[-1] + timeframe_delta(market.timeframe)
+    if start != plan.data_start or end != plan.data_end:
+        raise ConfigError(
+            f"study {study_name!r} was planned on data from {plan.data_start.isoformat()} to "
+            f"{plan.data_end.isoformat()}, but this worker loaded {start.isoformat()} to "
+            f"{end.isoformat()}; pass the same --data/--start/--end (and symbols) as the "
+            "study's first worker, or use a new study."
+        )
+
+
+def study_plan(
+    study: Study, market: MarketData, config: TrainingConfig, space: SearchSpace, phase: Phase
+) -> EvaluationPlan:
+    """The study's evaluation plan: stored by its first worker, read by every later one.
+
+    Phase 2 inherits the plan of its phase-1 study, so both share one hold-out.
+    """
+    plan = read_plan(study)
+    if plan is None and phase == "phase2":
+        name = study.study_name
+        try:
+            phase1 = optuna.load_study(study_name=f"{name}{PHASE1_SUFFIX}", storage=study._storage)
+        except KeyError:
+            phase1 = None
+        plan = read_plan(phase1) if phase1 is not None else None
+    if plan is None:
+        plan = plan_for_space(market, config, space)
+    check_data(plan, market, study.study_name)
+    if study.user_attrs.get(PLAN_ATTR) is None:
+        study.set_user_attr(PLAN_ATTR, plan.model_dump(mode="json"))
+    return plan
 
 
 def run_training(
@@ -127,7 +200,17 @@ def run_training(
     study = load_study(
         study_name, storage, sampler=make_sampler(config, opts.seed), pruner=make_pruner(config)
     )
+    plan = study_plan(study, market, config, space, opts.phase)
+    if study.user_attrs.get(CONFIG_ATTR) is None:
+        # a refit retrains with the study's own config, not whatever file is at hand then
+        study.set_user_attr(CONFIG_ATTR, config.model_dump(mode="json"))
+    if plan.holdout is not None:
+        notify(
+            f"study {study_name}: final hold-out {plan.holdout[0].isoformat()} .. "
+            f"{plan.holdout[1].isoformat()} is never seen by CPCV, Optuna, pruning or phase 1."
+        )
     objective = Objective(
+        plan=plan,
         study_name=study_name,
         market=market,
         config=config,

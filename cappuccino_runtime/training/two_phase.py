@@ -11,11 +11,19 @@ Study names (`--study NAME`):
 So the models to deploy are always in study `NAME`.
 
 Phase 1 may only try timeframes that can be built from the loaded data: bars are aggregated
-(1h -> 4h), never split, and each timeframe must leave enough bars for CPCV episodes.
+(1h -> 4h), never split, and each timeframe must leave enough bars for CPCV episodes under
+the study's evaluation plan (plan.py), whose warm-up is sized for the coarsest timeframe kept.
+
+Horizons are calendar time: `env.episode_length` and `gamma` are stated at the data's base
+timeframe, and a trial at a coarser timeframe (ratio r) runs episodes of episode_length / r
+bars discounted by gamma ** r per bar, so every timeframe looks as far ahead in hours. The
+step budget (`ppo.total_timesteps`) stays in env steps: it is compute, not a horizon.
+Phase 2 and a refit use the phase-1 study's plan, so all three share one hold-out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import posixpath
@@ -32,8 +40,9 @@ from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_ratio
 from cappuccino_runtime.errors import CappuccinoError, ConfigError
 from cappuccino_runtime.features import FEATURE_SETS, warmup_bars
-from cappuccino_runtime.training.config import TrainingConfig
+from cappuccino_runtime.training.config import TrainingConfig, TrialSetup
 from cappuccino_runtime.training.dataset import capacity_problem
+from cappuccino_runtime.training.plan import EvaluationPlan, build_plan
 from cappuccino_runtime.training.search_space import (
     DESTINATIONS,
     PHASE1_PARAMS,
@@ -50,10 +59,13 @@ __all__ = [
     "WINNER_FILE",
     "Phase",
     "Phase1Winner",
+    "calendar_horizons",
     "centre_value",
     "load_winner",
     "phase1_space",
     "phase2_space",
+    "plan_for_space",
+    "space_extent",
     "study_name_for",
     "usable_timeframes",
     "winner_callback",
@@ -97,45 +109,123 @@ def centre_value(spec: FloatParam | IntParam | CategoricalParam) -> int | float 
     return mid
 
 
+def _max_lookback(space: SearchSpace) -> int:
+    spec = space["lookback"]
+    if isinstance(spec, CategoricalParam):
+        return max(int(c) for c in spec.choices)
+    return int(spec.high)
+
+
+def space_extent(
+    space: SearchSpace, config: TrainingConfig, base_timeframe: str
+) -> tuple[list[str], list[str], int]:
+    """Every timeframe and feature set a space can sample, and its largest lookback."""
+    tf = space.get("timeframe")
+    fs = space.get("feature_set")
+    timeframes = (
+        [str(c) for c in tf.choices] if isinstance(tf, CategoricalParam) else [base_timeframe]
+    )
+    sets = (
+        [str(c) for c in fs.choices] if isinstance(fs, CategoricalParam) else [config.feature_set]
+    )
+    if "lookback" not in space:
+        raise ConfigError(
+            "the search space has no 'lookback'; fix it to a value in the config, e.g. "
+            "search_space: {lookback: 5}."
+        )
+    return timeframes, sets, _max_lookback(space)
+
+
+def _plan(
+    market: MarketData,
+    config: TrainingConfig,
+    timeframes: list[str],
+    sets: list[str],
+    lookback: int,
+) -> EvaluationPlan:
+    return build_plan(
+        market,
+        timeframes=timeframes,
+        feature_sets=sets,
+        max_lookback=lookback,
+        n_groups=config.cpcv.n_groups,
+        n_test_groups=config.cpcv.n_test_groups,
+        holdout_fraction=config.holdout.fraction,
+        holdout_embargo_bars=config.holdout.embargo_bars,
+    )
+
+
+def plan_for_space(
+    market: MarketData, config: TrainingConfig, space: SearchSpace
+) -> EvaluationPlan:
+    """The evaluation plan of a study searching `space` on `market` (plan.build_plan)."""
+    timeframes, sets, lookback = space_extent(space, config, market.timeframe)
+    return _plan(market, config, timeframes, sets, lookback)
+
+
+def calendar_horizons(setup: TrialSetup, base_timeframe: str) -> TrialSetup:
+    """The setup with episode length and gamma rescaled from the base timeframe's bars."""
+    ratio = timeframe_ratio(base_timeframe, setup.timeframe)
+    if ratio == 1:
+        return setup
+    env = setup.env.model_copy(
+        update={"episode_length": max(2, round(setup.env.episode_length / ratio))}
+    )
+    ppo = dataclasses.replace(setup.ppo, gamma=float(setup.ppo.gamma**ratio))
+    return dataclasses.replace(setup, env=env, ppo=ppo)
+
+
 def usable_timeframes(
     market: MarketData, config: TrainingConfig
 ) -> tuple[list[str], dict[str, str]]:
-    """Phase-1 timeframes buildable from `market`, and why each other one was dropped."""
+    """Phase-1 timeframes buildable from `market`, and why each other one was dropped.
+
+    The plan's warm-up depends on the coarsest timeframe kept, so the coarsest timeframe that
+    does not fit is dropped and the rest re-checked under the smaller plan.
+    """
     space = config.space()
-    lookback_spec = space["lookback"]
-    max_lookback = (
-        max(int(c) for c in lookback_spec.choices)
-        if isinstance(lookback_spec, CategoricalParam)
-        else int(lookback_spec.high)
-    )
+    max_lookback = _max_lookback(space)
     sets = config.phase1.feature_sets or sorted(FEATURE_SETS)
     slowest = max(sets, key=warmup_bars)
-    embargo = config.cpcv.embargo_bars
     kept: list[str] = []
     dropped: dict[str, str] = {}
     for raw in config.phase1.timeframes:
         tf = canonical_timeframe(raw)
         try:
-            ratio = timeframe_ratio(market.timeframe, tf)
+            timeframe_ratio(market.timeframe, tf)
         except ConfigError:
             dropped[tf] = (
                 f"the data's base timeframe is {market.timeframe} and bars can only be "
                 f"aggregated, so {tf} cannot be built (load {tf} or finer data to search it)"
             )
             continue
-        problem = capacity_problem(
-            market.n_bars // ratio,
-            slowest,
-            max_lookback,
-            config.env.episode_length,
-            n_groups=config.cpcv.n_groups,
-            n_test_groups=config.cpcv.n_test_groups,
-            embargo=max_lookback + 1 if embargo is None else embargo,
-        )
-        if problem is not None:
-            dropped[tf] = f"{problem} at {tf}"
-            continue
         kept.append(tf)
+    kept.sort(key=lambda t: timeframe_ratio(market.timeframe, t))
+    while kept:
+        try:
+            plan = _plan(market, config, kept, sets, max_lookback)
+        except ConfigError as e:
+            dropped[kept[-1]] = f"its warm-up leaves no room for CPCV ({e})"
+            kept.pop()
+            continue
+        problems: dict[str, str] = {}
+        for tf in kept:
+            ratio = timeframe_ratio(market.timeframe, tf)
+            at_tf = market if ratio == 1 else market.resample(tf)
+            problem = capacity_problem(
+                at_tf,
+                slowest,
+                max_lookback,
+                max(2, round(config.env.episode_length / ratio)),
+                plan,
+            )
+            if problem is not None:
+                problems[tf] = problem
+        if not problems:
+            break
+        worst = max(problems, key=lambda t: timeframe_ratio(market.timeframe, t))
+        dropped[worst] = f"{problems[worst]} at {worst}"
+        kept.remove(worst)
     return kept, dropped
 
 

@@ -7,8 +7,11 @@ Any number of workers (processes, pods, machines) may run against one study:
   parameters as a new trial (`RetryHeartbeatStaleTrialCallback`, the successor of
   RetryFailedTrialCallback);
 - `study_budget` counts finished trials, COMPLETE and PRUNED. FAIL trials do not count: a
-  heartbeat failure is retried, and a trial that fails by raising stops its worker (exit 1), so
-  a broken config never loops. A worker starts a trial only while COMPLETE + PRUNED + RUNNING is
+  heartbeat failure is retried. A trial that raises is a FAIL trial and the worker goes on with
+  the next one (its user attr `fail_reason` says why); a ConfigError (bad config, the same for
+  every trial) or CAPPUCCINO_MAX_CONSECUTIVE_FAILURES failures in a row (default 5) stop the
+  worker, so a broken setup never loops. With CAPPUCCINO_SWEEP_ID set (the operator sets it),
+  each trial carries user attr `sweep`, so a TrainingSweep counts only its own failures. A worker starts a trial only while COMPLETE + PRUNED + RUNNING is
   below the budget; when the budget is only reachable through trials other workers are running,
   it waits for them (and fails them if their heartbeat stops) instead of exiting. Workers that
   check at the same moment can each start one trial, so the study may end with up to
@@ -30,11 +33,13 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import OperationalError
 
-from cappuccino_runtime.errors import ConfigError, StorageUnavailable
+from cappuccino_runtime.errors import CappuccinoError, ConfigError, StorageUnavailable
 
 __all__ = [
     "BUDGET_STATES",
     "HeartbeatSettings",
+    "TrialTracker",
+    "TrialsFailing",
     "WorkerSummary",
     "check_limits",
     "create_study",
@@ -82,8 +87,13 @@ class HeartbeatSettings:
         return cls(interval=interval, grace_period=grace, max_retry=retry)
 
 
-def open_storage(url: str, heartbeat: HeartbeatSettings | None = None) -> RDBStorage:
-    """An RDBStorage for `url` (SQLite or PostgreSQL via psycopg 3) with heartbeats enabled."""
+def open_storage(
+    url: str, heartbeat: HeartbeatSettings | None = None, *, heartbeats: bool = True
+) -> RDBStorage:
+    """An RDBStorage for `url` (SQLite or PostgreSQL via psycopg 3), by default with heartbeats.
+
+    `heartbeats=False` is for ask/tell callers (refit), which Optuna cannot heartbeat.
+    """
     hb = heartbeat or HeartbeatSettings.from_env()
     engine_kwargs: dict[str, object] = {}
     if url.startswith("postgresql"):
@@ -94,6 +104,8 @@ def open_storage(url: str, heartbeat: HeartbeatSettings | None = None) -> RDBSto
         with warnings.catch_warnings():
             # heartbeats are "experimental" in Optuna since v2.8 but are what kills stale trials
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            if not heartbeats:
+                return RDBStorage(url, engine_kwargs=engine_kwargs)
             return RDBStorage(
                 url,
                 engine_kwargs=engine_kwargs,
@@ -184,6 +196,52 @@ def check_limits(n_trials: int | None, study_budget: int | None) -> None:
             raise ConfigError(f"{name} must be at least 1, got {value}.")
 
 
+class TrialsFailing(CappuccinoError):
+    """Too many trials in a row failed: the worker exits 1 instead of failing forever."""
+
+
+def _max_consecutive_failures() -> int:
+    raw = os.environ.get("CAPPUCCINO_MAX_CONSECUTIVE_FAILURES", "5")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"CAPPUCCINO_MAX_CONSECUTIVE_FAILURES must be a whole number >= 1, got {raw!r}."
+        )
+    return value
+
+
+class TrialTracker:
+    """Wraps the objective: tags each trial with its sweep, records why a trial failed (user
+    attr `fail_reason`, set while the trial is still RUNNING), counts consecutive failures and
+    keeps a ConfigError aside so the worker re-raises it (a bad config fails every trial)."""
+
+    def __init__(self, objective: Callable[[optuna.Trial], float], sweep: str | None) -> None:
+        self.objective = objective
+        self.sweep = sweep
+        self.consecutive_failures = 0
+        self.fatal: ConfigError | None = None
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        if self.sweep:
+            trial.set_user_attr("sweep", self.sweep)
+        try:
+            value = self.objective(trial)
+        except optuna.TrialPruned:
+            self.consecutive_failures = 0
+            raise
+        except Exception as e:
+            self.consecutive_failures += 1
+            trial.set_user_attr("fail_reason", f"{type(e).__name__}: {e}"[:1000])
+            if isinstance(e, ConfigError):
+                self.fatal = e
+            raise
+        self.consecutive_failures = 0
+        return value
+
+
 @dataclass(frozen=True)
 class WorkerSummary:
     """What one worker did."""
@@ -204,8 +262,8 @@ def run_worker(
 ) -> WorkerSummary:
     """Runs trials one at a time until this worker ran `n_trials` or the study met its budget.
 
-    An objective exception fails the trial and is re-raised (the worker stops). Pruned trials
-    count as run.
+    An objective exception fails the trial and the worker goes on (see the module docstring
+    for what stops it). Pruned trials count as run.
     """
     if n_trials is None and study_budget is None:
         raise ConfigError(
@@ -221,6 +279,8 @@ def run_worker(
     if study_budget is not None:
         all_callbacks.append(MaxTrialsCallback(study_budget, states=BUDGET_STATES))
 
+    max_failures = _max_consecutive_failures()
+    tracked = TrialTracker(objective, os.environ.get("CAPPUCCINO_SWEEP_ID"))
     ran = 0
     while n_trials is None or ran < n_trials:
         if study_budget is not None:
@@ -241,6 +301,13 @@ def run_worker(
                 )
                 time.sleep(poll)
                 continue
-        study.optimize(objective, n_trials=1, callbacks=all_callbacks, catch=())
+        study.optimize(tracked, n_trials=1, callbacks=all_callbacks, catch=(Exception,))
         ran += 1
+        if tracked.fatal is not None:
+            raise tracked.fatal
+        if tracked.consecutive_failures >= max_failures:
+            raise TrialsFailing(
+                f"{tracked.consecutive_failures} trials in a row failed in study {study.study_name!r}; the "
+                "worker stops (see the FAIL trials' user attr fail_reason)."
+            )
     return WorkerSummary(ran, finished_count(study), "worker trial limit reached")

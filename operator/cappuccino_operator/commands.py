@@ -13,6 +13,7 @@ from typing import Literal
 __all__ = [
     "Replay",
     "arena_command",
+    "refit_command",
     "study_create_command",
     "trade_command",
     "train_command",
@@ -54,6 +55,35 @@ def train_command(
     _opt(argv, "--end", end)
     argv += ["--device", device]
     _opt(argv, "--config", config)
+    _opt(argv, "--artifact-root", artifact_root)
+    return argv
+
+
+def refit_command(
+    *,
+    study: str,
+    top_n: int,
+    seeds: int,
+    data: str | None = None,
+    symbols: Sequence[str] = (),
+    timeframe: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    device: Literal["auto", "cpu", "cuda"] = "auto",
+    artifact_root: str | None = None,
+) -> list[str]:
+    """`cappuccino models refit` (contract 1): the best `top_n` trials of `study` retrained on
+    all pre-hold-out bars with `seeds` seeds each, scored once on the hold-out, into study
+    `<study>-refit`. Storage from CAPPUCCINO_STORAGE, as for train."""
+    argv = ["cappuccino", "models", "refit", "--study", study]
+    argv += ["--top-n", str(top_n), "--seeds", str(seeds)]
+    _opt(argv, "--data", data)
+    if symbols:
+        argv += ["--symbols", ",".join(symbols)]
+    _opt(argv, "--timeframe", timeframe)
+    _opt(argv, "--start", start)
+    _opt(argv, "--end", end)
+    argv += ["--device", device]
     _opt(argv, "--artifact-root", artifact_root)
     return argv
 

@@ -26,6 +26,11 @@ class OperatorConfig(BaseModel):
         "that pods read the storage URL from when the Study names none.",
     )
     storage_secret_key: str = "url"
+    ledger_secret: str | None = Field(
+        default="cappuccino-ledger",
+        description="CAPPUCCINO_LEDGER_SECRET: Secret (key `url`) trader pods read the ledger URL "
+        "from when it exists in the resource's namespace; else the storage Secret (contract 8).",
+    )
     runtime_image: str = "cappuccino-runtime:0.1.0"
     runtime_cuda_image: str = "cappuccino-runtime-cuda:0.1.0"
     artifact_root: str = "/var/lib/cappuccino/artifacts"
@@ -46,6 +51,7 @@ class OperatorConfig(BaseModel):
         for field, var in (
             ("storage_url", "CAPPUCCINO_STORAGE"),
             ("storage_secret", "CAPPUCCINO_STORAGE_SECRET"),
+            ("ledger_secret", "CAPPUCCINO_LEDGER_SECRET"),
             ("runtime_image", "CAPPUCCINO_RUNTIME_IMAGE"),
             ("runtime_cuda_image", "CAPPUCCINO_RUNTIME_CUDA_IMAGE"),
             ("artifact_root", "CAPPUCCINO_ARTIFACT_ROOT"),

@@ -36,6 +36,17 @@ GENERATED_HEADER = (
 MAX_NAME_LENGTH = 45
 
 _DROP = {"title", "$defs"}
+CEL = "x-kubernetes-validations"
+
+
+def _merge(target: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """`node` over `target`, keeping the CEL rules of both (a model's own rules and the
+    field's, e.g. immutability)."""
+    out = {**target, **node}
+    rules = [*target.get(CEL, ()), *node.get(CEL, ())]
+    if rules:
+        out[CEL] = rules
+    return out
 
 
 def _resolve(node: Any, defs: dict[str, Any]) -> Any:
@@ -47,12 +58,12 @@ def _resolve(node: Any, defs: dict[str, Any]) -> Any:
     node = dict(node)
     if "$ref" in node:
         target = copy.deepcopy(defs[node.pop("$ref").rsplit("/", 1)[-1]])
-        return _resolve({**target, **node}, defs)
+        return _resolve(_merge(target, node), defs)
     if "anyOf" in node:
         options = [o for o in node.pop("anyOf") if o.get("type") != "null"]
         if len(options) != 1:
             raise ValueError(f"cannot express the union {options!r} in a structural schema")
-        return _resolve({**options[0], **node, "_optional": True}, defs)
+        return _resolve({**_merge(options[0], node), "_optional": True}, defs)
     return {k: _resolve(v, defs) for k, v in node.items() if k not in _DROP}
 
 

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-__all__ = ["OperatorError", "SelectionError", "StorageUnavailable", "StudyNotReady"]
+__all__ = [
+    "OperatorError",
+    "SelectionError",
+    "StorageUnavailable",
+    "StudyNotReady",
+    "StudyOwnedElsewhere",
+]
 
 
 class OperatorError(Exception):
@@ -22,3 +28,10 @@ class SelectionError(OperatorError):
     """The study cannot supply the requested models yet (too few COMPLETE trials, unknown
     trial_ids, missing sha256_actor). Ready=False reason SelectionFailed; retried later, since
     trials keep completing."""
+
+
+class StudyOwnedElsewhere(OperatorError):
+    """The Optuna study belongs to a Study of another namespace (its system attr
+    `cappuccino.dev/namespace`). Ready=False reason StudyOwnedElsewhere; nothing is written
+    into it, and every sweep and trader of this Study waits. Fixed by choosing another
+    studyName (a new Study: the field is immutable)."""

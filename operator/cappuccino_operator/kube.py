@@ -1,5 +1,10 @@
 """A small, synchronous Kubernetes client over the `kubernetes` package's ApiClient, speaking
-plain camelCase dicts (what the builders produce), with create-or-patch for idempotent applies.
+plain camelCase dicts (what the builders produce).
+
+Children are written with server-side apply under ONE field manager (`cappuccino-operator`):
+the applied object is the whole desired state, so a field the operator stops setting (an
+Alpaca Secret volume after a switch to the replay broker) is removed, and fields other
+managers own (kubectl, HPA, the Job controller's labels) are left alone.
 
 Built once at startup (handlers.startup) and closed at cleanup.
 """
@@ -26,7 +31,8 @@ _PATHS = {
 }
 
 MERGE_PATCH = "application/merge-patch+json"
-STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+FIELD_MANAGER = "cappuccino-operator"
 
 
 class KubeError(Exception):
@@ -50,7 +56,7 @@ def load_api_client() -> k8s.ApiClient:
 class Kube:
     """Thin dict-in/dict-out wrapper; one instance (and connection pool) per operator."""
 
-    def __init__(self, api: k8s.ApiClient, field_manager: str = "cappuccino-operator") -> None:
+    def __init__(self, api: k8s.ApiClient, field_manager: str = FIELD_MANAGER) -> None:
         self.api = api
         self.field_manager = field_manager
 
@@ -141,23 +147,20 @@ class Kube:
             content_type=content_type,
         )
 
-    def create_or_patch(
-        self, obj: dict[str, Any], patch: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Creates `obj`; when it exists (409), patches it with `patch` (default: `obj` itself,
-        strategic merge for built-in kinds). Safe to repeat: the second run changes nothing."""
-        api_version, kind = obj["apiVersion"], obj["kind"]
+    def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of the whole desired object (created when missing). `force`
+        takes over fields another manager set (a `kubectl scale` of a trader): the operator
+        owns what it builds. Safe to repeat: an unchanged object is a no-op on the server."""
         meta = obj["metadata"]
-        collection = self._collection(api_version, kind, meta["namespace"])
-        try:
-            return self._call(
-                "POST", collection, body=obj, query=[("fieldManager", self.field_manager)]
-            )
-        except KubeError as e:
-            if e.status != 409:
-                raise
-        return self.patch(
-            api_version, kind, meta["namespace"], meta["name"], patch or obj, STRATEGIC_PATCH
+        path = (
+            f"{self._collection(obj['apiVersion'], obj['kind'], meta['namespace'])}/{meta['name']}"
+        )
+        return self._call(
+            "PATCH",
+            path,
+            body=obj,
+            query=[("fieldManager", self.field_manager), ("force", "true")],
+            content_type=APPLY_PATCH,
         )
 
     def ensure(self, obj: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """`cappuccino-operator run`: starts kopf with Cappuccino's handlers and settings.
 
 python -m cappuccino_operator run [--namespace NS ... | --all-namespaces] [--standalone]
-    [--priority N] [--peering NAME] [--liveness URL] [--verbose]
+    [--priority N] [--peering NAME] [--liveness URL] [--metrics-port P] [--verbose]
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import socket
 import sys
+from urllib.parse import urlsplit
 
 __all__ = ["main", "parse_args", "replica_priority"]
 
@@ -31,6 +32,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     run.add_argument("--peering", default=None, help="Peering object name (default: cappuccino).")
     run.add_argument(
         "--liveness", default=None, help="Liveness endpoint, e.g. http://0.0.0.0:8080/healthz."
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=8080,
+        help="Serve Prometheus /metrics on this port (0: off). When --liveness names the same "
+        "port, /healthz is served here too.",
     )
     run.add_argument("-v", "--verbose", action="store_true", help="Debug-level logs.")
     return parser.parse_args(argv)
@@ -59,13 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     priority = args.priority
     if peering and priority is None:
         priority = replica_priority(socket.gethostname())
+    liveness = args.liveness
+    if args.metrics_port:
+        from cappuccino_operator.metrics import serve
+
+        shared = liveness is not None and urlsplit(liveness).port == args.metrics_port
+        serve(args.metrics_port, liveness=shared)
+        if shared:
+            liveness = None  # answered by the metrics server, from kopf's heartbeat
     kopf.run(
         clusterwide=bool(args.all_namespaces),
         namespaces=args.namespaces or (),
         standalone=args.standalone,
         priority=priority,
         peering_name=peering,
-        liveness_endpoint=args.liveness,
+        liveness_endpoint=liveness,
     )
     return 0
 

@@ -10,10 +10,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from cappuccino_operator.api.sweep import TrainingSweepSpec
-from cappuccino_operator.conditions import condition
+from cappuccino_operator.conditions import condition, get_condition
 from cappuccino_operator.queries import StudySummary
 
-__all__ = ["PodProblem", "pod_problems", "sweep_status", "trader_ready"]
+__all__ = [
+    "PodProblem",
+    "goal_reached",
+    "pod_problems",
+    "refit_condition",
+    "sweep_status",
+    "terminal_state",
+    "trader_ready",
+]
 
 _WAITING_PROBLEMS = {
     "ImagePullBackOff",
@@ -98,24 +106,50 @@ def _join(problems: list[PodProblem]) -> str:
     return "; ".join(p.message for p in problems[:5])
 
 
+def terminal_state(status: Mapping[str, Any] | None, generation: int | None) -> str | None:
+    """ "Succeeded" or "Failed" when the sweep already ended for this generation of its spec.
+
+    Terminal states are sticky: a Job deleted by ttlSecondsAfterFinished, an operator restart
+    or a database outage never turns a finished sweep back into a running one. Only an edit of
+    the spec (a new generation, e.g. a raised trial budget) re-opens it."""
+    conditions = (status or {}).get("conditions")
+    for type_ in ("Failed", "Succeeded"):
+        c = get_condition(conditions, type_) or {}
+        if c.get("status") == "True" and c.get("observedGeneration") == generation:
+            return type_
+    return None
+
+
+def goal_reached(best: float | None, goal: float | None, direction: str) -> bool:
+    """Whether the best trial value reaches the objective goal (direction-aware)."""
+    if best is None or goal is None:
+        return False
+    return best >= goal if direction == "maximize" else best <= goal
+
+
 def sweep_status(
     spec: TrainingSweepSpec,
     summary: StudySummary | None,
     job: Mapping[str, Any] | None,
     pods: Iterable[Mapping[str, Any]],
     generation: int | None,
-) -> tuple[dict[str, Any], list[dict[str, Any]], bool]:
-    """(status fields, conditions, whether to suspend the Job) of a TrainingSweep.
+    *,
+    sweep_failures: int = 0,
+    goal: float | None = None,
+    direction: str = "maximize",
+) -> tuple[dict[str, Any], list[dict[str, Any]], str | None]:
+    """(status fields, conditions, outcome) of a TrainingSweep; outcome is "Succeeded" or
+    "Failed" when the sweep ends now (the caller stops its workers), else None.
 
-    Order as in Katib: the Job's own outcome, then the failure budget, then the trial budget.
+    Order as in Katib: the Job's own outcome, then the failure budget (this sweep's own trial
+    failures only), then the objective goal, then the trial budget.
     """
     problems = pod_problems(pods)
     jstatus = (job or {}).get("status") or {}
     finished = summary.finished if summary else 0
-    failed = summary.counts.get("failed", 0) if summary else 0
     fields: dict[str, Any] = {
         "done": finished,
-        "failedTrials": failed,
+        "failedTrials": sweep_failures,
         "runningTrials": summary.counts.get("running", 0) if summary else 0,
         "progress": f"{finished}/{spec.trials}",
         "workers": {
@@ -132,46 +166,45 @@ def sweep_status(
             "bestTrialNumber": summary.best_trial_number,
         }
     g = generation
+
+    def ended(kind: str, reason: str, message: str) -> tuple[Any, list[dict[str, Any]], str]:
+        other = "Succeeded" if kind == "Failed" else "Failed"
+        return (
+            fields,
+            [
+                condition(kind, "True", reason, message, g),
+                condition(other, "False", reason, message, g),
+            ],
+            kind,
+        )
+
     job_failed = _job_condition(job, "Failed")
-    job_complete = _job_condition(job, "Complete")
-    over_budget = (
-        spec.max_failed_trials is not None and failed >= spec.max_failed_trials and failed > 0
-    )
     if job_failed is not None:
         reason = job_failed.get("reason") or "JobFailed"
         message = f"The worker Job failed ({reason}): {job_failed.get('message', '')}".rstrip(": ")
         if problems:
             message += f". Pods: {_join(problems)}"
-        return (
-            fields,
-            [
-                condition("Failed", "True", reason, message, g),
-                condition("Succeeded", "False", reason, message, g),
-            ],
-            False,
+        return ended("Failed", reason, message)
+    if spec.max_failed_trials is not None and 0 < spec.max_failed_trials <= sweep_failures:
+        return ended(
+            "Failed",
+            "FailureBudgetSpent",
+            f"{sweep_failures} trials of this sweep failed; maxFailedTrials is "
+            f"{spec.max_failed_trials}. Workers are stopped.",
         )
-    if over_budget:
-        message = (
-            f"{failed} trials of study {summary.study_name if summary else '?'} failed; "
-            f"maxFailedTrials is {spec.max_failed_trials}. Workers are suspended."
+    best = summary.best_value if summary else None
+    if goal_reached(best, goal, direction):
+        return ended(
+            "Succeeded",
+            "GoalReached",
+            f"Best trial value {best} reached the objective goal {goal}; workers are stopped "
+            f"after {finished} finished trials.",
         )
-        return (
-            fields,
-            [
-                condition("Failed", "True", "FailureBudgetSpent", message, g),
-                condition("Succeeded", "False", "FailureBudgetSpent", message, g),
-            ],
-            True,
-        )
-    if job_complete is not None or finished >= spec.trials:
-        message = f"The study holds {finished} finished trials; the budget is {spec.trials}."
-        return (
-            fields,
-            [
-                condition("Succeeded", "True", "BudgetReached", message, g),
-                condition("Failed", "False", "BudgetReached", message, g),
-            ],
-            False,
+    if summary is not None and finished >= spec.trials:
+        return ended(
+            "Succeeded",
+            "BudgetReached",
+            f"The study holds {finished} finished trials; the budget is {spec.trials}.",
         )
     if spec.suspend:
         reason, message = "Suspended", "spec.suspend is true; workers are stopped."
@@ -193,24 +226,62 @@ def sweep_status(
                 "Failed",
                 "False",
                 "WithinFailureBudget",
-                f"{failed} failed trials; maxFailedTrials is {budget}.",
+                f"{sweep_failures} trials of this sweep failed; maxFailedTrials is {budget}.",
                 g,
             ),
         ],
-        False,
+        None,
     )
 
 
+def refit_condition(job: Mapping[str, Any] | None, generation: int | None) -> dict[str, Any]:
+    """The Refitted condition from the refit Job."""
+    if job is None:
+        return condition(
+            "Refitted", "Unknown", "RefitPending", "Creating the refit Job.", generation
+        )
+    if (c := _job_condition(job, "Complete")) is not None:
+        return condition(
+            "Refitted", "True", "RefitComplete", "The refit Job completed.", generation
+        )
+    if (c := _job_condition(job, "Failed")) is not None:
+        msg = f"The refit Job failed ({c.get('reason')}): {c.get('message', '')}".rstrip(": ")
+        return condition("Refitted", "False", "RefitFailed", msg, generation)
+    return condition("Refitted", "Unknown", "RefitRunning", "The refit Job is running.", generation)
+
+
 def trader_ready(
-    deployment: Mapping[str, Any] | None, pods: Iterable[Mapping[str, Any]], generation: int | None
+    deployment: Mapping[str, Any] | None,
+    pods: Iterable[Mapping[str, Any]],
+    generation: int | None,
+    *,
+    suspended: bool = False,
 ) -> dict[str, Any]:
-    """The Ready condition of an Arena/Ensemble from its Deployment and pods."""
+    """The Ready condition of an Arena/Ensemble from its Deployment and pods: True only while
+    the Deployment exists, has seen its newest spec and has an available, updated pod."""
     if deployment is None:
         return condition(
             "Ready", "False", "Deploying", "The trader Deployment does not exist yet.", generation
         )
+    if suspended:
+        return condition(
+            "Ready",
+            "False",
+            "Suspended",
+            "spec.suspend is true: the trader is stopped (replicas 0); its ledger is kept.",
+            generation,
+        )
     problems = pod_problems(pods)
-    available = int(((deployment.get("status") or {}).get("availableReplicas")) or 0)
+    dstatus = deployment.get("status") or {}
+    available = int(dstatus.get("availableReplicas") or 0)
+    updated = int(dstatus.get("updatedReplicas") or 0)
+    seen = dstatus.get("observedGeneration")
+    if seen is not None and int(seen) < int(
+        (deployment.get("metadata") or {}).get("generation") or 0
+    ):
+        available = 0  # the Deployment controller has not acted on the newest spec yet
+    if updated < 1:
+        available = 0
     if problems:
         return condition("Ready", "False", problems[0].reason, _join(problems), generation)
     if available >= 1:

@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
@@ -18,13 +19,17 @@ from cappuccino_operator.errors import SelectionError
 from cappuccino_operator.selection import SelectedTrial, Selection
 
 __all__ = [
+    "MODEL_NUMBERS",
     "ArenaLeader",
     "PortfolioEquity",
     "StudySummary",
     "arena_leader",
+    "complete_count",
     "portfolio_equity",
     "select_trials",
+    "study_report",
     "study_summary",
+    "sweep_failures",
 ]
 
 _STATES = {
@@ -118,6 +123,19 @@ def _int_list(ids: Sequence[int]) -> str:
     return ",".join(str(int(i)) for i in ids)
 
 
+# Identity attrs plus the model's own numbers (contract 1) copied into manifests when known.
+MODEL_NUMBERS = (
+    "holdout_sharpe",
+    "holdout_bars",
+    "holdout_start",
+    "holdout_end",
+    "dsr",
+    "psr",
+    "hyperparameter_score",
+)
+_MODEL_ATTRS = ("sha256_actor", "artifact_uri", "timeframe", *MODEL_NUMBERS)
+
+
 def _attrs(conn: Connection, trial_ids: Sequence[int]) -> dict[int, dict[str, object]]:
     out: dict[int, dict[str, object]] = {t: {} for t in trial_ids}
     if not trial_ids:
@@ -126,7 +144,7 @@ def _attrs(conn: Connection, trial_ids: Sequence[int]) -> dict[int, dict[str, ob
         text(
             "SELECT trial_id, key, value_json FROM trial_user_attributes "
             f"WHERE trial_id IN ({_int_list(trial_ids)}) "
-            "AND key IN ('sha256_actor', 'artifact_uri', 'timeframe')"
+            f"AND key IN ({', '.join(repr(k) for k in _MODEL_ATTRS)})"
         )
     ).all()
     for trial_id, key, value_json in rows:
@@ -203,10 +221,60 @@ def select_trials(
             if attrs[int(r[0])].get("artifact_uri")
             else None,
             timeframe=str(attrs[int(r[0])].get("timeframe") or default_timeframe),
+            numbers={k: attrs[int(r[0])][k] for k in MODEL_NUMBERS if k in attrs[int(r[0])]},
         )
         for r in rows
     )
     return Selection(study_name=study_name, trials=trials)
+
+
+def study_report(conn: Connection, study_name: str) -> dict[str, Any] | None:
+    """The study user attr `report` (contract 2: PBO, DSR, ... by `cappuccino study report`),
+    or None when it was not computed."""
+    row = conn.execute(
+        text(
+            "SELECT a.value_json FROM study_user_attributes a "
+            "JOIN studies s ON s.study_id = a.study_id "
+            "WHERE s.study_name = :study AND a.key = 'report'"
+        ),
+        {"study": study_name},
+    ).first()
+    if row is None:
+        return None
+    try:
+        report = json.loads(row[0])
+    except ValueError:
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def complete_count(conn: Connection, study_name: str) -> int:
+    """COMPLETE trials of a study (0 when it does not exist)."""
+    row = conn.execute(
+        text(
+            "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+            "WHERE s.study_name = :study AND t.state = 'COMPLETE'"
+        ),
+        {"study": study_name},
+    ).first()
+    return int(row[0]) if row else 0
+
+
+def sweep_failures(conn: Connection, study_name: str, sweep: str) -> int:
+    """FAIL trials of `study_name` that one sweep's workers ran and that failed by raising
+    (user attrs `sweep` and `fail_reason`, set by the worker while the trial ran). Trials a
+    stale heartbeat failed (suspend, preemption, a killed pod) and other sweeps' trials do not
+    count."""
+    row = conn.execute(
+        text(
+            "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
+            "JOIN trial_user_attributes w ON w.trial_id = t.trial_id AND w.key = 'sweep' "
+            "JOIN trial_user_attributes f ON f.trial_id = t.trial_id AND f.key = 'fail_reason' "
+            "WHERE s.study_name = :study AND t.state = 'FAIL' AND w.value_json = :sweep"
+        ),
+        {"study": study_name, "sweep": json.dumps(sweep)},
+    ).first()
+    return int(row[0]) if row else 0
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
@@ -19,8 +19,11 @@ __all__ = [
     "SelectedTrial",
     "Selection",
     "arena_config",
+    "dsr_refusals",
     "ensemble_manifest",
     "manifest_hash",
+    "selection_document",
+    "selection_from_document",
 ]
 
 ENSEMBLE_FILE = "ensemble_manifest.json"
@@ -38,6 +41,8 @@ class SelectedTrial:
     sha256: str
     artifact_uri: str | None
     timeframe: str
+    numbers: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    """The model's own numbers when known (holdout_sharpe, holdout_bars, dsr, ...)."""
 
     @property
     def source_dir(self) -> str:
@@ -72,6 +77,8 @@ def ensemble_manifest(sel: Selection, *, created_at: str, extra: dict[str, Any])
         "sha256": [x.sha256 for x in t],
         "model_paths": [sel.model_path(x) for x in t],
         "source_dirs": [sel.source_dir(x) for x in t],
+        # Index-aligned: each model's own numbers when known (contract 3).
+        "model_numbers": [dict(x.numbers) for x in t],
         "created_at": created_at,
         "created_by": CREATED_BY,
         **extra,
@@ -96,6 +103,7 @@ def arena_config(
                 "model_path": sel.model_path(x),
                 "source_dir": sel.source_dir(x),
                 "sha256": x.sha256,
+                **x.numbers,
                 # Not validated yet: the init container runs the checkpoints before trading.
                 "validation_status": {"passed": False, "checks": {}, "validated_at": created_at},
             }
@@ -105,6 +113,59 @@ def arena_config(
         "created_by": CREATED_BY,
         **extra,
     }
+
+
+def selection_document(sel: Selection) -> dict[str, Any]:
+    """The selection as JSON, kept with the manifest so later edits of trader settings reuse
+    it instead of silently re-selecting (selection_from_document reads it back)."""
+    return {
+        "study_name": sel.study_name,
+        "trials": [
+            {
+                "trial_id": x.trial_id,
+                "number": x.number,
+                "value": x.value,
+                "sha256": x.sha256,
+                "artifact_uri": x.artifact_uri,
+                "timeframe": x.timeframe,
+                "numbers": dict(x.numbers),
+            }
+            for x in sel.trials
+        ],
+    }
+
+
+def selection_from_document(doc: dict[str, Any]) -> Selection:
+    """Inverse of selection_document."""
+    return Selection(
+        study_name=str(doc["study_name"]),
+        trials=tuple(
+            SelectedTrial(
+                trial_id=int(t["trial_id"]),
+                number=int(t["number"]),
+                value=t.get("value"),
+                sha256=str(t["sha256"]),
+                artifact_uri=t.get("artifact_uri"),
+                timeframe=str(t["timeframe"]),
+                numbers=dict(t.get("numbers") or {}),
+            )
+            for t in doc["trials"]
+        ),
+    )
+
+
+def dsr_refusals(
+    sel: Selection, study_dsr: float | None, threshold: float
+) -> list[tuple[SelectedTrial, float]]:
+    """Models whose deflated Sharpe ratio (their own `dsr`, else the study report's) is below
+    `threshold`. A model with no DSR at all is not refused: nothing says it is low."""
+    out = []
+    for x in sel.trials:
+        own = x.numbers.get("dsr")
+        dsr = own if isinstance(own, int | float) else study_dsr
+        if dsr is not None and dsr < threshold:
+            out.append((x, float(dsr)))
+    return out
 
 
 def manifest_hash(manifest: dict[str, Any]) -> str:

@@ -6,17 +6,18 @@ Kept on kopf's global memo (see handlers.startup) and disposed at cleanup.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from cappuccino_operator.errors import StorageUnavailable
+from cappuccino_operator.errors import StorageUnavailable, StudyOwnedElsewhere
 
-__all__ = ["Databases", "describe_error"]
+__all__ = ["OWNER_ATTR", "Databases", "check_owner", "describe_error", "study_owner"]
 
 
 def describe_error(exc: BaseException, url: str | None = None) -> str:
@@ -27,6 +28,33 @@ def describe_error(exc: BaseException, url: str | None = None) -> str:
     if url:
         text = text.replace(url, "<storage-url>")
     return f"{type(exc).__name__}: {text}"[:500]
+
+
+# Optuna study system attr naming the namespace whose Study owns the study.
+OWNER_ATTR = "cappuccino.dev/namespace"
+
+
+def check_owner(study_name: str, owner: str | None, namespace: str) -> None:
+    """Raises StudyOwnedElsewhere unless `namespace` owns the study (or nobody does yet)."""
+    if owner is not None and owner != namespace:
+        raise StudyOwnedElsewhere(
+            f"Optuna study {study_name!r} belongs to a Study in namespace {owner!r}; a Study in "
+            f"namespace {namespace!r} may not use it. Choose another spec.studyName (a new "
+            "Study) or leave it unset (the default <namespace>.<name> is unique)."
+        )
+
+
+def study_owner(conn: Connection, study_name: str) -> str | None:
+    """The namespace that claimed the study (OWNER_ATTR), None when unclaimed or missing."""
+    row = conn.execute(
+        text(
+            "SELECT a.value_json FROM study_system_attributes a "
+            "JOIN studies s ON s.study_id = a.study_id "
+            "WHERE s.study_name = :study AND a.key = :key"
+        ),
+        {"study": study_name, "key": OWNER_ATTR},
+    ).first()
+    return None if row is None else str(json.loads(row[0]))
 
 
 class Databases:
@@ -85,8 +113,14 @@ class Databases:
                     ) from None
             return self._optuna[url]
 
-    def ensure_study(self, url: str, study_name: str, direction: str) -> int:
-        """Creates the Optuna study if missing (load_if_exists); returns its study_id."""
+    def ensure_study(self, url: str, study_name: str, direction: str, namespace: str) -> int:
+        """Creates the Optuna study if missing (load_if_exists) and claims it for `namespace`
+        (study system attr OWNER_ATTR); returns its study_id.
+
+        Raises:
+            StudyOwnedElsewhere: another namespace's Study claimed it first.
+            ValueError: the existing study has the other direction.
+        """
         import optuna
 
         storage = self.optuna_storage(url)
@@ -94,13 +128,19 @@ class Databases:
             optuna.create_study(
                 study_name=study_name, storage=storage, direction=direction, load_if_exists=True
             )
-            return int(storage.get_study_id_from_name(study_name))
+            study_id = int(storage.get_study_id_from_name(study_name))
+            owner = storage.get_study_system_attrs(study_id).get(OWNER_ATTR)
+            if owner is None:
+                storage.set_study_system_attr(study_id, OWNER_ATTR, namespace)
+                owner = namespace
         except ValueError:
             raise  # e.g. the existing study has the other direction: the spec is wrong
         except Exception as e:
             raise StorageUnavailable(
                 f"Cannot create or load Optuna study {study_name!r} ({describe_error(e, url)})."
             ) from None
+        check_owner(study_name, owner, namespace)
+        return study_id
 
     def close(self) -> None:
         with self._lock:

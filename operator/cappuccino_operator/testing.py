@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import create_engine, text
 
-__all__ = ["seed_trials", "write_ranking", "write_snapshot"]
+__all__ = ["seed_trials", "write_ranking", "write_report", "write_snapshot"]
 
 
 def seed_trials(
@@ -24,9 +24,14 @@ def seed_trials(
     failed: int = 0,
     timeframe: str = "1h",
     direction: str = "maximize",
+    failed_by: str | None = None,
+    numbers: dict[str, object] | None = None,
 ) -> list[int]:
     """Adds one COMPLETE trial per value (plus `failed` FAIL trials); returns the COMPLETE
-    trials' trial_ids in insertion order."""
+    trials' trial_ids in insertion order. With `failed_by` (a sweep id) the FAIL trials look
+    like that sweep's workers raised in them (user attrs sweep and fail_reason); without, like
+    trials a stale heartbeat failed. `numbers` adds user attrs (dsr, holdout_sharpe...) to
+    every COMPLETE trial."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -47,13 +52,25 @@ def seed_trials(
                     "artifact_uri": f"/artifacts/{study_name}/trial_{number}_{timeframe}",
                     "timeframe": timeframe,
                     "mean_sharpe_bot": value,
+                    **(numbers or {}),
                 },
             )
         )
+    attrs = {"sweep": failed_by, "fail_reason": "RuntimeError: seeded"} if failed_by else {}
     for _ in range(failed):
-        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+        study.add_trial(
+            optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, user_attrs=attrs)
+        )
     complete = [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
     return [t._trial_id for t in complete][-len(values) :] if values else []
+
+
+def write_report(storage_url: str, study_name: str, report: dict[str, object]) -> None:
+    """Stores `report` as study user attr `report`, as `cappuccino study report` does."""
+    import optuna
+
+    study = optuna.load_study(study_name=study_name, storage=storage_url)
+    study.set_user_attr("report", report)
 
 
 _RANKINGS = """CREATE TABLE IF NOT EXISTS arena_rankings (

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from cappuccino_operator.testing import seed_trials, write_ranking, write_snapshot
+from cappuccino_operator.testing import seed_trials, write_ranking, write_report, write_snapshot
 
 from tests.controlplane.conftest import OperatorDeployment
 from tests.support.controlplane import REPO_ROOT, ControlPlane, OperatorProcess
@@ -101,9 +101,10 @@ def test_study_example_becomes_ready_and_mirrors_trials(
 ) -> None:
     apply(control_plane, namespace, "study.yaml")
     study = wait_cond(op, control_plane, namespace, "study", STUDY, "Ready", "True", "StudyReady")
-    assert study["status"]["studyName"] == STUDY
+    optuna_name = f"{namespace}.{STUDY}"  # the default is namespace-qualified
+    assert study["status"]["studyName"] == optuna_name
     assert cond(study, "Ready")["observedGeneration"] == study["metadata"]["generation"]
-    ids = seed_trials(storage_url, STUDY, [0.4, 1.3, 0.9], failed=1)
+    ids = seed_trials(storage_url, optuna_name, [0.4, 1.3, 0.9], failed=1)
 
     def mirrored() -> dict[str, Any] | None:
         s = get(control_plane, namespace, "study", STUDY)["status"]
@@ -115,8 +116,21 @@ def test_study_example_becomes_ready_and_mirrors_trials(
     assert status["bestTrialId"] == ids[1]
     assert isinstance(status["bestTrialNumber"], int)
     out = control_plane.kubectl("get", "studies", "-n", namespace).stdout
-    assert out.split()[:7] == ["NAME", "STUDY", "COMPLETE", "RUNNING", "BEST", "READY", "AGE"]
-    assert STUDY in out and "True" in out
+    header = ["NAME", "STUDY", "COMPLETE", "RUNNING", "BEST", "PBO", "DSR", "READY", "AGE"]
+    assert out.split()[:9] == header
+    assert optuna_name in out and "True" in out
+    assert "report" not in status  # not computed: absent, never a made-up number
+    write_report(storage_url, optuna_name, {"pbo": 0.48, "dsr": 0.39, "psr": 0.99,
+                 "n_trials": 3, "computed_at": "2026-01-01T00:00:00Z"})  # fmt: skip
+    report = op.wait_until(
+        lambda: get(control_plane, namespace, "study", STUDY)["status"].get("report"),
+        TIMEOUT,
+        "PBO and DSR in Study status",
+    )
+    assert report == {"pbo": 0.48, "dsr": 0.39, "psr": 0.99, "nTrials": 3,
+                      "computedAt": "2026-01-01T00:00:00Z"}  # fmt: skip
+    row = control_plane.kubectl("get", "studies", "-n", namespace).stdout.splitlines()[1].split()
+    assert row[5:7] == ["0.48", "0.39"]
 
 
 def use_study(cp: ControlPlane, ns: str, study_name: str) -> None:
@@ -168,7 +182,7 @@ def test_trainingsweep_example_creates_gpu_job_and_follows_outcomes(
     (worker,) = pod["containers"]
     assert worker["image"] == "cappuccino-runtime-cuda:0.1.0"
     argv = worker["command"]
-    assert argv[:4] == ["cappuccino", "train", "--study", STUDY]
+    assert argv[:4] == ["cappuccino", "train", "--study", f"{namespace}.{STUDY}"]
     assert argv[argv.index("--study-budget") + 1] == "100"
     assert argv[argv.index("--symbols") + 1] == "BTC/USD,ETH/USD"
     assert argv[argv.index("--device") + 1] == "cuda"
@@ -306,7 +320,23 @@ def test_trainingsweep_failure_budget_and_success(
         job["spec"]["template"]["spec"]["containers"][0]["resources"]
     )
     wait_cond(op, cp, namespace, "study", "s", "Ready", "True")
-    seed_trials(op.storage_url, study_name, [0.5, 0.7], failed=2)
+    fails_uid = get(cp, namespace, "trainingsweep", "fails")["metadata"]["uid"]
+    # FAIL trials a stale heartbeat left (suspend, preemption) and another sweep's failures
+    # do not spend this sweep's budget; its own workers' raised trials do.
+    seed_trials(op.storage_url, study_name, [], failed=3)
+    seed_trials(op.storage_url, study_name, [], failed=3, failed_by=f"{namespace}/other/x")
+    seed_trials(op.storage_url, study_name, [0.5, 0.7], failed=1,
+                failed_by=f"{namespace}/fails/{fails_uid}")  # fmt: skip
+    s = op.wait_until(
+        lambda: (
+            (o := get(cp, namespace, "trainingsweep", "fails"))["status"].get("done") == 2 and o
+        ),
+        TIMEOUT,
+        "the seeded trials counted",
+    )
+    assert s["status"]["failedTrials"] == 1 and cond(s, "Failed")["status"] == "False"
+    seed_trials(op.storage_url, study_name, [], failed=1,
+                failed_by=f"{namespace}/fails/{fails_uid}")  # fmt: skip
     s = wait_cond(
         op, cp, namespace, "trainingsweep", "fails", "Failed", "True", "FailureBudgetSpent"
     )
@@ -323,7 +353,20 @@ def test_trainingsweep_failure_budget_and_success(
     assert s["status"]["progress"] == "5/5"
     assert s["status"]["bestValue"] == pytest.approx(0.9)
 
-    # Raising the budget resumes the sweep: the Job's template is immutable, so it is replaced.
+    # The workers stop at the budget and their Job completes (as the Job controller reports).
+    now = "2026-01-01T00:00:00Z"
+    cp.kubectl(
+        "patch", "job", "succeeds-workers", "-n", namespace, "--subresource=status", "--type=merge", "-p",
+        json.dumps({"status": {"startTime": now, "completionTime": now, "succeeded": 2,
+                               "completedIndexes": "0,1", "conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+             "message": "", "lastTransitionTime": now, "lastProbeTime": now},
+            {"type": "Complete", "status": "True", "reason": "CompletionsReached",
+             "message": "", "lastTransitionTime": now, "lastProbeTime": now},
+        ]}}),
+    )  # fmt: skip
+    # Raising the budget resumes the sweep: the Job's template is immutable, so the finished
+    # Job is replaced by one with the new budget.
     old_uid = get(cp, namespace, "job", "succeeds-workers")["metadata"]["uid"]
     cp.kubectl(
         "patch",

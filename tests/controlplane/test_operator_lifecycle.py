@@ -40,7 +40,7 @@ def test_killed_mid_reconcile_and_restarted_converges_without_duplicates(
     operator: OperatorProcess, control_plane: ControlPlane, namespace: str
 ) -> None:
     cp = control_plane
-    seed_trials(operator.storage_url, "btc-hourly", [0.5, 1.5, 1.0, 2.0, 0.7, 1.2])
+    seed_trials(operator.storage_url, f"{namespace}.btc-hourly", [0.5, 1.5, 1.0, 2.0, 0.7, 1.2])
     _apply(cp, namespace, _example("study.yaml"))
     sweeps = [f"sweep-{i}" for i in range(3)]
     for s in sweeps:
@@ -127,7 +127,7 @@ def test_children_carry_owner_references_and_go_with_their_owner(
     operator: OperatorProcess, control_plane: ControlPlane, namespace: str
 ) -> None:
     cp = control_plane
-    seed_trials(operator.storage_url, "btc-hourly", [1.0, 2.0, 3.0])
+    seed_trials(operator.storage_url, f"{namespace}.btc-hourly", [1.0, 2.0, 3.0])
     _apply(cp, namespace, _example("study.yaml"))
     _apply(cp, namespace, _example("ensemble.yaml"))
     _apply(cp, namespace, _example("trainingsweep.yaml"))

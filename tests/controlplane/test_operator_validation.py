@@ -84,6 +84,41 @@ REF = {"studyRef": {"name": "s"}}
         ("Study", {"direction": "up"}, 'spec.direction: Unsupported value: "up"'),
         ("Study", {"searchSpace": {"lr": {"low": 1, "high": 0.1}}}, "low must not exceed high"),
         ("Study", {"bogus": 1}, 'unknown field "spec.bogus"'),
+        # Issue 10.9: what used to pass admission and fail later as a 422 on the child.
+        (
+            "TrainingSweep",
+            {**REF, "trials": 5, "tolerations": [{"key": "a", "operator": "Exists", "value": "x"}]},
+            "a toleration with operator Exists must not set a value",
+        ),
+        (
+            "TrainingSweep",
+            {**REF, "trials": 5, "tolerations": [{"operator": "Equal", "value": "x"}]},
+            "a toleration without a key must use operator Exists",
+        ),
+        (
+            "TrainingSweep",
+            {**REF, "trials": 5, "tolerations": [{"key": "a", "tolerationSeconds": 5}]},
+            "tolerationSeconds needs effect NoExecute",
+        ),
+        (
+            "TrainingSweep",
+            {**REF, "trials": 5, "nodeSelector": {"bad key!": "x"}},
+            "nodeSelector keys must be label keys",
+        ),
+        (
+            "TrainingSweep",
+            {**REF, "trials": 5, "nodeSelector": {"gpu": "not a value"}},
+            "spec.nodeSelector.gpu",
+        ),
+        ("TrainingSweep", {**REF, "trials": 5, "resources": {"cpu": "lots"}}, "spec.resources.cpu"),
+        ("Ensemble", {**REF, "topN": 1, "resources": {"cpu": "lots"}}, "spec.resources.cpu"),
+        ("Arena", {**REF, "topN": 1, "resources": {"memory": "1 GB"}}, "spec.resources.memory"),
+        (
+            "Study",
+            {"algorithm": {"name": "grid"}},
+            'spec.algorithm.name: Unsupported value: "grid"',
+        ),
+        ("Study", {"studyName": "a/b"}, "spec.studyName"),
     ],
 )
 def test_invalid_spec_is_rejected_with_a_clear_message(
@@ -111,6 +146,36 @@ def test_study_ref_and_study_name_are_immutable(
     assert "studyRef is immutable" in _apply(
         cp, namespace, "TrainingSweep", {"studyRef": {"name": "t"}, "trials": 3}, name="sw"
     )
+
+
+def test_study_data_objective_and_name_presence_are_immutable(
+    operator_deployment: OperatorDeployment, control_plane: ControlPlane, namespace: str
+) -> None:
+    """Issue 10.5/10.9: what a study's trials were scored on cannot change under it, and a
+    studyName cannot be added later to point the Study at another study."""
+    cp = control_plane
+    assert _apply(cp, namespace, "Study", {"data": {"timeframe": "1h"}}, name="st") == ""
+    assert "data (what the study's trials were scored on) is immutable" in _apply(
+        cp, namespace, "Study", {"data": {"timeframe": "4h"}}, name="st"
+    )
+    assert "objective (how the study's trials were scored) is immutable" in _apply(
+        cp, namespace, "Study", {"data": {"timeframe": "1h"}, "objective": {"fee": 0.01}}, name="st"
+    )
+    assert "studyName cannot be added or removed after creation" in _apply(
+        cp, namespace, "Study", {"data": {"timeframe": "1h"}, "studyName": "theirs"}, name="st"
+    )
+    # Training sizes, the sampler and the pruner may change (they apply to new trials).
+    assert (
+        _apply(
+            cp,
+            namespace,
+            "Study",
+            {"data": {"timeframe": "1h"}, "training": {"totalTimesteps": 1000},
+             "algorithm": {"name": "random"}, "earlyStopping": {"name": "none"}},
+            name="st",
+        )
+        == ""
+    )  # fmt: skip
 
 
 def test_defaults_are_filled_by_the_api_server(

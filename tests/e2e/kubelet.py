@@ -22,13 +22,20 @@ from __future__ import annotations
 import base64
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-CAPPUCCINO = Path.home() / ".cache" / "cappuccino" / "venv" / "bin" / "cappuccino"
-"""The local console script that stands in for the image's `cappuccino` entrypoint."""
+_OWN = Path(sys.executable).parent / "cappuccino"
+CAPPUCCINO = (
+    _OWN
+    if _OWN.is_file()
+    else Path.home() / ".cache" / "cappuccino" / "venv" / "bin" / "cappuccino"
+)
+"""The local console script that stands in for the image's `cappuccino` entrypoint: the one of
+the Python running the tests (so a worktree's venv runs that worktree's code)."""
 
 COMPLETION_INDEX_PATH = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
 

@@ -4,9 +4,8 @@
 as local processes; report outcomes into Job/Deployment/Pod status like a kubelet and the
 job controller would; and read the real results back with `kubectl get`.
 
-Test-only deviations from a cluster, both explicit:
-- TEST_ONLY_TRAIN_SIZES is merged into the materialised train config: the Study spec narrows
-  the search space but cannot set PPO/env sizes (total_timesteps, num_envs, ...).
+Test-only deviation from a cluster, explicit (training sizes come from the Study's
+spec.training, as a user sets them):
 - `--max-polls 5` is appended to the trader argv: a real trader runs until it is stopped.
 """
 
@@ -26,15 +25,14 @@ TIMEOUT = 60
 STUDY = "e2e-study"
 SWEEP = "e2e-sweep"
 
-TEST_ONLY_TRAIN_SIZES: dict[str, Any] = {
-    "env": {"num_envs": 4, "episode_length": 64},
-    "ppo": {"total_timesteps": 512, "eval_interval": 1000},
-    "n_startup_trials": 2,
-    "pruner_startup_trials": 2,
-    "cpu_threads": 1,
-}
-"""PPO sizes the Study spec cannot express (it narrows the search space only): merged into
-the materialised train config so a trial finishes in seconds. Test-only, like --max-polls."""
+# Small training sizes set through the Study itself (spec.training, spec.algorithm,
+# spec.earlyStopping), as a user sizes training: a trial finishes in seconds.
+SMALL_TRAINING: dict[str, Any] = {
+    "training": {"numEnvs": 4, "episodeLength": 64, "totalTimesteps": 512,
+                 "evalInterval": 1000, "cpuThreads": 1},
+    "algorithm": {"name": "tpe", "nStartupTrials": 2},
+    "earlyStopping": {"name": "median", "startupTrials": 2},
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -65,15 +63,6 @@ def try_get(cp: ControlPlane, ns: str, kind: str, name: str) -> dict[str, Any] |
     return json.loads(out.stdout) if out.returncode == 0 else None
 
 
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = (
-            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        )
-    return out
-
-
 def test_flow(
     operator: OperatorProcess,
     control_plane: ControlPlane,
@@ -93,7 +82,9 @@ def test_flow(
         "kind": "Study",
         "metadata": {"name": STUDY},
         "spec": {
+            "studyName": STUDY,
             "direction": "maximize",
+            **SMALL_TRAINING,
             "data": {"source": "sample", "symbols": ["BTC/USD", "ETH/USD"], "timeframe": "1h",
                      "start": "2018-06-01", "end": "2019-05-05"},
             "objective": {"cpcvGroups": 3, "cpcvTestGroups": 1, "fee": 0.0025},
@@ -122,8 +113,7 @@ def test_flow(
     config_dir = tmp_path / "train-config"
     config_dir.mkdir()
     for key, value in cm["data"].items():
-        merged = deep_merge(json.loads(value), TEST_ONLY_TRAIN_SIZES)
-        (config_dir / key).write_text(json.dumps(merged))
+        (config_dir / key).write_text(value)
     t0 = time.monotonic()
     done = run_pod_container(
         cp.api_client(), ns, pod, worker["name"], workdir=tmp_path,

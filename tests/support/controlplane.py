@@ -466,6 +466,9 @@ class ControlPlane:
             "--service-cluster-ip-range=10.0.0.0/24",
             "--allow-privileged=true",
             "--disable-admission-plugins=ServiceAccount",
+            # As on OpenShift and hardened clusters: setting blockOwnerDeletion on a child
+            # needs `update` on the owner's finalizers subresource (issue 10.6).
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
             "--authorization-mode=RBAC",
             f"--client-ca-file={pki / 'ca.crt'}",
             f"--service-account-issuer={self.server}/",
@@ -507,7 +510,8 @@ class ControlPlane:
             self._start_controller_manager(timeout)
 
     def _start_controller_manager(self, timeout: float) -> None:
-        """kube-controller-manager with only the garbage-collector and namespace controllers."""
+        """kube-controller-manager with only the garbage-collector, namespace and ClusterRole
+        aggregation controllers (the last fills the built-in view/edit/admin roles)."""
         port = free_port()
         kcm = self._spawn(
             "kube-controller-manager",
@@ -515,7 +519,8 @@ class ControlPlane:
                 f"--kubeconfig={self.kubeconfig}",
                 f"--authentication-kubeconfig={self.kubeconfig}",
                 f"--authorization-kubeconfig={self.kubeconfig}",
-                "--controllers=garbage-collector-controller,namespace-controller",
+                "--controllers=garbage-collector-controller,namespace-controller,"
+                "clusterrole-aggregation-controller",
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={port}",
@@ -638,6 +643,11 @@ class OperatorProcess:
         self.storage_url = storage_url
         self.log_path = log_path
         self.args = list(args)
+        self.metrics_port: int | None = None
+        if self.args and self.args[0] == "run" and "--metrics-port" not in self.args:
+            # Several operators may run at once (HA tests): each gets its own metrics port.
+            self.metrics_port = free_port()
+            self.args += ["--metrics-port", str(self.metrics_port)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBERNETES_")}
         env.update(
             KUBECONFIG=str(kubeconfig),

@@ -51,7 +51,9 @@ class PostgresServer:
     run_as: str | None
 
     @classmethod
-    def start(cls) -> PostgresServer:
+    def start(cls, listen: str = "127.0.0.1", trust_cidr: str | None = None) -> PostgresServer:
+        """`listen`: listen_addresses (pods reach a host database on the node IP, not on
+        127.0.0.1); `trust_cidr`: clients from this network (a pod CIDR) are trusted too."""
         bin_dir = find_pg_bin()
         root = Path(tempfile.mkdtemp(prefix="cappuccino-pg-"))
         run_as = "postgres" if os.geteuid() == 0 else None
@@ -72,8 +74,11 @@ class PostgresServer:
                 "--no-sync",
             ]
         )
+        if trust_cidr:
+            with open(root / "data" / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {trust_cidr} trust\n")
         opts = (
-            f"-c listen_addresses=127.0.0.1 -c port={server.port} "
+            f"-c listen_addresses={listen} -c port={server.port} "
             f"-c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=200"
         )

@@ -79,6 +79,8 @@ STUDY = Kind(
         _col("Running", "integer", ".status.trials.running", "RUNNING trials."),
         _col("Best", "number", ".status.bestValue", "Best trial value (mean Sharpe)."),
         _col("Best-Trial", "integer", ".status.bestTrialId", "trial_id of the best.", 1),
+        _col("PBO", "number", ".status.report.pbo", "Probability of backtest overfitting."),
+        _col("DSR", "number", ".status.report.dsr", "Deflated Sharpe ratio (empty: not computed)."),
         _col("Ready", "string", _cond("Ready", "status"), "Study exists and storage answers."),
         _col("Reason", "string", _cond("Ready", "reason"), "Why (not) ready.", 1),
         AGE,

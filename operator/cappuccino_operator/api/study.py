@@ -17,12 +17,16 @@ from cappuccino_operator.api.common import (
 )
 
 __all__ = [
+    "AlgorithmSettings",
     "ArtifactSettings",
     "DataSettings",
+    "EarlyStoppingSettings",
     "ObjectiveSettings",
     "ParamOverride",
+    "StudyReport",
     "StudySpec",
     "StudyStatus",
+    "TrainingSizes",
     "TrialCounts",
 ]
 
@@ -119,6 +123,52 @@ class ObjectiveSettings(CrdModel):
     cpcv_groups: int = Field(default=4, ge=2, le=16, description="CPCV contiguous groups.")
     cpcv_test_groups: int = Field(default=2, ge=1, le=8, description="Groups held out per split.")
     fee: float = Field(default=0.0025, ge=0, lt=0.1, description="Transaction cost per trade.")
+    goal: float | None = Field(
+        default=None,
+        description="Objective goal (Katib's objective.goal): a sweep ends Succeeded (reason "
+        "GoalReached) as soon as a trial value reaches it (>= when maximising, <= when "
+        "minimising).",
+    )
+
+
+class TrainingSizes(CrdModel):
+    """Training sizes written into the workers' train config (contract 5); unset = defaults."""
+
+    total_timesteps: int | None = Field(
+        default=None, ge=1, le=10**10, description="PPO env steps per CPCV split."
+    )
+    num_envs: int | None = Field(
+        default=None, ge=1, le=65536, description="Parallel training episodes."
+    )
+    episode_length: int | None = Field(
+        default=None, ge=2, le=10**7, description="Decisions per training episode."
+    )
+    eval_interval: int | None = Field(
+        default=None, ge=1, le=10**6, description="PPO updates between evaluations."
+    )
+    cpu_threads: int | None = Field(
+        default=None, ge=1, le=256, description="torch threads when training on CPU."
+    )
+
+
+class AlgorithmSettings(CrdModel):
+    """The search algorithm (Katib's `algorithm`): Optuna's sampler."""
+
+    name: Literal["tpe", "random"] = Field(default="tpe", description="tpe or random.")
+    n_startup_trials: int = Field(
+        default=10, ge=0, le=10000, description="Random trials before TPE starts modelling."
+    )
+
+
+class EarlyStoppingSettings(CrdModel):
+    """Early stopping of bad trials (Katib's `earlyStopping`): Optuna's pruner."""
+
+    name: Literal["median", "none"] = Field(
+        default="median", description="median (prune below the median) or none."
+    )
+    startup_trials: int = Field(
+        default=5, ge=0, le=10000, description="Finished trials before pruning may start."
+    )
 
 
 class ArtifactSettings(CrdModel):
@@ -144,12 +194,26 @@ class ArtifactSettings(CrdModel):
 class StudySpec(CrdModel):
     """Desired state of a Study."""
 
+    model_config = CrdModel.model_config | {
+        "json_schema_extra": {
+            "x-kubernetes-validations": [
+                rule(
+                    "has(self.studyName) == has(oldSelf.studyName)",
+                    "studyName cannot be added or removed after creation; create a new Study.",
+                    reason="FieldValueForbidden",
+                )
+            ]
+        }
+    }
+
     study_name: str | None = Field(
         default=None,
         min_length=1,
-        max_length=256,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
         json_schema_extra=immutable("studyName"),
-        description="Optuna study name; defaults to metadata.name.",
+        description="Optuna study name; defaults to <namespace>.<metadata.name>. A study "
+        "another namespace owns is refused.",
     )
     direction: Literal["maximize", "minimize"] = Field(
         default="maximize",
@@ -161,14 +225,29 @@ class StudySpec(CrdModel):
         description="Secret key holding the Optuna storage URL; defaults to the operator's.",
     )
     artifacts: ArtifactSettings | None = Field(default=None, description="Artifact storage.")
-    data: DataSettings = Field(default_factory=DataSettings, description="Training data.")
+    data: DataSettings = Field(
+        default_factory=DataSettings,
+        json_schema_extra=immutable("data (what the study's trials were scored on)"),
+        description="Training data; immutable.",
+    )
     search_space: dict[str, ParamOverride] | None = Field(
         default=None,
         json_schema_extra={"maxProperties": 64},
         description="Overrides of the default search space, by hyperparameter name.",
     )
     objective: ObjectiveSettings = Field(
-        default_factory=ObjectiveSettings, description="Trial scoring."
+        default_factory=ObjectiveSettings,
+        json_schema_extra=immutable("objective (how the study's trials were scored)"),
+        description="Trial scoring; immutable.",
+    )
+    training: TrainingSizes = Field(
+        default_factory=TrainingSizes, description="Training sizes for the workers."
+    )
+    algorithm: AlgorithmSettings = Field(
+        default_factory=AlgorithmSettings, description="Search algorithm (sampler)."
+    )
+    early_stopping: EarlyStoppingSettings = Field(
+        default_factory=EarlyStoppingSettings, description="Early stopping (pruner)."
     )
     two_phase: bool = Field(
         default=False,
@@ -187,6 +266,17 @@ class TrialCounts(CrdModel):
     waiting: int = Field(default=0, ge=0)
 
 
+class StudyReport(CrdModel):
+    """`cappuccino study report` figures (Optuna study user attr `report`); absent = not
+    computed yet, never a made-up number."""
+
+    pbo: float | None = Field(default=None, description="Probability of backtest overfitting.")
+    dsr: float | None = Field(default=None, description="Deflated Sharpe ratio of the selected.")
+    psr: float | None = Field(default=None, description="Probabilistic Sharpe ratio.")
+    n_trials: int | None = Field(default=None, ge=0, description="Configurations tried.")
+    computed_at: str | None = None
+
+
 class StudyStatus(CrdModel):
     """Observed state of a Study: summaries only, the trial list stays in PostgreSQL."""
 
@@ -197,3 +287,7 @@ class StudyStatus(CrdModel):
     best_value: float | None = Field(default=None, description="Best trial value (mean Sharpe).")
     best_trial_id: int | None = Field(default=None, description="Optuna trial_id of the best.")
     best_trial_number: int | None = Field(default=None, description="Display number of the best.")
+    report: StudyReport | None = Field(default=None, description="PBO/DSR of the study.")
+    refit_study_name: str | None = Field(
+        default=None, description="Optuna study of the refit agents, when it has any."
+    )

@@ -17,6 +17,7 @@ from cappuccino_operator.api.common import (
     immutable,
     rule,
 )
+from cappuccino_operator.api.sweep import quantity
 
 __all__ = [
     "ArenaSpec",
@@ -82,8 +83,8 @@ class Broker(CrdModel):
 class TraderResources(CrdModel):
     """Resources of the trader pod."""
 
-    cpu: str = Field(default="500m", max_length=32)
-    memory: str = Field(default="1Gi", max_length=32)
+    cpu: str = quantity("500m", "CPU request.")
+    memory: str = quantity("1Gi", "Memory request and limit.")
 
 
 class _TraderSpec(CrdModel):
@@ -113,6 +114,28 @@ class _TraderSpec(CrdModel):
     )
     image: str | None = Field(default=None, max_length=512, description="Trader image.")
     resources: TraderResources = Field(default_factory=TraderResources)
+    suspend: bool = Field(
+        default=False,
+        description="Stop the trader (replicas 0) and keep its ledger; false resumes it. Use "
+        "this, not kubectl scale: the operator keeps the Deployment at what the spec says.",
+    )
+    min_dsr: float = Field(
+        default=0.95,
+        ge=0,
+        le=1,
+        description="Refuse models whose deflated Sharpe ratio (refit trial attr dsr, else the "
+        "study report's) is below this; models without a DSR yet are traded and recorded so.",
+    )
+    allow_low_dsr: bool = Field(
+        default=False,
+        description="Trade models below minDsr anyway; the manifest records the override.",
+    )
+    reselect: str | None = Field(
+        default=None,
+        max_length=64,
+        description="Change this token to re-select the models now (e.g. after more trials); "
+        "other edits keep the frozen selection.",
+    )
 
 
 class ArenaSpec(_TraderSpec):

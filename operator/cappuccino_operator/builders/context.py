@@ -9,7 +9,7 @@ from cappuccino_operator.api import GROUP
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.config import OperatorConfig
 
-__all__ = ["ARTIFACT_MOUNT", "StudyContext", "labels_for", "study_context"]
+__all__ = ["ARTIFACT_MOUNT", "StudyContext", "default_study_name", "labels_for", "study_context"]
 
 ARTIFACT_MOUNT = "/var/lib/cappuccino/artifacts"
 
@@ -19,6 +19,7 @@ class StudyContext:
     """A Study resolved for its children: names, where pods read secrets, artifact settings."""
 
     resource_name: str
+    namespace: str
     study_name: str
     spec: StudySpec
     storage_secret: str
@@ -28,8 +29,21 @@ class StudyContext:
     artifact_env_secret: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def refit_study_name(self) -> str:
+        """Optuna study of the refit agents (contract 1: `S-refit`)."""
+        return f"{self.study_name}-refit"
 
-def study_context(name: str, spec: StudySpec, config: OperatorConfig) -> StudyContext:
+
+def default_study_name(namespace: str, name: str) -> str:
+    """`<namespace>.<name>`: unique per cluster (a namespace has no dots), so two namespaces
+    sharing one database never write into one Optuna study by accident."""
+    return f"{namespace}.{name}"
+
+
+def study_context(
+    name: str, spec: StudySpec, config: OperatorConfig, *, namespace: str
+) -> StudyContext:
     """Resolves a Study's defaults (study name, storage Secret, artifact root)."""
     ref = spec.storage_secret_ref
     artifacts = spec.artifacts
@@ -42,7 +56,8 @@ def study_context(name: str, spec: StudySpec, config: OperatorConfig) -> StudyCo
     root = explicit_root or (ARTIFACT_MOUNT if pvc else config.artifact_root)
     return StudyContext(
         resource_name=name,
-        study_name=spec.study_name or name,
+        namespace=namespace,
+        study_name=spec.study_name or default_study_name(namespace, name),
         spec=spec,
         storage_secret=ref.name if ref else config.storage_secret,
         storage_key=ref.key if ref else config.storage_secret_key,

@@ -10,6 +10,7 @@ __all__ = [
     "CONTAINER_SECURITY",
     "POD_SECURITY",
     "RUNTIME_UID",
+    "TERMINATION_MESSAGE_POLICY",
     "artifact_volumes",
     "base_env",
     "env_from",
@@ -26,6 +27,10 @@ POD_SECURITY: dict[str, Any] = {
     "fsGroup": RUNTIME_UID,
     "seccompProfile": {"type": "RuntimeDefault"},
 }
+
+# Every container the operator builds: a failing container's last log lines become its
+# termination message when it wrote none to /dev/termination-log (contract 5).
+TERMINATION_MESSAGE_POLICY = "FallbackToLogsOnError"
 
 CONTAINER_SECURITY: dict[str, Any] = {
     "allowPrivilegeEscalation": False,

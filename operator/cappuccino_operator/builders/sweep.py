@@ -12,22 +12,28 @@ from cappuccino_operator.builders.context import StudyContext, labels_for
 from cappuccino_operator.builders.pods import (
     CONTAINER_SECURITY,
     POD_SECURITY,
+    TERMINATION_MESSAGE_POLICY,
     artifact_volumes,
     base_env,
     env_from,
     tmp_volume,
 )
-from cappuccino_operator.commands import train_command
+from cappuccino_operator.commands import refit_command, train_command
 from cappuccino_operator.config import OperatorConfig
 
 __all__ = [
     "CONFIG_FILE",
+    "POD_FAILURE_POLICY",
+    "build_refit_job",
     "build_sweep_job",
     "build_train_config",
-    "job_mutable_patch",
+    "job_apply_view",
     "job_name",
+    "job_replacement",
     "optuna_study_name",
-    "template_drifted",
+    "refit_job_name",
+    "sweep_id",
+    "template_inputs",
     "train_config",
     "train_config_name",
 ]
@@ -36,10 +42,15 @@ CONFIG_DIR = "/etc/cappuccino"
 CONFIG_FILE = "train.json"
 GPU_RESOURCE = "nvidia.com/gpu"
 TEMPLATE_HASH_ANNOTATION = "cappuccino.dev/template-hash"
+BUDGET_ANNOTATION = "cappuccino.dev/study-budget"
 
 
 def job_name(sweep: str) -> str:
     return f"{sweep}-workers"
+
+
+def refit_job_name(sweep: str) -> str:
+    return f"{sweep}-refit"
 
 
 def train_config_name(sweep: str) -> str:
@@ -64,16 +75,38 @@ def _override(p: ParamOverride) -> dict[str, Any]:
 
 def train_config(study: StudyContext) -> dict[str, Any]:
     """The `--config` file in the runtime's TrainingConfig shape
-    (cappuccino_runtime.training.config): search-space overrides, fee and CPCV split."""
+    (cappuccino_runtime.training.config): search-space overrides, fee, CPCV split, the
+    Study's training sizes (spec.training), sampler (spec.algorithm) and pruner
+    (spec.earlyStopping)."""
     s = study.spec
-    return {
+    t = s.training
+    env: dict[str, Any] = {"fee_rate": s.objective.fee}
+    ppo: dict[str, Any] = {}
+    for section, key, value in (
+        (env, "num_envs", t.num_envs),
+        (env, "episode_length", t.episode_length),
+        (ppo, "total_timesteps", t.total_timesteps),
+        (ppo, "eval_interval", t.eval_interval),
+    ):
+        if value is not None:
+            section[key] = value
+    out: dict[str, Any] = {
         "search_space": {k: _override(v) for k, v in (s.search_space or {}).items()},
-        "env": {"fee_rate": s.objective.fee},
+        "env": env,
         "cpcv": {
             "n_groups": s.objective.cpcv_groups,
             "n_test_groups": s.objective.cpcv_test_groups,
         },
+        "sampler": s.algorithm.name,
+        "n_startup_trials": s.algorithm.n_startup_trials,
+        "pruner": s.early_stopping.name,
+        "pruner_startup_trials": s.early_stopping.startup_trials,
     }
+    if ppo:
+        out["ppo"] = ppo
+    if t.cpu_threads is not None:
+        out["cpu_threads"] = t.cpu_threads
+    return out
 
 
 def optuna_study_name(study: StudyContext, spec: TrainingSweepSpec) -> str:
@@ -111,16 +144,64 @@ def _resources(spec: TrainingSweepSpec) -> dict[str, Any]:
     return {"requests": requests, "limits": limits}
 
 
+def sweep_id(namespace: str, name: str, uid: str) -> str:
+    """What workers tag their trials with (user attr `sweep`): a re-created sweep of the same
+    name starts with a clean failure count."""
+    return f"{namespace}/{name}/{uid}"
+
+
+# Pod failures that are not the workers' fault (preemption, eviction, node drain: the pod
+# gets condition DisruptionTarget) do not use up backoffLimit; exit code 2 is the runtime's
+# "bad input" (a wrong config fails every pod the same way) and fails the Job at once.
+POD_FAILURE_POLICY: dict[str, Any] = {
+    "rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "worker", "operator": "In", "values": [2]},
+        },
+    ]
+}
+
+
+def template_inputs(
+    spec: TrainingSweepSpec, study: StudyContext, config: OperatorConfig, sweep: str
+) -> dict[str, Any]:
+    """Everything the worker pod template is built from, except the trial budget. Its hash
+    names the template: it changes only when what the user (or the operator's image settings)
+    asked for changes, not when a newer operator lays the same pod out differently."""
+    data = study.spec.data
+    return {
+        "v": 1,
+        "study": study.study_name,
+        "phase": spec.phase,
+        "data": data.model_dump(mode="json"),
+        "image": _image(spec, config),
+        "resources": spec.resources.model_dump(mode="json"),
+        "nodeSelector": dict(spec.node_selector or {}),
+        "tolerations": [t.to_k8s() for t in spec.tolerations or ()],
+        "storage": [study.storage_secret, study.storage_key],
+        "artifacts": [study.artifact_root, study.artifact_pvc, study.artifact_env_secret],
+        "sweep": sweep,
+    }
+
+
+def _hash(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def build_sweep_job(
     name: str,
     namespace: str,
     spec: TrainingSweepSpec,
     study: StudyContext,
     config: OperatorConfig,
+    uid: str = "",
 ) -> dict[str, Any]:
     """The indexed Job: `parallelism` workers sharing the study's trial budget."""
     data = study.spec.data
     labels = labels_for("TrainingSweep", name, "trainer")
+    sid = sweep_id(namespace, name, uid)
     argv = train_command(
         study=study.study_name,
         study_budget=spec.trials,
@@ -145,9 +226,11 @@ def build_sweep_job(
         "env": [
             *base_env(study),
             {"name": "CAPPUCCINO_DEVICE", "value": "cuda" if spec.resources.gpu > 0 else "cpu"},
+            {"name": "CAPPUCCINO_SWEEP_ID", "value": sid},
         ],
         "resources": _resources(spec),
         "securityContext": CONTAINER_SECURITY,
+        "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         "volumeMounts": [tmp_mount, config_mount, *art_mounts],
     }
     if ef := env_from(study):
@@ -168,6 +251,10 @@ def build_sweep_job(
         "completions": spec.parallelism,
         "parallelism": spec.parallelism,
         "backoffLimit": spec.backoff_limit,
+        "podFailurePolicy": POD_FAILURE_POLICY,
+        # A replacement pod starts only once the old one is gone: two workers of one index
+        # never run at once (podFailurePolicy requires it).
+        "podReplacementPolicy": "Failed",
         "suspend": spec.suspend,
         "template": {"metadata": {"labels": labels}, "spec": pod_spec},
     }
@@ -175,8 +262,6 @@ def build_sweep_job(
         job_spec["activeDeadlineSeconds"] = spec.active_deadline_seconds
     if spec.ttl_seconds_after_finished is not None:
         job_spec["ttlSecondsAfterFinished"] = spec.ttl_seconds_after_finished
-    fingerprint = {k: job_spec[k] for k in ("completionMode", "backoffLimit", "template")}
-    digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:16]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -184,29 +269,135 @@ def build_sweep_job(
             "name": job_name(name),
             "namespace": namespace,
             "labels": labels,
-            "annotations": {TEMPLATE_HASH_ANNOTATION: digest},
+            "annotations": {
+                TEMPLATE_HASH_ANNOTATION: _hash(template_inputs(spec, study, config, sid)),
+                BUDGET_ANNOTATION: str(spec.trials),
+            },
         },
         "spec": job_spec,
     }
 
 
-def template_drifted(existing: dict[str, Any] | None, built: dict[str, Any]) -> bool:
-    """True when an existing Job was built from another pod template (image, command such as
-    a raised --study-budget, resources...): a Job's template is immutable, so it is replaced."""
+def job_replacement(existing: dict[str, Any] | None, built: dict[str, Any]) -> str | None:
+    """Why an existing Job must be replaced (its pod template is immutable), or None.
+
+    Real drift only: another template hash (image, resources, data...), or a changed trial
+    budget once the running workers have finished (a running sweep is never restarted for a
+    budget change: its workers stop at the old budget, then a new Job continues)."""
     if existing is None:
-        return False
-    have = (existing.get("metadata", {}).get("annotations") or {}).get(TEMPLATE_HASH_ANNOTATION)
-    return have != built["metadata"]["annotations"][TEMPLATE_HASH_ANNOTATION]
-
-
-def job_mutable_patch(job: dict[str, Any]) -> dict[str, Any]:
-    """The part of a built Job that may change on an existing Job (the template may not)."""
-    spec = job["spec"]
-    keep = (
-        "suspend",
-        "completions",
-        "parallelism",
-        "activeDeadlineSeconds",
-        "ttlSecondsAfterFinished",
+        return None
+    have = existing.get("metadata", {}).get("annotations") or {}
+    want = built["metadata"]["annotations"]
+    finished = any(
+        c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+        for c in (existing.get("status") or {}).get("conditions") or ()
     )
-    return {"spec": {k: spec.get(k) for k in keep}}
+    if BUDGET_ANNOTATION not in have:
+        # Built by an operator before this hash existed: an upgrade must not restart running
+        # workers, so the Job is replaced only once they have finished.
+        return "it was built by an older operator" if finished else None
+    if have.get(TEMPLATE_HASH_ANNOTATION) != want[TEMPLATE_HASH_ANNOTATION]:
+        return "the worker template changed"
+    if have.get(BUDGET_ANNOTATION) != want[BUDGET_ANNOTATION] and finished:
+        return f"the trial budget changed to {want[BUDGET_ANNOTATION]}"
+    return None
+
+
+# Fields of a Job the API server refuses to change after creation.
+_IMMUTABLE_JOB_FIELDS = ("template", "completionMode", "podFailurePolicy", "podReplacementPolicy")
+
+
+def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> dict[str, Any]:
+    """What to server-side apply: the built Job, with the existing Job's immutable fields
+    (pod template, failure policy) and budget annotation when it exists. The template hash
+    matched (job_replacement), so those are what the user asked for; a newer operator that lays
+    the same pod out differently, or a budget change while workers run, changes only suspend,
+    parallelism, completions, backoffLimit, deadlines and TTL."""
+    if existing is None:
+        return built
+    out = json.loads(json.dumps(built))
+    for key in _IMMUTABLE_JOB_FIELDS:
+        if key in existing.get("spec", {}):
+            out["spec"][key] = existing["spec"][key]
+        else:
+            out["spec"].pop(key, None)
+    annotations = existing.get("metadata", {}).get("annotations") or {}
+    if BUDGET_ANNOTATION in annotations:
+        out["metadata"]["annotations"][BUDGET_ANNOTATION] = annotations[BUDGET_ANNOTATION]
+    else:  # an older operator's Job: keep marking it as such until it is replaced
+        out["metadata"]["annotations"] = {
+            k: v for k, v in annotations.items() if k == TEMPLATE_HASH_ANNOTATION
+        }
+    return out
+
+
+def build_refit_job(
+    name: str,
+    namespace: str,
+    spec: TrainingSweepSpec,
+    study: StudyContext,
+    config: OperatorConfig,
+) -> dict[str, Any]:
+    """The one-pod Job a succeeded sweep runs when spec.refit is set (issue 9.2)."""
+    refit = spec.refit
+    if refit is None:
+        raise ValueError("build_refit_job needs spec.refit")
+    data = study.spec.data
+    device = "cuda" if spec.resources.gpu > 0 else "cpu"
+    argv = refit_command(
+        study=study.study_name,
+        top_n=refit.top_n,
+        seeds=refit.seeds,
+        data=data.source,
+        symbols=data.symbols,
+        timeframe=data.timeframe,
+        start=data.start,
+        end=data.end,
+        device=device,
+        artifact_root=study.artifact_root,
+    )
+    labels = labels_for("TrainingSweep", name, "refit")
+    tmp, tmp_mount = tmp_volume()
+    art_vols, art_mounts = artifact_volumes(study, read_only=False)
+    resources = _resources(spec)
+    container: dict[str, Any] = {
+        "name": "refit",
+        "image": _image(spec, config),
+        "command": argv,
+        "env": [*base_env(study), {"name": "CAPPUCCINO_DEVICE", "value": device}],
+        "resources": resources,
+        "securityContext": CONTAINER_SECURITY,
+        "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
+        "volumeMounts": [tmp_mount, *art_mounts],
+    }
+    if ef := env_from(study):
+        container["envFrom"] = ef
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": POD_SECURITY,
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": [tmp, *art_vols],
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": refit_job_name(name), "namespace": namespace, "labels": labels},
+        "spec": {
+            "backoffLimit": spec.backoff_limit,
+            "podFailurePolicy": {
+                "rules": [
+                    POD_FAILURE_POLICY["rules"][0],
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {"containerName": "refit", "operator": "In", "values": [2]},
+                    },
+                ]
+            },
+            "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+        },
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ from cappuccino_operator.builders.context import StudyContext, labels_for
 from cappuccino_operator.builders.pods import (
     CONTAINER_SECURITY,
     POD_SECURITY,
+    TERMINATION_MESSAGE_POLICY,
     artifact_volumes,
     base_env,
     env_from,
@@ -25,10 +27,13 @@ from cappuccino_operator.selection import (
     arena_config,
     ensemble_manifest,
     manifest_hash,
+    selection_document,
 )
 
 __all__ = [
     "MANIFEST_HASH_ANNOTATION",
+    "SELECTION_FILE",
+    "SELECTION_LABEL",
     "TraderSpec",
     "build_manifest_configmap",
     "build_metrics_service",
@@ -38,6 +43,7 @@ __all__ = [
     "manifest_configmap_name",
     "manifest_document",
     "portfolio_id",
+    "selection_key",
     "service_name",
 ]
 
@@ -46,6 +52,8 @@ MANIFEST_DIR = "/etc/cappuccino/manifest"
 STATE_DIR = "/tmp/cappuccino/state"
 CREDENTIALS_DIR = "/var/run/secrets/cappuccino/alpaca"
 MANIFEST_HASH_ANNOTATION = "cappuccino.dev/manifest-hash"
+SELECTION_LABEL = "cappuccino.dev/selection"
+SELECTION_FILE = "selection.json"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -81,6 +89,21 @@ def _file(spec: TraderSpec) -> str:
     return ARENA_FILE if isinstance(spec, ArenaSpec) else ENSEMBLE_FILE
 
 
+def selection_key(spec: TraderSpec) -> str:
+    """Hash of the fields that decide WHICH models trade (topN/trialIds, minSharpe, the DSR
+    gate, the reselect token). Only a change of these re-selects; editing other settings
+    (cash, risk, broker...) keeps the frozen models."""
+    inputs = {
+        "topN": spec.top_n,
+        "trialIds": list(spec.trial_ids or ()),
+        "minSharpe": spec.min_sharpe if isinstance(spec, ArenaSpec) else None,
+        "minDsr": spec.min_dsr,
+        "allowLowDsr": spec.allow_low_dsr,
+        "reselect": spec.reselect,
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def manifest_document(
     name: str,
     namespace: str,
@@ -88,8 +111,10 @@ def manifest_document(
     study: StudyContext,
     sel: Selection,
     created_at: str,
+    dsr_gate: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The frozen manifest (registry shape) with the trader settings beside it."""
+    """The frozen manifest (registry shape) with the trader settings beside it; `dsr_gate`
+    records the threshold and whether low-DSR models were let through (contract 3)."""
     settings: dict[str, Any] = {
         "portfolio_id": portfolio_id(namespace, name),
         "initial_cash": spec.initial_cash,
@@ -98,6 +123,7 @@ def manifest_document(
         "poll_interval_seconds": duration_seconds(spec.poll_interval),
         "broker": spec.broker.type,
         "risk": spec.risk.model_dump(mode="json"),
+        "dsr_gate": dsr_gate or {"threshold": spec.min_dsr, "overridden": False},
     }
     if isinstance(spec, ArenaSpec):
         settings |= {
@@ -111,13 +137,20 @@ def manifest_document(
 
 
 def build_manifest_configmap(
-    name: str, namespace: str, spec: TraderSpec, manifest: dict[str, Any], generation: int
+    name: str,
+    namespace: str,
+    spec: TraderSpec,
+    manifest: dict[str, Any],
+    generation: int,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
     """The ConfigMap freezing one selection; named by content hash, so a new selection is a
-    new ConfigMap and the Deployment rolls."""
+    new ConfigMap and the Deployment rolls. It keeps the selection itself (selection.json)
+    and the selection key, so a settings-only edit reuses the same models."""
     digest = manifest_hash(manifest)
     labels = labels_for(_kind(spec), name, "manifest") | {
-        "cappuccino.dev/generation": str(generation)
+        "cappuccino.dev/generation": str(generation),
+        SELECTION_LABEL: selection_key(spec),
     }
     return {
         "apiVersion": "v1",
@@ -129,20 +162,26 @@ def build_manifest_configmap(
             "annotations": {MANIFEST_HASH_ANNOTATION: digest},
         },
         "immutable": True,
-        "data": {_file(spec): json.dumps(manifest, indent=2, sort_keys=True)},
+        "data": {_file(spec): json.dumps(manifest, indent=2, sort_keys=True)}
+        | (
+            {SELECTION_FILE: json.dumps(selection_document(selection), sort_keys=True)}
+            if selection is not None
+            else {}
+        ),
     }
 
 
-def _trader_env(spec: TraderSpec, study: StudyContext) -> list[dict[str, Any]]:
+def _trader_env(
+    spec: TraderSpec, study: StudyContext, ledger_secret: tuple[str, str] | None
+) -> list[dict[str, Any]]:
+    """Ledger URL: spec.ledgerSecretRef, else the installation's ledger Secret when it exists
+    (`ledger_secret`, contract 8), else the Study's storage Secret."""
     env = base_env(study)
-    ledger = spec.ledger_secret_ref
-    env.append(
-        secret_env(
-            "CAPPUCCINO_LEDGER_URL",
-            ledger.name if ledger else study.storage_secret,
-            ledger.key if ledger else study.storage_key,
-        )
+    ref = spec.ledger_secret_ref
+    name, key = (
+        (ref.name, ref.key) if ref else ledger_secret or (study.storage_secret, study.storage_key)
     )
+    env.append(secret_env("CAPPUCCINO_LEDGER_URL", name, key))
     if spec.broker.credentials_secret_ref:
         env.append({"name": "ALPACA_CREDENTIALS_DIR", "value": CREDENTIALS_DIR})
     return env
@@ -172,9 +211,11 @@ def build_trader_deployment(
     study: StudyContext,
     config: OperatorConfig,
     configmap: dict[str, Any],
+    ledger_secret: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """One replica, strategy Recreate (two pods must never trade one portfolio); the init
-    container validates every model of the manifest before the trader starts."""
+    """One replica (none while spec.suspend), strategy Recreate (two pods must never trade
+    one portfolio); the init container validates every model of the manifest before the
+    trader starts."""
     kind = _kind(spec)
     labels = labels_for(kind, name, "trader")
     selector = {f"cappuccino.dev/{kind.lower()}": name, "app.kubernetes.io/component": "trader"}
@@ -211,7 +252,7 @@ def build_trader_deployment(
             }
         )
         mounts.append({"name": "alpaca", "mountPath": CREDENTIALS_DIR, "readOnly": True})
-    env = _trader_env(spec, study)
+    env = _trader_env(spec, study, ledger_secret)
     resources = {
         "requests": {"cpu": spec.resources.cpu, "memory": spec.resources.memory},
         "limits": {"memory": spec.resources.memory},
@@ -223,6 +264,7 @@ def build_trader_deployment(
         "env": base_env(study),
         "resources": resources,
         "securityContext": CONTAINER_SECURITY,
+        "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         "volumeMounts": [tmp_mount, manifest_mount, *art_mounts],
     }
     probe = {"port": "metrics"}
@@ -245,6 +287,7 @@ def build_trader_deployment(
         },
         "resources": resources,
         "securityContext": CONTAINER_SECURITY,
+        "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         "volumeMounts": mounts,
     }
     if ef := env_from(study):
@@ -255,7 +298,7 @@ def build_trader_deployment(
         "kind": "Deployment",
         "metadata": {"name": deployment_name(name), "namespace": namespace, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": 0 if spec.suspend else 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": selector},
             "template": {

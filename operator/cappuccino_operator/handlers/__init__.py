@@ -7,4 +7,6 @@ from __future__ import annotations
 
 from cappuccino_operator.handlers import startup, study, sweep, traders
 
+startup.drop_timer_finalizers()
+
 __all__ = ["startup", "study", "sweep", "traders"]

@@ -12,10 +12,19 @@ from cappuccino_operator.api import VERSION
 from cappuccino_operator.api.common import SecretKeyRef
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.builders.context import StudyContext, study_context
-from cappuccino_operator.conditions import merge_conditions
-from cappuccino_operator.errors import StorageUnavailable, StudyNotReady
+from cappuccino_operator.conditions import get_condition, merge_conditions
+from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
+from cappuccino_operator.kube import KubeError
 
-__all__ = ["INTERVAL", "parse_spec", "resolve_study", "storage_url", "write_status"]
+__all__ = [
+    "INTERVAL",
+    "apply_child",
+    "normal_event",
+    "parse_spec",
+    "resolve_study",
+    "storage_url",
+    "write_status",
+]
 
 M = TypeVar("M", bound=BaseModel)
 STUDY_API = f"cappuccino.dev/{VERSION}"
@@ -43,18 +52,52 @@ def parse_spec(model: type[M], spec: Mapping[str, Any], what: str) -> M:
 
 
 def resolve_study(memo: Any, namespace: str, name: str) -> StudyContext:
-    """The referenced Study, resolved; StudyNotReady when it does not exist yet."""
+    """The referenced Study, resolved.
+
+    Raises:
+        StudyNotReady: it does not exist yet.
+        StudyOwnedElsewhere: its Optuna study belongs to another namespace (the Study's own
+            Ready condition says so too); nothing of this namespace may use it.
+    """
     body = memo.kube.get(STUDY_API, "Study", namespace, name)
     if body is None:
         raise StudyNotReady(f"Study {namespace}/{name} does not exist (yet); create it first.")
     spec = parse_spec(StudySpec, body.get("spec") or {}, f"Study {namespace}/{name}")
-    return study_context(name, spec, memo.config)
+    ctx = study_context(name, spec, memo.config, namespace=namespace)
+    ready = get_condition((body.get("status") or {}).get("conditions"), "Ready") or {}
+    if ready.get("reason") == "StudyOwnedElsewhere":
+        raise StudyOwnedElsewhere(str(ready.get("message")))
+    if (body.get("status") or {}).get("studyName") != ctx.study_name:
+        # Set only once the Study handler created and claimed the Optuna study: until then
+        # nothing may write into (or trade from) a study that may be another namespace's.
+        raise StudyNotReady(
+            f"Study {namespace}/{name} has not claimed Optuna study {ctx.study_name!r} yet."
+        )
+    return ctx
+
+
+def apply_child(memo: Any, obj: dict[str, Any]) -> dict[str, Any]:
+    """Server-side applies one child (the operator's single field manager)."""
+    return memo.kube.apply(obj)
+
+
+def normal_event(body: Any, reason: str, message: str) -> None:
+    """A Normal event on the resource (kubectl describe): lifecycle steps, not errors."""
+    kopf.event(body, type="Normal", reason=reason, message=message)
 
 
 def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
     """The database URL from a Secret key (read now, never stored), else the operator's."""
     if ref is not None:
-        value = memo.kube.read_secret_key(namespace, ref.name, ref.key)
+        try:
+            value = memo.kube.read_secret_key(namespace, ref.name, ref.key)
+        except KubeError as e:
+            if e.status != 403:
+                raise
+            raise StudyNotReady(
+                f"The operator may not read Secret {namespace}/{ref.name} (a namespaced install "
+                "reads only the Secrets its Role names: add it to resourceNames)."
+            ) from None
         if not value:
             raise StudyNotReady(
                 f"Secret {namespace}/{ref.name} does not exist or has no key {ref.key!r}."

@@ -12,9 +12,17 @@ from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.kube import Kube, load_api_client
 from cappuccino_operator.storage import Databases
 
-__all__ = ["PEERING_NAME", "apply_settings", "cleanup", "configure"]
+__all__ = [
+    "PEERING_NAME",
+    "apply_settings",
+    "cleanup",
+    "configure",
+    "drop_timer_finalizers",
+    "heartbeat",
+]
 
 PEERING_NAME = "cappuccino"
+_TASKS: set[Any] = set()  # keeps the heartbeat task referenced
 
 
 def apply_settings(settings: kopf.OperatorSettings) -> None:
@@ -34,6 +42,45 @@ def apply_settings(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.WARNING
     settings.peering.name = PEERING_NAME
     settings.execution.max_workers = 8
+
+
+def drop_timer_finalizers(registry: Any = None) -> int:
+    """Registers the status timers without kopf's finalizer (issue 10.12).
+
+    kopf puts a finalizer on every object a timer runs for, only to stop the timer before
+    deletion. Nothing here needs cleanup on deletion (children go by ownerReference garbage
+    collection, the Optuna study and ledger are kept on purpose), and a finalizer nobody
+    removes leaves CRs and their namespaces stuck Terminating once the operator is uninstalled
+    first. kopf stops a timer when its object disappears anyway. Returns how many timers were
+    changed."""
+    import dataclasses
+
+    from kopf._core.intents import handlers as kopf_handlers  # no public switch for timers
+    from kopf._core.intents import registries
+
+    reg = registry or registries.get_default_registry()
+    changed = 0
+    spawning = reg._spawning
+    for i, handler in enumerate(list(spawning._handlers)):
+        if isinstance(handler, kopf_handlers.TimerHandler) and handler.requires_finalizer:
+            spawning._handlers[i] = dataclasses.replace(handler, requires_finalizer=False)
+            changed += 1
+    return changed
+
+
+@kopf.on.startup()
+async def heartbeat(**_: Any) -> None:
+    """Beats for /healthz (metrics.serve with liveness) from kopf's own event loop."""
+    import asyncio
+
+    from cappuccino_operator.metrics import beat
+
+    async def loop() -> None:
+        while True:
+            beat()
+            await asyncio.sleep(5)
+
+    _TASKS.add(asyncio.get_running_loop().create_task(loop()))
 
 
 @kopf.on.startup()

@@ -10,9 +10,11 @@ from cappuccino_operator.api import GROUP, VERSION
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.builders.context import study_context
 from cappuccino_operator.conditions import condition
-from cappuccino_operator.errors import StorageUnavailable, StudyNotReady
+from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
 from cappuccino_operator.handlers.common import INTERVAL, parse_spec, storage_url, write_status
-from cappuccino_operator.queries import StudySummary, study_summary
+from cappuccino_operator.metrics import reconciled
+from cappuccino_operator.queries import StudySummary, complete_count, study_report, study_summary
+from cappuccino_operator.storage import check_owner, study_owner
 
 __all__ = ["observe_study", "reconcile_study"]
 
@@ -34,11 +36,26 @@ def _summary_fields(s: StudySummary) -> dict[str, Any]:
     return fields
 
 
+def _report_fields(report: dict[str, Any] | None) -> dict[str, Any]:
+    """Study status `report` from the study user attr (contract 2); absent = not computed."""
+    if not report:
+        return {}
+    keys = {"pbo": "pbo", "dsr": "dsr", "psr": "psr", "n_trials": "nTrials"}
+    out: dict[str, Any] = {}
+    for key, field in keys.items():
+        value = report.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[field] = value
+    if isinstance(report.get("computed_at"), str):
+        out["computedAt"] = report["computed_at"]
+    return {"report": out} if out else {}
+
+
 def _ensure(memo: Any, namespace: str, name: str, spec: StudySpec) -> tuple[str, str]:
-    ctx = study_context(name, spec, memo.config)
+    ctx = study_context(name, spec, memo.config, namespace=namespace)
     url = storage_url(memo, namespace, spec.storage_secret_ref)
     try:
-        memo.db.ensure_study(url, ctx.study_name, spec.direction)
+        memo.db.ensure_study(url, ctx.study_name, spec.direction, namespace)
     except ValueError as e:
         raise kopf.PermanentError(
             f"Optuna study {ctx.study_name!r} exists with another direction than "
@@ -55,12 +72,27 @@ def reconcile_study(
     namespace: str,
     spec: Any,
     meta: Any,
+    body: Any,
     status: Any,
     patch: kopf.Patch,
     memo: Any,
     **_: Any,
 ) -> None:
-    """Creates the Optuna study (load_if_exists) and reports Ready."""
+    """Creates the Optuna study (load_if_exists), claims it for this namespace, reports Ready."""
+    with reconciled("Study"):
+        _reconcile(name, namespace, spec, meta, body, status, patch, memo)
+
+
+def _reconcile(
+    name: str,
+    namespace: str,
+    spec: Any,
+    meta: Any,
+    body: Any,
+    status: Any,
+    patch: kopf.Patch,
+    memo: Any,
+) -> None:
     gen = meta.get("generation")
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
     try:
@@ -75,6 +107,12 @@ def reconcile_study(
             patch, status, gen, [condition("Ready", "False", "SecretNotFound", str(e), gen)]
         )
         raise kopf.TemporaryError(str(e), delay=RETRY) from None
+    except StudyOwnedElsewhere as e:
+        write_status(
+            patch, status, gen, [condition("Ready", "False", "StudyOwnedElsewhere", str(e), gen)]
+        )
+        kopf.warn(body, reason="StudyOwnedElsewhere", message=str(e))
+        raise kopf.TemporaryError(str(e), delay=60) from None
     write_status(
         patch,
         status,
@@ -90,21 +128,47 @@ def observe_study(
     namespace: str,
     spec: Any,
     meta: Any,
+    body: Any,
     status: Any,
     patch: kopf.Patch,
     memo: Any,
     **_: Any,
 ) -> None:
-    """Mirrors trial counts and the best trial from PostgreSQL into status."""
+    """Mirrors trial counts, the best trial and the report (PBO, DSR) into status; re-claims
+    (or re-creates) the Optuna study level-based."""
+    with reconciled("Study"):
+        _observe(name, namespace, spec, meta, body, status, patch, memo)
+
+
+def _observe(
+    name: str,
+    namespace: str,
+    spec: Any,
+    meta: Any,
+    body: Any,
+    status: Any,
+    patch: kopf.Patch,
+    memo: Any,
+) -> None:
     gen = meta.get("generation")
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
+    report: dict[str, Any] | None = None
+    refit: str | None = None
     try:
-        study_name = study_context(name, parsed, memo.config).study_name
+        ctx = study_context(name, parsed, memo.config, namespace=namespace)
+        study_name = ctx.study_name
         url = storage_url(memo, namespace, parsed.storage_secret_ref)
         with memo.db.connect(url) as conn:
             summary = study_summary(conn, study_name)
-        if summary is None:  # the database was replaced or the study deleted: recreate it
+            owner = study_owner(conn, study_name)
+            if summary is not None:
+                report = study_report(conn, study_name)
+                if complete_count(conn, ctx.refit_study_name) > 0:
+                    refit = ctx.refit_study_name
+        if summary is None or owner is None:  # database replaced, study deleted: recreate
             _ensure(memo, namespace, name, parsed)
+        else:
+            check_owner(study_name, owner, namespace)
     except StorageUnavailable as e:
         write_status(
             patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
@@ -113,6 +177,11 @@ def observe_study(
     except StudyNotReady as e:
         write_status(
             patch, status, gen, [condition("Ready", "False", "SecretNotFound", str(e), gen)]
+        )
+        return
+    except StudyOwnedElsewhere as e:
+        write_status(
+            patch, status, gen, [condition("Ready", "False", "StudyOwnedElsewhere", str(e), gen)]
         )
         return
     except Exception as e:  # a query failing mid-way means the database went away
@@ -135,5 +204,7 @@ def observe_study(
         gen,
         [condition("Ready", "True", "StudyReady", message, gen)],
         studyName=study_name,
+        refitStudyName=refit,
         **_summary_fields(summary),
+        **_report_fields(report),
     )

@@ -13,6 +13,8 @@ from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import StudyContext
 from cappuccino_operator.builders.trader import (
     MANIFEST_HASH_ANNOTATION,
+    SELECTION_FILE,
+    SELECTION_LABEL,
     TraderSpec,
     build_manifest_configmap,
     build_metrics_service,
@@ -20,21 +22,44 @@ from cappuccino_operator.builders.trader import (
     deployment_name,
     manifest_document,
     portfolio_id,
+    selection_key,
 )
-from cappuccino_operator.conditions import condition, now_iso
-from cappuccino_operator.errors import SelectionError, StorageUnavailable, StudyNotReady
+from cappuccino_operator.conditions import condition, get_condition, now_iso
+from cappuccino_operator.errors import (
+    SelectionError,
+    StorageUnavailable,
+    StudyNotReady,
+    StudyOwnedElsewhere,
+)
 from cappuccino_operator.handlers.common import (
     INTERVAL,
+    apply_child,
+    normal_event,
     parse_spec,
     resolve_study,
     storage_url,
     write_status,
 )
+from cappuccino_operator.kube import KubeError
+from cappuccino_operator.metrics import inventory, reconciled
 from cappuccino_operator.observe import trader_ready
-from cappuccino_operator.queries import arena_leader, portfolio_equity, select_trials
+from cappuccino_operator.queries import (
+    arena_leader,
+    complete_count,
+    portfolio_equity,
+    select_trials,
+    study_report,
+)
+from cappuccino_operator.selection import Selection, dsr_refusals, selection_from_document
 from cappuccino_operator.storage import describe_error
 
-__all__ = ["observe_arena", "observe_ensemble", "reconcile_arena", "reconcile_ensemble"]
+__all__ = [
+    "forget_trader",
+    "observe_arena",
+    "observe_ensemble",
+    "reconcile_arena",
+    "reconcile_ensemble",
+]
 
 RETRY = 10
 MODELS = {"arenas": (ArenaSpec, "Arena"), "ensembles": (EnsembleSpec, "Ensemble")}
@@ -56,6 +81,43 @@ def _owned_manifests(
     ]
 
 
+def _select(
+    memo: Any, spec: TraderSpec, study: StudyContext, conn: Any
+) -> tuple[Selection, dict[str, Any]]:
+    """Selects the models now: refit agents (study `<S>-refit`) when it has enough, else the
+    search's trials; then the DSR gate. Returns the selection and the manifest's dsr_gate."""
+    kwargs = {
+        "top_n": spec.top_n,
+        "trial_ids": spec.trial_ids,
+        "min_value": spec.min_sharpe if isinstance(spec, ArenaSpec) else None,
+        "default_timeframe": study.spec.data.timeframe,
+    }
+    selection = None
+    source = study.study_name
+    if complete_count(conn, study.refit_study_name) > 0:
+        try:
+            selection = select_trials(conn, study.refit_study_name, **kwargs)
+            source = study.refit_study_name
+        except SelectionError:
+            selection = None  # too few refit agents (or ids of the search): use the search
+    if selection is None:
+        selection = select_trials(conn, study.study_name, **kwargs)
+    report = study_report(conn, source) or study_report(conn, study.study_name) or {}
+    study_dsr = report.get("dsr") if isinstance(report.get("dsr"), int | float) else None
+    low = dsr_refusals(selection, study_dsr, spec.min_dsr)
+    if low and not spec.allow_low_dsr:
+        listed = ", ".join(f"{selection.study_name}:{t.trial_id} (DSR {d:.3f})" for t, d in low)
+        raise SelectionError(
+            f"Models below minDsr {spec.min_dsr}: {listed}. A low deflated Sharpe ratio means "
+            "the search likely found luck; set allowLowDsr: true to trade them anyway (the "
+            "manifest records the override)."
+        )
+    gate = {"threshold": spec.min_dsr, "overridden": bool(low)}
+    if study_dsr is not None:
+        gate["study_dsr"] = study_dsr
+    return selection, gate
+
+
 def _freeze(
     memo: Any,
     kind: str,
@@ -64,31 +126,59 @@ def _freeze(
     spec: TraderSpec,
     study: StudyContext,
     body: Any,
-) -> dict[str, Any]:
-    """The manifest ConfigMap of this generation: reused when it already exists (a restart
-    mid-reconcile must not re-select), else selected from the database now."""
+) -> tuple[dict[str, Any], bool]:
+    """The manifest ConfigMap for this spec, and whether it was (re)selected just now.
+
+    A manifest of this generation is reused (a restart mid-reconcile must not re-select).
+    After an edit that leaves the selection inputs alone (selection_key: topN, trialIds,
+    minSharpe, the DSR gate, reselect), the frozen models are kept and only the settings
+    change; otherwise the models are selected from the database now."""
     gen = int(body["metadata"].get("generation") or 1)
     uid = body["metadata"]["uid"]
-    for cm in _owned_manifests(memo, kind, namespace, name, uid):
+    owned = _owned_manifests(memo, kind, namespace, name, uid)
+    for cm in owned:
         if cm["metadata"].get("labels", {}).get("cappuccino.dev/generation") == str(gen):
-            return cm
-    url = storage_url(memo, namespace, study.spec.storage_secret_ref)
-    with memo.db.connect(url) as conn:
-        selection = select_trials(
-            conn,
-            study.study_name,
-            top_n=spec.top_n,
-            trial_ids=spec.trial_ids,
-            min_value=spec.min_sharpe if isinstance(spec, ArenaSpec) else None,
-            default_timeframe=study.spec.data.timeframe,
-        )
-    manifest = manifest_document(name, namespace, spec, study, selection, now_iso())
-    cm = build_manifest_configmap(name, namespace, spec, manifest, gen)
+            return cm, False
+    key = selection_key(spec)
+    previous = sorted(
+        (
+            cm
+            for cm in owned
+            if cm["metadata"].get("labels", {}).get(SELECTION_LABEL) == key
+            and SELECTION_FILE in (cm.get("data") or {})
+        ),
+        key=lambda cm: int(cm["metadata"].get("labels", {}).get("cappuccino.dev/generation", 0)),
+    )
+    if previous:
+        old = previous[-1]
+        selection = selection_from_document(json.loads(old["data"][SELECTION_FILE]))
+        manifest_file = next(k for k in old["data"] if k != SELECTION_FILE)
+        gate = json.loads(old["data"][manifest_file]).get("dsr_gate")
+        reselected = False
+    else:
+        url = storage_url(memo, namespace, study.spec.storage_secret_ref)
+        with memo.db.connect(url) as conn:
+            selection, gate = _select(memo, spec, study, conn)
+        reselected = True
+    manifest = manifest_document(name, namespace, spec, study, selection, now_iso(), gate)
+    cm = build_manifest_configmap(name, namespace, spec, manifest, gen, selection)
     kopf.adopt(cm, owner=body)
-    return memo.kube.ensure(cm)
+    return memo.kube.ensure(cm), reselected
 
 
-def _reconcile(
+def _ledger_secret(memo: Any, namespace: str) -> tuple[str, str] | None:
+    """The installation's ledger Secret (contract 8) when it exists in this namespace."""
+    name = memo.config.ledger_secret
+    if not name:
+        return None
+    try:
+        found = memo.kube.get("v1", "Secret", namespace, name)
+    except KubeError:
+        return None
+    return (name, memo.config.storage_secret_key) if found is not None else None
+
+
+def _sync(
     plural: str,
     name: str,
     namespace: str,
@@ -98,16 +188,18 @@ def _reconcile(
     patch: kopf.Patch,
     memo: Any,
 ) -> None:
+    """One level-based pass: freeze (or reuse) the selection, apply the Deployment and
+    Service (re-created when deleted, reverted when edited by hand), report the truth."""
     model, kind = MODELS[plural]
     gen = body["metadata"].get("generation")
     parsed = parse_spec(model, spec, f"{kind} {namespace}/{name}")
+    owner = f"{namespace}/{name}"
     try:
         study = resolve_study(memo, namespace, parsed.study_ref.name)
-        cm = _freeze(memo, kind, name, namespace, parsed, study, body)
-    except StudyNotReady as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StudyNotFound", str(e), gen)]
-        )
+        cm, reselected = _freeze(memo, kind, name, namespace, parsed, study, body)
+    except (StudyNotReady, StudyOwnedElsewhere) as e:
+        reason = "StudyNotFound" if isinstance(e, StudyNotReady) else "StudyOwnedElsewhere"
+        write_status(patch, status, gen, [condition("Ready", "False", reason, str(e), gen)])
         raise kopf.TemporaryError(str(e), delay=RETRY) from None
     except SelectionError as e:
         write_status(
@@ -119,32 +211,50 @@ def _reconcile(
             patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
         )
         raise kopf.TemporaryError(str(e), delay=RETRY) from None
-    deployment = build_trader_deployment(name, namespace, parsed, study, memo.config, cm)
+    current = cm["metadata"]["name"]
+    manifest = json.loads(cm["data"][next(k for k in cm["data"] if k != SELECTION_FILE)])
+    if reselected:
+        normal_event(
+            body,
+            "ModelsSelected",
+            f"{manifest['model_count']} models of study {manifest['study_name']!r} frozen in "
+            f"ConfigMap {current}.",
+        )
+    existing = memo.kube.get("apps/v1", "Deployment", namespace, deployment_name(name))
+    deployment = build_trader_deployment(
+        name, namespace, parsed, study, memo.config, cm, _ledger_secret(memo, namespace)
+    )
     service = build_metrics_service(name, namespace, parsed, memo.config)
     kopf.adopt([deployment, service], owner=body)
-    memo.kube.create_or_patch(deployment)
-    memo.kube.create_or_patch(service)
-    current = cm["metadata"]["name"]
+    try:
+        live = apply_child(memo, deployment)
+        apply_child(memo, service)
+    except KubeError as e:
+        msg = f"Applying the trader failed: {e}"
+        write_status(patch, status, gen, [condition("Ready", "False", "ApplyFailed", msg, gen)])
+        raise kopf.TemporaryError(msg, delay=RETRY) from None
     for old in _owned_manifests(memo, kind, namespace, name, body["metadata"]["uid"]):
         if old["metadata"]["name"] != current:
             memo.kube.delete("v1", "ConfigMap", namespace, old["metadata"]["name"])
-    manifest = json.loads(next(iter(cm["data"].values())))
+    if existing is None:
+        normal_event(body, "TraderCreated", f"Deployment {deployment_name(name)} created.")
+    inventory.set_children(owner, {"Deployment": 1, "Service": 1, "ConfigMap": 1})
+    pods = memo.kube.list(
+        "v1",
+        "Pod",
+        namespace,
+        {f"cappuccino.dev/{kind.lower()}": name, "app.kubernetes.io/component": "trader"},
+    )
+    ready = trader_ready(live, pods, gen, suspended=parsed.suspend)
+    was = get_condition((status or {}).get("conditions"), "Ready") or {}
+    if ready["status"] == "True" and was.get("status") != "True":
+        normal_event(body, "TraderReady", ready["message"])
     write_status(
         patch,
         status,
         gen,
-        [
-            condition(
-                "Ready",
-                "False",
-                "Deploying",
-                f"Manifest {current} frozen; trader rolling out.",
-                gen,
-            )
-        ]
-        if not (status or {}).get("conditions")
-        else [],
-        studyName=study.study_name,
+        [ready],
+        studyName=manifest["study_name"],
         models=int(manifest["model_count"]),
         manifest={
             "configMap": current,
@@ -152,35 +262,16 @@ def _reconcile(
             "generation": gen,
         },
         deployment=deployment_name(name),
+        **_figures(memo, namespace, name, parsed, study, body),
     )
 
 
-def _observe(
-    plural: str,
-    name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
-    model, kind = MODELS[plural]
-    gen = body["metadata"].get("generation")
-    parsed = parse_spec(model, spec, f"{kind} {namespace}/{name}")
-    deployment = memo.kube.get("apps/v1", "Deployment", namespace, deployment_name(name))
-    pods = memo.kube.list(
-        "v1",
-        "Pod",
-        namespace,
-        {f"cappuccino.dev/{kind.lower()}": name, "app.kubernetes.io/component": "trader"},
-    )
-    ready = trader_ready(deployment, pods, gen)
-    if deployment is None and (status or {}).get("conditions"):
-        ready = None  # still being created by the reconcile handler: keep its condition
+def _figures(
+    memo: Any, namespace: str, name: str, parsed: TraderSpec, study: StudyContext, body: Any
+) -> dict[str, Any]:
+    """Leader (Arena) or equity (Ensemble) from the trading tables; {} when unknown."""
     fields: dict[str, Any] = {}
     try:
-        study = resolve_study(memo, namespace, parsed.study_ref.name)
         ledger = parsed.ledger_secret_ref or study.spec.storage_secret_ref
         url = storage_url(memo, namespace, ledger)
         pid = portfolio_id(namespace, name)
@@ -206,7 +297,38 @@ def _observe(
         kopf.warn(body, reason="TradingDatabaseUnavailable", message=str(e))
     except Exception as e:
         kopf.warn(body, reason="TradingDatabaseUnavailable", message=describe_error(e))
-    write_status(patch, status, None, [ready] if ready else [], **fields)
+    return fields
+
+
+def _reconcile(
+    plural: str,
+    name: str,
+    namespace: str,
+    spec: Any,
+    body: Any,
+    status: Any,
+    patch: kopf.Patch,
+    memo: Any,
+) -> None:
+    with reconciled(MODELS[plural][1]):
+        _sync(plural, name, namespace, spec, body, status, patch, memo)
+
+
+def _observe(
+    plural: str,
+    name: str,
+    namespace: str,
+    spec: Any,
+    body: Any,
+    status: Any,
+    patch: kopf.Patch,
+    memo: Any,
+) -> None:
+    """The timer: the same level-based pass; a retryable problem is in the condition already."""
+    try:
+        _reconcile(plural, name, namespace, spec, body, status, patch, memo)
+    except kopf.TemporaryError:
+        return
 
 
 @kopf.on.resume(GROUP, VERSION, "arenas")
@@ -271,3 +393,10 @@ def observe_ensemble(
 ) -> None:
     """Ready from the Deployment/pods; equity and return from portfolio_snapshots."""
     _observe("ensembles", name, namespace, spec, body, status, patch, memo)
+
+
+@kopf.on.delete(GROUP, VERSION, "arenas", optional=True)
+@kopf.on.delete(GROUP, VERSION, "ensembles", optional=True)
+def forget_trader(name: str, namespace: str, **_: Any) -> None:
+    """Drops the trader from the metrics (no finalizer: children go by garbage collection)."""
+    inventory.forget(f"{namespace}/{name}")

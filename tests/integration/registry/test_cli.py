@@ -100,11 +100,15 @@ def test_validate_and_deploy_exit_codes(
     code, _, err = run(["validate", "--study", "alpha", *common], capsys)
     assert code == 2 and "exactly one of" in err
     out_dir = tmp_path / "ens"
-    code, out, _ = run(
-        ["deploy", "ensemble", "--study", "alpha", "--top-n", "2", "--out", str(out_dir), *common],
-        capsys,
-    )
-    assert code == 0 and "Deployed 2 models" in out
+    deploy = ["deploy", "ensemble", "--study", "alpha", "--top-n", "2", "--out", str(out_dir)]
+    # these fixture trials carry no DSR: the default gate (--min-dsr 0.95) refuses them
+    code, _, err = run([*deploy, *common], capsys)
+    assert code == 1 and "below --min-dsr 0.95" in err and err.count("\n") == 1
+    assert not out_dir.exists()
+    code, out, _ = run([*deploy, *common, "--allow-low-dsr"], capsys)
+    assert code == 0 and "Deployed 2 models" in out and "OVERRIDDEN" in out
+    raw = json.loads((out_dir / "ensemble_manifest.json").read_text())
+    assert raw["dsr_gate"] == {"threshold": 0.95, "overridden": True}
     code, _, err = run(
         [
             "validate",
@@ -145,7 +149,18 @@ def test_init_container_entrypoint_fails_with_one_line_on_stderr(
     out_dir = tmp_path / "arena"
     assert (
         run(
-            ["deploy", "arena", "--study", "alpha", "--top-n", "2", "--out", str(out_dir), *common],
+            [
+                "deploy",
+                "arena",
+                "--study",
+                "alpha",
+                "--top-n",
+                "2",
+                "--out",
+                str(out_dir),
+                "--allow-low-dsr",
+                *common,
+            ],
             capsys,
         )[0]
         == 0

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import torch
 
 from cappuccino_runtime.agent.networks import load_actor, load_critic
 from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, ArtifactStore
 from cappuccino_runtime.data import load_sample
+from cappuccino_runtime.metrics import annualised_sharpe
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.objective import USER_ATTRS, run_trial
-from cappuccino_runtime.training.runner import TrainOptions, run_training
+from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
+from cappuccino_runtime.training.plan import build_plan
+from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training
 from cappuccino_runtime.training.search_space import DESTINATIONS
 from cappuccino_runtime.training.worker import open_storage
 from tests.integration.training.support import TINY_CONFIG
@@ -58,13 +64,25 @@ def test_trial_records_contract_attrs_and_loadable_artifacts(tmp_path: Path) -> 
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(trials) == 2
     store = ArtifactStore(settings.artifact_root)
+    plan = read_plan(study)
+    assert plan is not None and plan.holdout is not None
     for t in trials:
         assert set(t.user_attrs) == set(USER_ATTRS)
         attrs = t.user_attrs
-        assert t.value == attrs["mean_sharpe_bot"]
+        # the value is the hyperparameter score: mean paired excess Sharpe over buy-and-hold
+        assert attrs["objective"] == "excess_sharpe"
+        assert attrs["value_label"] == (
+            "hyperparameter score: mean CPCV excess Sharpe of 6 split agents"
+        )
+        assert t.value == pytest.approx(sum(attrs["sharpe_list_excess"]) / 6)
         assert len(attrs["sharpe_list_bot"]) == len(attrs["sharpe_list_hodl"]) == 6
         assert attrs["mean_sharpe_bot"] == pytest.approx(sum(attrs["sharpe_list_bot"]) / 6)
-        assert attrs["seed"] == 5 + t.number
+        assert attrs["std_sharpe_bot"] == pytest.approx(
+            float(np.std(attrs["sharpe_list_bot"], ddof=1))
+        )
+        assert attrs["seed"] == 5 + 1000 * t.number
+        assert attrs["split_seeds"] == [attrs["seed"] + k for k in range(6)]
+        assert attrs["plan_digest"] == plan.digest()
         assert attrs["timeframe"] == "1h"
         trial_dir = attrs["artifact_uri"]
         assert trial_dir.endswith(f"/tiny/trial_{t.number}_1h")
@@ -87,7 +105,23 @@ def test_trial_records_contract_attrs_and_loadable_artifacts(tmp_path: Path) -> 
         assert raw["checksums"] == {
             ACTOR_FILE: attrs["sha256_actor"],
             CRITIC_FILE: attrs["sha256_critic"],
+            RETURNS_FILE: attrs["oos_returns_sha256"],
         }
+        parts = decode_returns(store.read_verified(trial_dir, RETURNS_FILE, record))
+        assert sorted((p.split, p.group) for p in parts) == sorted(
+            (k, g) for k, gs in enumerate(itertools.combinations(range(4), 2)) for g in gs
+        )
+        stamps = {}
+        for p in parts:
+            # every split holding a group out is tested on the same instants, all before the
+            # final hold-out
+            assert stamps.setdefault(p.group, p.timestamp.tolist()) == p.timestamp.tolist()
+            assert pd.Timestamp(int(p.timestamp[-1]), tz="UTC") < plan.holdout[0]
+            assert p.agent.shape == p.hodl.shape == p.timestamp.shape
+        hodl = [p.hodl for p in parts if p.split == 0]
+        assert attrs["sharpe_list_hodl"][0] == pytest.approx(
+            annualised_sharpe(np.concatenate(hodl), 8760)
+        )
 
 
 def test_same_seed_reproduces_value_and_weights() -> None:
@@ -104,9 +138,9 @@ def test_same_seed_reproduces_value_and_weights() -> None:
 
 def test_every_sampled_parameter_changes_what_is_trained() -> None:
     """Each parameter, changed alone, changes the trained agent: it is used, not only passed."""
-    # two CPCV splits on fewer bars keep the 11 runs short; the routing is the same
+    # two CPCV splits keep the 13 runs short; the routing is the same
     config = parse_config({**TINY_CONFIG, "cpcv": {"n_groups": 2, "n_test_groups": 1}})
-    market = _market().slice(1000, 2200)
+    market = _market()
     params = {**PARAMS, "timeframe": "1h", "feature_set": "standard"}
     base = run_trial(params, market, config, seed=1, device="cpu")
     changed = {
@@ -145,9 +179,20 @@ def test_pruner_stops_a_trial_after_its_first_split(tmp_path: Path) -> None:
     )
     config = parse_config(TINY_CONFIG)
     splits: list[int] = []
+    market = _market()
+    plan = build_plan(
+        market,
+        timeframes=["1h"],
+        feature_sets=["standard"],
+        max_lookback=6,
+        n_groups=4,
+        n_test_groups=2,
+        holdout_fraction=0.15,
+    )
     objective = Objective(
+        plan=plan,
         study_name=study.study_name,
-        market=_market(),
+        market=market,
         config=config,
         space=config.space(),
         artifact_root=str(tmp_path / "art"),
@@ -159,5 +204,13 @@ def test_pruner_stops_a_trial_after_its_first_split(tmp_path: Path) -> None:
     (trial,) = study.trials
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert list(trial.intermediate_values) == [0]
-    assert splits == []  # stopped inside split 0's training, before the next split
-    assert not (tmp_path / "art").exists()
+    assert splits == []  # stopped after split 0's evaluation, before the next split
+    # a pruned trial keeps what it evaluated (N for DSR counts it), and no weights
+    trial_dir = Path(trial.user_attrs["artifact_uri"].removeprefix("file://"))
+    store = ArtifactStore(str(tmp_path / "art"))
+    record = store.read_record(str(trial_dir))
+    assert record.state == "PRUNED" and record.value is None
+    assert set(record.checksums) == {RETURNS_FILE}
+    assert not (trial_dir / ACTOR_FILE).exists()
+    parts = decode_returns(store.read_verified(str(trial_dir), RETURNS_FILE, record))
+    assert {(p.split, p.group) for p in parts} == {(0, 0), (0, 1)}

@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.training.worker import (
     HeartbeatSettings,
+    TrialsFailing,
     create_study,
     load_study,
     open_storage,
@@ -72,3 +73,34 @@ def test_heartbeat_settings_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         HeartbeatSettings.from_env()
     monkeypatch.setenv("CAPPUCCINO_HEARTBEAT_GRACE", "20")
     assert HeartbeatSettings.from_env() == HeartbeatSettings(5, 20, 3)
+
+
+def test_a_failing_trial_does_not_stop_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10.4: one exception is one FAIL trial (with its reason and sweep), not a dead
+    worker; only failures in a row beyond CAPPUCCINO_MAX_CONSECUTIVE_FAILURES stop it."""
+    monkeypatch.setenv("CAPPUCCINO_SWEEP_ID", "ns/sweep/uid-1")
+    monkeypatch.setenv("CAPPUCCINO_MAX_CONSECUTIVE_FAILURES", "2")
+    study = _study(tmp_path)
+    calls = {"n": 0}
+
+    def flaky(trial: optuna.Trial) -> float:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("CUDA hiccup")
+        return 1.0
+
+    summary = run_worker(study, flaky, n_trials=None, study_budget=3)
+    assert summary.stopped_because == "study budget reached"
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.FAIL) == 1 and states.count(TrialState.COMPLETE) == 3
+    failed = next(t for t in study.trials if t.state == TrialState.FAIL)
+    assert failed.user_attrs["fail_reason"] == "RuntimeError: CUDA hiccup"
+    assert all(t.user_attrs["sweep"] == "ns/sweep/uid-1" for t in study.trials)
+
+    def always(trial: optuna.Trial) -> float:
+        raise RuntimeError("broken")
+
+    with pytest.raises(TrialsFailing, match="2 trials in a row failed"):
+        run_worker(study, always, n_trials=None, study_budget=10)

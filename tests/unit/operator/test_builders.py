@@ -10,10 +10,13 @@ from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import study_context
 from cappuccino_operator.builders.sweep import (
+    build_refit_job,
     build_sweep_job,
     build_train_config,
-    job_mutable_patch,
+    job_apply_view,
+    job_replacement,
     optuna_study_name,
+    train_config,
 )
 from cappuccino_operator.builders.trader import (
     build_manifest_configmap,
@@ -21,9 +24,16 @@ from cappuccino_operator.builders.trader import (
     build_trader_deployment,
     duration_seconds,
     manifest_document,
+    selection_key,
 )
 from cappuccino_operator.config import OperatorConfig
-from cappuccino_operator.selection import SelectedTrial, Selection, manifest_hash
+from cappuccino_operator.selection import (
+    SelectedTrial,
+    Selection,
+    dsr_refusals,
+    manifest_hash,
+    selection_from_document,
+)
 
 CONFIG = OperatorConfig(storage_url="postgresql+psycopg://u:pw@db/optuna")
 STUDY = study_context(
@@ -32,6 +42,7 @@ STUDY = study_context(
         {"studyName": "opt", "storageSecretRef": {"name": "db", "key": "dsn"}}
     ),
     CONFIG,
+    namespace="ns",
 )
 SEL = Selection(
     "opt",
@@ -82,7 +93,7 @@ def test_gpu_job_limits_selectors_and_passthrough() -> None:
     env = {e["name"]: e for e in c["env"]}
     assert env["CAPPUCCINO_STORAGE"]["valueFrom"]["secretKeyRef"] == {"name": "db", "key": "dsn"}
     assert "pw@" not in json.dumps(job)
-    assert job_mutable_patch(job)["spec"]["suspend"] is True
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
 
 
 def test_train_config_is_the_runtime_shape_and_holds_no_secret() -> None:
@@ -98,6 +109,7 @@ def test_train_config_is_the_runtime_shape_and_holds_no_secret() -> None:
             }
         ),
         CONFIG,
+        namespace="ns",
     )
     cm = build_train_config("sw", "ns", study)
     cfg = json.loads(cm["data"]["train.json"])
@@ -108,8 +120,82 @@ def test_train_config_is_the_runtime_shape_and_holds_no_secret() -> None:
         },
         "env": {"fee_rate": 0.001},
         "cpcv": {"n_groups": 5, "n_test_groups": 1},
+        "sampler": "tpe",
+        "n_startup_trials": 10,
+        "pruner": "median",
+        "pruner_startup_trials": 5,
     }
     assert "pw" not in json.dumps(cm)
+
+
+def test_study_training_sizes_sampler_and_pruner_reach_the_runtime_config() -> None:
+    """Contract 5 and issue 10.13: spec.training, spec.algorithm and spec.earlyStopping are
+    written into the materialised train config, which the runtime's TrainingConfig accepts."""
+    from cappuccino_runtime.training.config import parse_config
+    from cappuccino_runtime.training.runner import make_pruner, make_sampler
+
+    study = study_context(
+        "st",
+        StudySpec.model_validate(
+            {
+                "training": {"totalTimesteps": 512, "numEnvs": 4, "episodeLength": 64,
+                             "evalInterval": 1000, "cpuThreads": 1},
+                "algorithm": {"name": "random"},
+                "earlyStopping": {"name": "none"},
+            }
+        ),
+        CONFIG,
+        namespace="ns",
+    )  # fmt: skip
+    parsed = parse_config(train_config(study))
+    assert (parsed.ppo.total_timesteps, parsed.ppo.eval_interval) == (512, 1000)
+    assert (parsed.env.num_envs, parsed.env.episode_length, parsed.cpu_threads) == (4, 64, 1)
+    assert type(make_sampler(parsed, 0)).__name__ == "RandomSampler"
+    assert type(make_pruner(parsed)).__name__ == "NopPruner"
+
+
+def test_default_study_name_is_namespace_qualified() -> None:
+    a = study_context("btc", StudySpec.model_validate({}), CONFIG, namespace="team-a")
+    b = study_context("btc", StudySpec.model_validate({}), CONFIG, namespace="team-b")
+    assert (a.study_name, b.study_name) == ("team-a.btc", "team-b.btc")
+    assert a.refit_study_name == "team-a.btc-refit"
+
+
+def test_job_failure_policy_and_version_stable_template_hash() -> None:
+    """Issue 10.4/10.8: preemption does not count against backoffLimit, bad input fails the Job
+    at once; the template hash depends on inputs, not the built template, nor the budget."""
+    job = build_sweep_job("sw", "ns", _sweep(), STUDY, CONFIG, "uid-1")
+    spec = job["spec"]
+    rules = spec["podFailurePolicy"]["rules"]
+    assert rules[0] == {
+        "action": "Ignore",
+        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+    }
+    assert rules[1]["action"] == "FailJob" and rules[1]["onExitCodes"]["values"] == [2]
+    assert spec["podReplacementPolicy"] == "Failed"
+    env = {e["name"]: e.get("value") for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env["CAPPUCCINO_SWEEP_ID"] == "ns/sw/uid-1"
+    raised = build_sweep_job("sw", "ns", _sweep(trials=20), STUDY, CONFIG, "uid-1")
+    other = build_sweep_job("sw", "ns", _sweep(resources={"cpu": "3"}), STUDY, CONFIG, "uid-1")
+    backoff = build_sweep_job("sw", "ns", _sweep(backoffLimit=7), STUDY, CONFIG, "uid-1")
+    key = "cappuccino.dev/template-hash"
+    assert raised["metadata"]["annotations"][key] == job["metadata"]["annotations"][key]
+    assert backoff["metadata"]["annotations"][key] == job["metadata"]["annotations"][key]
+    assert other["metadata"]["annotations"][key] != job["metadata"]["annotations"][key]
+    running = json.loads(json.dumps(job))
+    assert job_replacement(running, backoff) is None
+    assert job_replacement(running, raised) is None  # workers still running: no restart
+    assert job_replacement(running, other) == "the worker template changed"
+    complete = {**running, "status": {"conditions": [{"type": "Complete", "status": "True"}]}}
+    assert job_replacement(complete, raised) == "the trial budget changed to 20"
+    legacy = json.loads(json.dumps(running))
+    del legacy["metadata"]["annotations"]["cappuccino.dev/study-budget"]
+    legacy["metadata"]["annotations"][key] = "from-an-older-operator"
+    assert job_replacement(legacy, job) is None  # an operator upgrade restarts no sweep
+    view = job_apply_view(running, raised)  # the template stays what the Job was created with
+    assert view["spec"]["template"] == running["spec"]["template"]
+    assert view["metadata"]["annotations"]["cappuccino.dev/study-budget"] == "10"
+    assert job_apply_view(running, backoff)["spec"]["backoffLimit"] == 7
 
 
 def test_phase1_fills_its_own_study() -> None:
@@ -188,7 +274,7 @@ def test_studies_without_artifact_storage_use_the_installation_pvc() -> None:
     """Pods have a read-only root filesystem, so a worker must write models to a volume: a
     Study naming no storage gets the chart's shared PVC, mounted where the root points."""
     config = OperatorConfig(storage_url="postgresql+psycopg://u:pw@db/o", artifact_pvc="shared")
-    study = study_context("st", StudySpec.model_validate({}), config)
+    study = study_context("st", StudySpec.model_validate({}), config, namespace="ns")
     assert (study.artifact_pvc, study.artifact_root) == ("shared", "/var/lib/cappuccino/artifacts")
     job = build_sweep_job("sw", "ns", _sweep(), study, config)
     volumes, mounts = _mounts(job)
@@ -199,9 +285,58 @@ def test_studies_without_artifact_storage_use_the_installation_pvc() -> None:
 
 def test_a_study_naming_its_own_storage_keeps_it() -> None:
     config = OperatorConfig(storage_url="postgresql+psycopg://u:pw@db/o", artifact_pvc="shared")
-    own = study_context("st", StudySpec.model_validate({"artifacts": {"pvcName": "mine"}}), config)
+    own = study_context(
+        "st", StudySpec.model_validate({"artifacts": {"pvcName": "mine"}}), config, namespace="ns"
+    )
     remote = study_context(
-        "st", StudySpec.model_validate({"artifacts": {"root": "s3://bucket/models"}}), config
+        "st",
+        StudySpec.model_validate({"artifacts": {"root": "s3://bucket/models"}}),
+        config,
+        namespace="ns",
     )
     assert (own.artifact_pvc, own.artifact_root) == ("mine", "/var/lib/cappuccino/artifacts")
     assert (remote.artifact_pvc, remote.artifact_root) == (None, "s3://bucket/models")
+
+
+def test_suspended_trader_has_no_replicas_and_settings_edits_keep_the_selection_key() -> None:
+    base = {"studyRef": {"name": "st"}, "topN": 2}
+    spec = EnsembleSpec.model_validate(base)
+    manifest = manifest_document("e", "ns", spec, STUDY, SEL, "t")
+    assert manifest["dsr_gate"] == {"threshold": 0.95, "overridden": False}
+    cm = build_manifest_configmap("e", "ns", spec, manifest, 1, SEL)
+    suspended = EnsembleSpec.model_validate({**base, "suspend": True, "initialCash": 5})
+    dep = build_trader_deployment("e", "ns", suspended, STUDY, CONFIG, cm)
+    assert dep["spec"]["replicas"] == 0
+    for c in (
+        dep["spec"]["template"]["spec"]["initContainers"]
+        + dep["spec"]["template"]["spec"]["containers"]
+    ):
+        assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert selection_key(suspended) == selection_key(spec)
+    assert selection_key(EnsembleSpec.model_validate({**base, "topN": 3})) != selection_key(spec)
+    assert selection_key(EnsembleSpec.model_validate({**base, "reselect": "1"})) != selection_key(
+        spec
+    )
+    assert selection_from_document(json.loads(cm["data"]["selection.json"])) == SEL
+
+
+def test_dsr_gate_uses_the_models_own_dsr_else_the_studys() -> None:
+    sel = Selection(
+        "opt-refit",
+        (
+            SelectedTrial(1, 0, 1.0, "a" * 64, None, "1h", {"dsr": 0.99}),
+            SelectedTrial(2, 1, 0.9, "b" * 64, None, "1h", {"dsr": 0.40}),
+            SelectedTrial(3, 2, 0.8, "c" * 64, None, "1h"),
+        ),
+    )
+    assert [(t.trial_id, d) for t, d in dsr_refusals(sel, None, 0.95)] == [(2, 0.40)]
+    assert [t.trial_id for t, _ in dsr_refusals(sel, 0.5, 0.95)] == [2, 3]
+
+
+def test_refit_job_runs_the_refit_command_after_the_sweep() -> None:
+    job = build_refit_job("sw", "ns", _sweep(refit={"topN": 2, "seeds": 4}), STUDY, CONFIG)
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    argv = c["command"]
+    assert argv[:5] == ["cappuccino", "models", "refit", "--study", "opt"]
+    assert argv[argv.index("--top-n") + 1] == "2" and argv[argv.index("--seeds") + 1] == "4"
+    assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"

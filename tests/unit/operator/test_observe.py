@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.conditions import merge_conditions
-from cappuccino_operator.observe import pod_problems, sweep_status, trader_ready
+from cappuccino_operator.observe import (
+    goal_reached,
+    pod_problems,
+    sweep_status,
+    terminal_state,
+    trader_ready,
+)
 from cappuccino_operator.queries import StudySummary
 
 SPEC = TrainingSweepSpec.model_validate(
@@ -50,8 +56,8 @@ def test_pod_problems_name_the_reason() -> None:
 
 def test_sweep_running_then_budget_reached() -> None:
     running = StudySummary("s", {"complete": 3, "running": 2})
-    fields, conds, suspend = sweep_status(SPEC, running, {"status": {"active": 2}}, [], 1)
-    assert fields["progress"] == "3/10" and fields["gpus"] == 0 and not suspend
+    fields, conds, outcome = sweep_status(SPEC, running, {"status": {"active": 2}}, [], 1)
+    assert fields["progress"] == "3/10" and fields["gpus"] == 0 and outcome is None
     assert {c["type"]: c["reason"] for c in conds} == {
         "Succeeded": "Running",
         "Failed": "WithinFailureBudget",
@@ -62,11 +68,43 @@ def test_sweep_running_then_budget_reached() -> None:
     assert {c["type"]: c["status"] for c in conds} == {"Succeeded": "True", "Failed": "False"}
 
 
-def test_sweep_failure_budget_suspends_workers() -> None:
-    _, conds, suspend = sweep_status(SPEC, StudySummary("s", {"failed": 3}), {"status": {}}, [], 2)
+def test_sweep_failure_budget_counts_only_this_sweeps_failures() -> None:
+    """Issue 10.4: FAIL trials of the study that this sweep did not raise (stale heartbeats,
+    other sweeps) are in counts["failed"] but not in sweep_failures."""
+    many = StudySummary("s", {"failed": 30})
+    _, conds, outcome = sweep_status(SPEC, many, {"status": {}}, [], 2, sweep_failures=2)
+    assert outcome is None
+    _, conds, outcome = sweep_status(SPEC, many, {"status": {}}, [], 2, sweep_failures=3)
     failed = next(c for c in conds if c["type"] == "Failed")
-    assert failed["status"] == "True" and failed["reason"] == "FailureBudgetSpent" and suspend
-    assert failed["observedGeneration"] == 2
+    assert failed["status"] == "True" and failed["reason"] == "FailureBudgetSpent"
+    assert outcome == "Failed" and failed["observedGeneration"] == 2
+
+
+def test_objective_goal_ends_the_sweep_early() -> None:
+    summary = StudySummary("s", {"complete": 2}, 1.7, 5, 1)
+    _, conds, outcome = sweep_status(SPEC, summary, {"status": {}}, [], 1, goal=1.5)
+    assert outcome == "Succeeded"
+    assert next(c for c in conds if c["type"] == "Succeeded")["reason"] == "GoalReached"
+    _, _, outcome = sweep_status(SPEC, summary, {"status": {}}, [], 1, goal=2.0)
+    assert outcome is None
+    assert goal_reached(0.1, 0.2, "minimize") and not goal_reached(0.3, 0.2, "minimize")
+
+
+def test_terminal_states_are_sticky_for_their_generation() -> None:
+    """Issue 10.2: once Failed/Succeeded for generation g, a deleted Job (TTL) changes nothing;
+    only a new generation (a spec edit) re-opens the sweep."""
+    conds = merge_conditions(
+        [],
+        [
+            {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+             "message": "", "observedGeneration": 3},
+            {"type": "Succeeded", "status": "False", "reason": "BackoffLimitExceeded",
+             "message": "", "observedGeneration": 3},
+        ],
+    )  # fmt: skip
+    assert terminal_state({"conditions": conds}, 3) == "Failed"
+    assert terminal_state({"conditions": conds}, 4) is None
+    assert terminal_state({}, 1) is None
 
 
 def test_sweep_job_failure_reason_wins() -> None:
@@ -82,13 +120,18 @@ def test_sweep_job_failure_reason_wins() -> None:
             ]
         }
     }
-    _, conds, _ = sweep_status(SPEC, None, job, [], 1)
+    _, conds, outcome = sweep_status(SPEC, None, job, [], 1)
+    assert outcome == "Failed"
     assert next(c for c in conds if c["type"] == "Failed")["reason"] == "DeadlineExceeded"
 
 
 def test_trader_ready() -> None:
     assert trader_ready(None, [], 1)["reason"] == "Deploying"
-    assert trader_ready({"status": {"availableReplicas": 1}}, [], 1)["status"] == "True"
+    up = {"metadata": {"generation": 2}, "status": {"availableReplicas": 1, "updatedReplicas": 1}}
+    assert trader_ready(up, [], 1)["status"] == "True"
+    stale = {**up, "status": {**up["status"], "observedGeneration": 1}}
+    assert trader_ready(stale, [], 1)["status"] == "False"  # old pod, new spec not rolled out
+    assert trader_ready(up, [], 1, suspended=True)["reason"] == "Suspended"
     crash = _pod(initContainerStatuses=[{"name": "validate", "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                                          "lastState": {"terminated": {"exitCode": 1, "message": "trial 4 missing"}}}])  # fmt: skip
     ready = trader_ready({"status": {}}, [crash], 1)

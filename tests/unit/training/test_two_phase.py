@@ -54,15 +54,37 @@ def test_centre_values() -> None:
 
 def test_only_coarser_timeframes_with_enough_bars_are_searched() -> None:
     config = parse_config(CONFIG)
-    kept, dropped = usable_timeframes(_market(24 * 120), config)  # 120 days of 1h bars
+    kept, dropped = usable_timeframes(_market(24 * 365), config)  # a year of 1h bars
     assert kept == ["1h", "4h"]
     assert "aggregated" in dropped["15m"] and "aggregated" in dropped["30m"]
-    assert "shorter than episode_length" in dropped["1d"] or "warm-up" in dropped["1d"]
+    # at 1d the slowest feature set's support (187 bars) plus the embargo after each test
+    # group (another 194 bars) leave nothing of a year
+    assert "1d" in dropped
+    # 120 days: the embargo covering the feature support leaves no room at 4h either
+    kept, dropped = usable_timeframes(_market(24 * 120), config)
+    assert kept == ["1h"]
+    assert "4h" in dropped
+
+
+def test_phase1_episode_length_and_gamma_are_calendar_time() -> None:
+    from cappuccino_runtime.training.config import resolve_trial
+    from cappuccino_runtime.training.two_phase import calendar_horizons
+
+    config = parse_config({"env": {"episode_length": 96}})
+    params = {"timeframe": "4h", "lookback": 5, "gamma": 0.99}
+    setup = resolve_trial(params, config, timeframe="1h", seed=0, device="cpu")
+    scaled = calendar_horizons(setup, "1h")
+    assert scaled.env.episode_length == 24  # 96 hours either way
+    assert scaled.ppo.gamma == pytest.approx(0.99**4)  # same discount per hour
+    same = resolve_trial(
+        {**params, "timeframe": "1h"}, config, timeframe="1h", seed=0, device="cpu"
+    )
+    assert calendar_horizons(same, "1h") == same
 
 
 def test_phase1_space_fixes_ppo_and_searches_the_market_view() -> None:
     config = parse_config({**CONFIG, "phase1": {"fixed": {"gamma": 0.97}}})
-    space, notes = phase1_space(_market(24 * 120), config)
+    space, notes = phase1_space(_market(24 * 365), config)
     assert space["timeframe"] == CategoricalParam(choices=["1h", "4h"])
     assert (
         isinstance(space["feature_set"], CategoricalParam)

@@ -1,0 +1,174 @@
+"""A study through the CLI path on SQLite: train, `study report`, `models refit`, own numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from cappuccino_runtime.artifacts import ACTOR_FILE, ArtifactStore
+from cappuccino_runtime.cli.main import main
+from cappuccino_runtime.data import load_sample
+from cappuccino_runtime.settings import Settings
+from cappuccino_runtime.training.config import parse_config
+from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
+from cappuccino_runtime.training.refit import RefitOptions, run_refit
+from cappuccino_runtime.training.report import REPORT_ATTR, StudyReport
+from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training
+from cappuccino_runtime.training.worker import open_storage
+from tests.integration.training.support import TINY_CONFIG
+
+
+def _cli(args: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 0
+
+
+CONTRACT_ATTRS = {
+    "source_study",
+    "source_trial_id",
+    "source_number",
+    "refit_seed",
+    "holdout_sharpe",
+    "holdout_sharpe_hodl",
+    "holdout_bars",
+    "holdout_start",
+    "holdout_end",
+    "hyperparameter_score",
+    "dsr",
+    "psr",
+    "artifact_uri",
+    "sha256_actor",
+    "sha256_critic",
+    "model_spec",
+    "timeframe",
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object]:
+    tmp = tmp_path_factory.mktemp("refit")
+    settings = Settings.from_env(home=tmp, storage=None).model_copy(
+        update={"storage": f"sqlite:///{tmp / 'optuna.db'}", "artifact_root": str(tmp / "art")}
+    )
+    md = load_sample(None, "1h")
+    market = md.slice(md.n_bars - 2200, md.n_bars)
+    run_training(
+        TrainOptions(study="s", n_trials=3, seed=1, device="cpu"),
+        settings=settings,
+        config=parse_config(TINY_CONFIG),
+        market=market,
+    )
+    return settings, market
+
+
+def test_study_report_cli_stores_the_contract_json(
+    trained: tuple[Settings, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, _ = trained
+    _cli(
+        [
+            "study",
+            "report",
+            "--study",
+            "s",
+            "--storage",
+            settings.storage,
+            "--artifact-root",
+            settings.artifact_root,
+            "--json",
+            "--blocks",
+            "8",
+        ]
+    )
+    printed = json.loads(capsys.readouterr().out)
+    assert set(printed) == set(StudyReport.model_fields)
+    study = optuna.load_study(study_name="s", storage=open_storage(settings.storage))
+    stored = study.user_attrs[REPORT_ATTR]
+    assert stored["n_trials"] == 3
+    best = max(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)), key=lambda t: t.value)
+    assert stored["selected_trial_id"] == best._trial_id
+    for key in ("pbo", "dsr", "psr", "prob_oos_loss"):
+        assert stored[key] is not None and 0.0 <= stored[key] <= 1.0, key
+    _cli(
+        [
+            "study",
+            "report",
+            "--study",
+            "s",
+            "--storage",
+            settings.storage,
+            "--artifact-root",
+            settings.artifact_root,
+        ]
+    )
+    assert "PBO (CSCV" in capsys.readouterr().out
+
+
+def test_refit_agents_carry_their_own_hold_out_numbers(trained: tuple[Settings, object]) -> None:
+    settings, market = trained
+    results = run_refit(
+        RefitOptions(study="s", top_n=2, seeds=2, device="cpu"),
+        settings=settings,
+        market=market,  # type: ignore[arg-type]
+    )
+    assert len(results) == 4 and not any(r.skipped for r in results)
+    storage = open_storage(settings.storage)
+    source = optuna.load_study(study_name="s", storage=storage)
+    plan = read_plan(source)
+    assert plan is not None and plan.holdout is not None
+    refit = optuna.load_study(study_name="s-refit", storage=storage)
+    trials = refit.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(trials) == 4
+    top2 = sorted(
+        source.get_trials(states=(optuna.trial.TrialState.COMPLETE,)), key=lambda t: -t.value
+    )[:2]
+    assert {t.user_attrs["source_trial_id"] for t in trials} == {t._trial_id for t in top2}
+    store = ArtifactStore(settings.artifact_root)
+    seeds = set()
+    for t in trials:
+        a = t.user_attrs
+        assert set(a) >= CONTRACT_ATTRS
+        assert t.value == a["holdout_sharpe"]
+        src = next(s for s in top2 if s._trial_id == a["source_trial_id"])
+        assert t.params == src.params
+        assert a["hyperparameter_score"] == src.value
+        assert a["holdout_start"] == plan.holdout[0].isoformat()
+        assert a["holdout_end"] == plan.holdout[1].isoformat()
+        assert 0.0 <= a["psr"] <= 1.0 and 0.0 <= a["dsr"] <= a["psr"]
+        seeds.add(a["seed"])
+        assert a["artifact_uri"].endswith(f"/s-refit/trial_{t.number}_1h")
+        record = store.read_record(a["artifact_uri"])
+        assert (record.study_name, record.trial_id) == ("s-refit", t._trial_id)
+        store.read_verified(a["artifact_uri"], ACTOR_FILE, record)
+        (part,) = decode_returns(store.read_verified(a["artifact_uri"], RETURNS_FILE, record))
+        # scored once, on the hold-out only
+        assert pd.Timestamp(int(part.timestamp[0]), tz="UTC") > plan.holdout[0]
+        assert pd.Timestamp(int(part.timestamp[-1]), tz="UTC") < plan.holdout[1]
+        assert part.timestamp.size == a["holdout_bars"] - 1
+    assert len(seeds) == 4
+    # a re-run finishes the set instead of duplicating it
+    again = run_refit(
+        RefitOptions(study="s", top_n=2, seeds=2, device="cpu"),
+        settings=settings,
+        market=market,  # type: ignore[arg-type]
+    )
+    assert all(r.skipped for r in again)
+    assert len(refit.get_trials()) == 4
+    assert source.user_attrs[REPORT_ATTR]["n_trials"] == 3
+
+
+def test_refit_of_a_study_without_a_plan_says_why(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'o.db'}"
+    optuna.create_study(study_name="old", storage=storage)
+    settings = Settings.from_env(home=tmp_path, storage=None).model_copy(
+        update={"storage": storage, "artifact_root": str(tmp_path / "art")}
+    )
+    from cappuccino_runtime.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="no evaluation plan"):
+        run_refit(RefitOptions(study="old"), settings=settings)
