@@ -23,17 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from statistics import NormalDist
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict
 
+from cappuccino_runtime.evaluation.sharpe import probabilistic_sharpe, sharpe_moments
 from cappuccino_runtime.metrics import returns_from_equity
 
 __all__ = ["DEFAULT_WINDOW", "RankingEntry", "rank_members", "sharpe_statistics"]
 
 DEFAULT_WINDOW = timedelta(days=7)
-_NORMAL = NormalDist()
 
 
 class RankingEntry(BaseModel):
@@ -54,24 +52,19 @@ class RankingEntry(BaseModel):
 def sharpe_statistics(
     returns: Sequence[float], periods_per_year: float
 ) -> tuple[float, float, float]:
-    """(annualised Sharpe, its annualised standard error, PSR against 0) of per-poll returns.
-
-    Per-bar moments as in evaluation/sharpe.py (numbers' module; this is the arena's use of
-    the same formulas): SR = mean / std(ddof=1), g3 the skewness, g4 the raw kurtosis.
-    """
-    r = np.asarray(returns, dtype=np.float64)
-    n = int(r.size)
-    std = float(r.std(ddof=1)) if n >= 2 else 0.0
-    if n < 2 or std <= 1e-12:
+    """(annualised Sharpe, its annualised standard error, PSR against 0) of per-poll returns,
+    from the one PSR module (evaluation/sharpe.py: per-bar SR, skewness, raw kurtosis)."""
+    moments = sharpe_moments(returns)
+    sr, n = moments.sharpe, moments.n_obs
+    if n < 2 or sr == 0.0:
         return 0.0, 0.0, 0.5
-    sr = float(r.mean() / std)
-    centred = r - r.mean()
-    m2 = float(np.mean(centred**2))
-    g3 = float(np.mean(centred**3) / m2**1.5)
-    g4 = float(np.mean(centred**4) / m2**2)
-    variance = max(1.0 - g3 * sr + (g4 - 1.0) / 4.0 * sr**2, 1e-12)
+    variance = 1.0 - moments.skew * sr + (moments.kurtosis - 1.0) / 4.0 * sr**2
+    variance = max(variance, 1e-12)
     se = math.sqrt(variance / (n - 1))
-    psr = float(_NORMAL.cdf(sr / se))
+    try:
+        psr = probabilistic_sharpe(sr, 0.0, n, moments.skew, moments.kurtosis)
+    except ValueError:  # a degenerate variance term: the clamped one above, same formula
+        psr = 0.5 * (1.0 + math.erf(sr / se / math.sqrt(2.0)))
     scale = math.sqrt(periods_per_year)
     return sr * scale, se * scale, psr
 
