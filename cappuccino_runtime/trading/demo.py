@@ -208,6 +208,7 @@ def _print(
         )
     console.print(table)
     console.print(
-        "* promoted (top 3 by rolling 7-day Sharpe). Sharpe/Sortino annualised from per-bar "
+        "* promoted (ranked by 7-day PSR; promoted only after a week of bars with PSR >= 0.95). "
+        "Sharpe/Sortino annualised from per-bar "
         "returns; alpha = total return minus buy-and-hold's; churn = buy/sell reversals per asset."
     )
