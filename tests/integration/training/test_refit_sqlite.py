@@ -172,3 +172,27 @@ def test_refit_of_a_study_without_a_plan_says_why(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="no evaluation plan"):
         run_refit(RefitOptions(study="old"), settings=settings)
+
+
+def test_models_top_shows_each_refit_agents_own_numbers(
+    trained: tuple[Settings, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, market = trained
+    run_refit(  # already refit by the test above when run in order; skipped then
+        RefitOptions(study="s", top_n=1, seeds=1, device="cpu"),
+        settings=settings,
+        market=market,  # type: ignore[arg-type]
+    )
+    capsys.readouterr()
+    _cli(
+        ["models", "top", "--study", "s-refit", "--n", "2", "--storage", settings.storage, "--json"]
+    )
+    rows = json.loads(capsys.readouterr().out)
+    for row in rows:
+        n = row["numbers"]
+        assert n["sharpe_kind"] == "holdout" and n["sharpe"] == row["value"]
+        assert n["holdout_bars"] == row["user_attrs"]["holdout_bars"]
+        assert n["hyperparameter_score"] == row["user_attrs"]["hyperparameter_score"]
+    _cli(["models", "top", "--study", "s", "--n", "1", "--storage", settings.storage])
+    table = capsys.readouterr().out
+    assert "own Sharpe" in table and "hyperparameter score: mean CPCV excess Sharpe" in table
