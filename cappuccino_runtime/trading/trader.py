@@ -451,12 +451,29 @@ class Trader:
             can_trade,
             routed=routed,
             sellable=(lambda symbol: self._sellable(pid, symbol)) if routed else None,
+            spendable=(lambda: self._spendable(pid)) if routed else None,
         )
 
     def _positions_now(self) -> dict[str, float]:
         if self._broker_positions is None:
             self._broker_positions = self.broker.positions()
         return self._broker_positions
+
+    def _spendable(self, portfolio_id: str) -> float:
+        """Cash the account holds for this book: the broker's free cash (less what this
+        deployment's open buys still commit and its other routed books hold), at most the
+        book's own."""
+        if self.broker.fees_inline:
+            return float("inf")
+        committed = sum(
+            max(0.0, (o.notional or 0.0) - o.filled_notional)
+            for p in self._routed
+            for o in self.ledger.open_orders(p)
+            if o.side == "buy" and o.status != "intent"
+        )
+        others = sum(self.ledger.book(p).cash for p in self._routed if p != portfolio_id)
+        own = self.ledger.book(portfolio_id).cash
+        return max(0.0, min(own, self.broker.cash() - committed - others))
 
     def _sellable(self, portfolio_id: str, symbol: str) -> float:
         """Units of `symbol` the account holds for this book: the broker's, less what this
