@@ -288,7 +288,7 @@ def _print(
         )
     console.print(table)
     console.print(
-        "* promoted (top 3 by rolling 7-day Sharpe). Every row trades the same held-out bars "
+        "* promoted (ranked by 7-day PSR; only after a week of bars, PSR >= 0.95). Every row trades the same held-out bars "
         "(never seen in training) under the models' execution rule. Sharpe is annualised from "
         "per-bar returns; alpha = total return minus buy-and-hold's; turnover = traded notional "
         "/ mean equity (1.00x = the book traded once); fees as a share of the starting book; "

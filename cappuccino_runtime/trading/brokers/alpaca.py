@@ -39,7 +39,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -319,7 +319,9 @@ class AlpacaBroker:
                 out.append(self._to_order(r))
             if len(rows) < ORDERS_PAGE or not fresh:
                 return out
-            until = min(r.submitted_at or r.created_at for r in fresh)
+            # `until` is exclusive and orders can share a submission time ("Get All Orders"):
+            # step back to just after the oldest one seen and drop repeats by id
+            until = min(r.submitted_at or r.created_at for r in fresh) + timedelta(microseconds=1)
 
     def fee_activities(self, after: datetime | None = None) -> list[FeeActivity]:
         """CFEE activities posted after `after` (all when None), oldest first, every page."""
