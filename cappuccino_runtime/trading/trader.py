@@ -414,6 +414,7 @@ class Trader:
                 prices=prices,
                 target=target,
                 execution=self.bank.slots[view.plan.slots[0]].spec.execution,
+                tradable=self.broker.fill_tradable(self.symbols),
                 broker_min_notional=self.config.min_order_notional,
             )
             decision_ts = bar_end - self.step_delta

@@ -233,6 +233,11 @@ class AlpacaBroker:
             ) from e
         return data.slice(max(0, data.n_bars - bars), data.n_bars)
 
+    def fill_tradable(self, symbols: tuple[str, ...]) -> list[bool]:
+        # A live venue has no forward-filled bars: when it cannot fill it rejects the order,
+        # and a feed that stops is the stale-data guard's job.
+        return [True for _ in symbols]
+
     def fill_prices(self, symbols: tuple[str, ...]) -> list[float]:
         from alpaca.data.requests import CryptoLatestBarRequest
 

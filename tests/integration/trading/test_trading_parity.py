@@ -48,7 +48,7 @@ def _replay(slot_list, start: int, stop: int, config: TraderConfig, data, vote: 
     return trader, polls, curve
 
 
-def _env_run(slot, data, start: int, stop: int):
+def _env_run(slot, data, start: int, stop: int, tradable=None):
     warm = warmup_bars(FEATURE_SET)
     env_config = EnvConfig.from_execution(slot.spec.execution, LOOKBACK)
     feats = normalised_features(data, slot)
@@ -62,6 +62,7 @@ def _env_run(slot, data, start: int, stop: int):
             [(start, stop)],
             device="cpu",
             price_scale=slot.spec.price_scale,
+            tradable=None if tradable is None else tradable[warm:],
         )
 
 
@@ -80,6 +81,25 @@ def test_replay_trader_makes_the_envs_orders_and_equity_curve() -> None:
     # float32 actions from a batched matmul vs nn.Linear: equal to ~1e-7 relative
     np.testing.assert_allclose(curve, env.curves[0], rtol=1e-6, atol=0)
     assert abs(curve[-1] / curve[0] - 1) > 1e-3  # and the curve is not flat
+
+
+def test_outage_bars_are_not_traded_by_the_replay_trader_nor_the_env() -> None:
+    data = sample(2200)
+    slot = make_slot(data, seed=3)
+    warm = warmup_bars(FEATURE_SET)
+    start, stop = 1500, 1700
+    # bars forward-filled over an outage carry volume 0 (data/clean): every 7th bar of one asset
+    outage = np.zeros_like(data.volume, dtype=bool)
+    outage[warm + start : warm + stop : 7, 0] = True
+    data.volume[outage] = 0.0
+    env = _env_run(slot, data, start, stop, tradable=data.volume > 0)
+    trader, _, curve = _replay([slot], start, stop, TraderConfig(guards=NO_GUARDS), data)
+    fills = trader.ledger.fills("local/parity")
+    assert len(fills) == int(env.trades[0]) > 20
+    np.testing.assert_allclose(curve, env.curves[0], rtol=1e-6, atol=0)
+    # and the outages mattered: an env that ignored them would have traded differently
+    ignoring = _env_run(slot, data, start, stop)
+    assert not np.allclose(ignoring.curves[0], env.curves[0], rtol=1e-9, atol=0)
 
 
 def test_trader_only_overlays_are_measured() -> None:
