@@ -34,6 +34,7 @@ from cappuccino_operator.errors import (
 from cappuccino_operator.handlers.common import (
     INTERVAL,
     apply_child,
+    ledger_read_url,
     normal_event,
     parse_spec,
     resolve_study,
@@ -270,7 +271,7 @@ def _figures(
     fields: dict[str, Any] = {}
     try:
         ledger = parsed.ledger_secret_ref or study.spec.storage_secret_ref
-        url = storage_url(memo, namespace, ledger)
+        url = ledger_read_url(memo, namespace, ledger)
         pid = portfolio_id(namespace, name)
         with memo.db.connect(url) as conn:
             if isinstance(parsed, ArenaSpec):
