@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from cappuccino_runtime.data.timeframes import timeframe_delta
@@ -167,7 +168,7 @@ class Trader:
         self.step_delta = timeframe_delta(bank.timeframe).to_pytimedelta()
         self.n_history = max(history_bars(s.spec) for s in bank.slots)
         self.fee_rate = broker.fee_rate
-        self.slippage = self.config.slippage_bps * 1e-4
+        self.slippage = bank.slots[0].spec.execution.slippage  # the model's, never the trader's
         self.dead_band = self.fee_rate if self.config.dead_band is None else self.config.dead_band
         self._equity: dict[str, list[tuple[datetime, float]]] = {}
         self._routed: set[str] = {b.portfolio_id for b in self.books}
@@ -327,14 +328,17 @@ class Trader:
             for i, slot in enumerate(self.bank.slots)
         ]
         actions = self.bank.actions(observations)
-        weights = action_to_weights(actions)
+        current = torch.stack(
+            [window.weights(owner[i].cash, owner[i].holdings) for i in range(len(observations))]
+        )
+        weights = action_to_weights(actions, current)
         out: dict[str, list[float]] = {}
         for view in pending:
             idx = list(view.plan.slots)
             if len(idx) == 1:
                 target = weights[idx[0]].tolist()
             elif self.config.rule is EnsembleRule.MEAN_ACTION:
-                target = mean_action_target(actions[idx])
+                target = mean_action_target(actions[idx], current[idx[0]])
             else:
                 current = [
                     q * p / view.equity if view.equity > 0 else 0.0
@@ -391,10 +395,8 @@ class Trader:
                 holdings=holdings,
                 prices=prices,
                 target=target,
-                fee_rate=self.fee_rate,
-                slippage=self.slippage,
-                min_order_notional=self.config.min_order_notional,
-                dead_band=self.dead_band,
+                execution=self.bank.slots[view.plan.slots[0]].spec.execution,
+                broker_min_notional=self.config.min_order_notional,
             )
             decision_ts = bar_end - self.step_delta
             identity = _identity(pid, self._tokens.get(pid, ""))
