@@ -454,7 +454,3 @@ def page_document(title: str, nav: str, body: str, head: str, footer: str = "") 
         f"<body>{nav}<main>{body}</main>{footer}</body></html>"
     )
 
-
-def titles() -> dict[int, str]:
-    """Page number -> title."""
-    return dict(PAGE_TITLES)
