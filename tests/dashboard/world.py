@@ -31,6 +31,10 @@ TINY = {
     },
     "env": {"num_envs": 4, "episode_length": 64},
     "ppo": {"total_timesteps": 256, "eval_interval": 1000},
+    # 1200 bars: the CPCV embargo covers the features' support (94 bars for minimal, 187 for
+    # standard/full), which leaves standard too few training bars between held-out groups
+    "feature_set": "minimal",
+    "phase1": {"feature_sets": ["minimal"]},
     "n_startup_trials": 4,
     "pruner_startup_trials": 10,
     "cpu_threads": 1,

@@ -112,10 +112,7 @@ def _select(
             "the search likely found luck; set allowLowDsr: true to trade them anyway (the "
             "manifest records the override)."
         )
-    gate = {"threshold": spec.min_dsr, "overridden": bool(low)}
-    if study_dsr is not None:
-        gate["study_dsr"] = study_dsr
-    return selection, gate
+    return selection, {"threshold": spec.min_dsr, "overridden": bool(low)}
 
 
 def _freeze(
