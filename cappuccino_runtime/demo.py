@@ -316,17 +316,42 @@ def stage_validate_deploy(ctx: DemoContext) -> None:
 def stage_replay(ctx: DemoContext) -> None:
     """Replays the held-out period with the deployed arena and ensemble on the replay broker
     and prints the arena ranking, the ensemble's result and buy-and-hold side by side."""
+    from cappuccino_runtime.persistence import open_sql_ledger
     from cappuccino_runtime.trading import demo_stage
 
     if ctx.deployment is None:
         raise RuntimeError("stage_replay needs stage_validate_deploy to run first.")
-    demo_stage(
-        ctx.deployment.arena_dir,
-        ctx.deployment.ensemble_dir,
-        demo_held_out(),
-        ctx.console,
-        start=DEMO_HISTORY_BARS,
-    )
+    url = _fresh_demo_ledger(ctx.settings)
+    ledger = open_sql_ledger(url) if url is not None else None
+    try:
+        demo_stage(
+            ctx.deployment.arena_dir,
+            ctx.deployment.ensemble_dir,
+            demo_held_out(),
+            ctx.console,
+            start=DEMO_HISTORY_BARS,
+            ledger=ledger,
+        )
+    finally:
+        if ledger is not None:
+            ledger.engine.dispose()
+    if url is None:
+        ctx.console.print(
+            f"The replay was kept in memory: CAPPUCCINO_LEDGER_URL points at "
+            f"{ctx.settings.ledger_url.split('@')[-1]!r}, which the demo does not overwrite.",
+            markup=False,
+        )
+
+
+def _fresh_demo_ledger(settings: Settings) -> str | None:
+    """The home's own SQLite ledger, emptied (a ledger that already decided the held-out bars
+    would not trade them again); None when the ledger URL points elsewhere."""
+    default = Path(settings.home) / "ledger.db"
+    if settings.ledger_url != f"sqlite:///{default}":
+        return None
+    for leftover in default.parent.glob("ledger.db*"):
+        leftover.unlink()
+    return settings.ledger_url
 
 
 #: The demo's stages in order.

@@ -6,8 +6,8 @@ under the models' frozen execution rule (fee, slippage, no-trade band, minimum o
 prints them side by side with three baselines: equal-weight buy-and-hold, equal-weight
 rebalanced every bar under the same execution rule, and cash. Each row shows turnover, fees
 and exposure next to its trades, so churn and cash drag are visible.
-Books live in an in-memory ledger: a demo can be run again and again without a stale ledger
-deciding that its bars were already traded.
+Books live in the ledger given (`cappuccino demo` passes a fresh SQL ledger under its home, so
+the dashboard shows the replay) or in an in-memory one.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from cappuccino_runtime.metrics import (
     returns_from_equity,
 )
 from cappuccino_runtime.persistence import InMemoryLedger
+from cappuccino_runtime.persistence.ledger import Ledger
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
 from cappuccino_runtime.trading.observation import history_bars
 from cappuccino_runtime.trading.runner import load_bank
@@ -110,7 +111,7 @@ def _row(
     curve: np.ndarray,
     benchmark: np.ndarray,
     timeframe: str,
-    ledger: InMemoryLedger | None = None,
+    ledger: Ledger | None = None,
     portfolio_id: str = "",
     **kw: object,
 ) -> DemoRow:
@@ -160,6 +161,7 @@ def demo_stage(
     console: Console,
     *,
     start: int | None = None,
+    ledger: Ledger | None = None,
 ) -> DemoTradingResult:
     """Replays `held_out` with the arena and the ensemble and prints the comparison.
 
@@ -169,6 +171,8 @@ def demo_stage(
         console: where the table is printed.
         start: the first decision bar (index into held_out); default: the first bar with a
             full history window (feature warm-up + lookback).
+        ledger: where both traders record their books (an empty one: a ledger that already
+            decided these bars would not trade them again); default a new in-memory ledger.
     """
     arena_manifest, arena_bank = load_bank(arena_dir, None)
     _, ensemble_bank = load_bank(ensemble_dir, None)
@@ -186,10 +190,10 @@ def demo_stage(
         BookPlan(f"{arena_id}/{s.study_name}:{s.trial_id}", (i,), s.study_name, s.trial_id)
         for i, s in enumerate(arena_bank.slots)
     ]
-    arena_ledger = InMemoryLedger()
+    arena_ledger: Ledger = ledger if ledger is not None else InMemoryLedger()
     arena = Trader(arena_bank, arena_books, broker(), arena_ledger, config, arena_id=arena_id)
     arena.run()
-    ensemble_ledger = InMemoryLedger()
+    ensemble_ledger: Ledger = ledger if ledger is not None else InMemoryLedger()
     ensemble = Trader(
         ensemble_bank,
         [BookPlan("local/ensemble", tuple(range(len(ensemble_bank.slots))))],
