@@ -373,3 +373,11 @@ def test_frozen_manifests_parse_with_the_registrys_strict_models(kind: str) -> N
     assert parsed.dsr_gate is not None and parsed.dsr_gate.overridden is True
     assert first is not None and first.sharpe == 1.4 and first.sharpe_kind == "holdout"
     assert first.holdout_bars == 900 and first.dsr == 0.97
+
+
+def test_workers_expose_their_metrics_port_for_the_pod_monitor() -> None:
+    job = build_sweep_job("sw", "ns", _sweep(), STUDY, CONFIG)
+    (worker,) = job["spec"]["template"]["spec"]["containers"]
+    port = CONFIG.metrics_port
+    assert worker["command"][worker["command"].index("--metrics-port") + 1] == str(port)
+    assert {"name": "metrics", "containerPort": port, "protocol": "TCP"} in worker["ports"]
