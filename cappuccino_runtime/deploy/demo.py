@@ -137,5 +137,5 @@ def stage_validate_deploy(ctx: Any) -> DemoStageResult:
         DEMO_TOP_N,
         Path(settings.home) / "deployments",
         ctx.console,
-        min_dsr=getattr(ctx, "min_dsr", None),
+        min_dsr=ctx.min_dsr,
     )
