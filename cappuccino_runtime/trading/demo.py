@@ -73,7 +73,9 @@ def _row(
     timeframe: str,
     ledger: InMemoryLedger | None = None,
     portfolio_id: str = "",
-    **kw: object,
+    *,
+    rank: int | None = None,
+    promoted: bool = False,
 ) -> DemoRow:
     """One line of metrics, all from the one metrics module."""
     returns = returns_from_equity(curve)
@@ -97,7 +99,8 @@ def _row(
         alpha=alpha_vs_benchmark(curve, benchmark),
         trades=trades,
         churn=reversals,
-        **kw,  # type: ignore[arg-type]
+        rank=rank,
+        promoted=promoted,
     )
 
 
