@@ -104,8 +104,12 @@ class VecEnv(Protocol):
     """
 
     num_envs: int
-    obs_dim: int
-    action_dim: int
+
+    @property
+    def obs_dim(self) -> int: ...
+
+    @property
+    def action_dim(self) -> int: ...
 
     def reset(self) -> torch.Tensor: ...
 

@@ -61,6 +61,7 @@ from cappuccino_runtime.training.oos import (
     segment_returns,
     split_metric,
 )
+from cappuccino_runtime.training.oos import Objective as ObjectiveName
 from cappuccino_runtime.training.plan import EvaluationPlan
 from cappuccino_runtime.training.search_space import CategoricalParam, SearchSpace, sample_params
 from cappuccino_runtime.training.two_phase import calendar_horizons, plan_for_space
@@ -324,7 +325,7 @@ def train_split(
     setup: TrialSetup,
     seed: int,
     device: str,
-    objective: str,
+    objective: ObjectiveName,
 ) -> SplitResult:
     """Trains one agent on `split.train` and scores it on `split.test` (each its own episode).
 
@@ -357,7 +358,7 @@ def train_split(
         )
         parts = segment_returns(split.index, groups, split.test, market.index, curves, hodl_curves)
         last[:] = [parts]
-        return split_metric(parts, market.timeframe, objective)  # type: ignore[arg-type]
+        return split_metric(parts, market.timeframe, objective)
 
     def log(diag: dict[str, float]) -> None:
         logger.debug("split %d %s", split.index, " ".join(f"{k}={v:.4g}" for k, v in diag.items()))
