@@ -19,6 +19,7 @@ from cappuccino_operator.kube import KubeError
 __all__ = [
     "INTERVAL",
     "apply_child",
+    "namespaced",
     "normal_event",
     "parse_spec",
     "resolve_study",
@@ -37,6 +38,14 @@ def _interval() -> float:
 
 
 INTERVAL = _interval()
+
+
+def namespaced(namespace: str | None, what: str) -> str:
+    """The namespace kopf passes a handler of a namespaced resource (its signature allows None,
+    for cluster-scoped ones; every cappuccino resource is namespaced)."""
+    if namespace is None:
+        raise kopf.PermanentError(f"{what} has no namespace; cappuccino resources are namespaced.")
+    return namespace
 
 
 def parse_spec(model: type[M], spec: Mapping[str, Any], what: str) -> M:
