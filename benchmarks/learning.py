@@ -161,6 +161,7 @@ def run_agent(
     stop: int,
     config: EnvConfig,
     device: str,
+    price_scale: float = 1.0,
 ) -> Book:
     """The deterministic actor over bars start..stop-1 as one VecTradingEnv episode."""
     episode = config.model_copy(update={"episode_length": stop - start - 1})
@@ -173,6 +174,7 @@ def run_agent(
         device=device,
         valid_starts=[start],
         autoreset=False,
+        price_scale=price_scale,  # the model's train-fitted state scale (ModelSpec)
     )
     obs = env.reset(starts=[start])
     equity = [config.initial_cash]
@@ -308,8 +310,11 @@ def main(argv: list[str] | None = None) -> None:
     start, stop = split - warm - 1, test.n_bars  # decide at the last 2020 close, fill in 2021
     o, c = test.open, test.close
 
-    agent = run_agent(outcome.actor, o, c, features, start, stop, env_config, device)
-    scored = evaluate_policy(outcome.actor, o, c, features, env_config, [(start, stop)], device)[0]
+    scale = spec.price_scale
+    agent = run_agent(outcome.actor, o, c, features, start, stop, env_config, device, scale)
+    scored = evaluate_policy(
+        outcome.actor, o, c, features, env_config, [(start, stop)], device, price_scale=scale
+    )[0]
     check = float(np.max(np.abs(scored / agent.equity - 1.0)))
     books = {
         "agent": agent,

@@ -1,5 +1,11 @@
 """Actor and critic MLPs, and the only sanctioned way to load their weights.
 
+Initialisation follows CleanRL's ppo_continuous_action: orthogonal weights with gain sqrt(2)
+on the hidden layers, 0.01 on the actor's output layer (so a fresh policy's mean action is
+about 0, which env/actions.py maps to "keep the book": an untrained agent holds the
+benchmark), 1.0 on the critic's output layer, zero biases; the actor's state-free log-std
+starts at `init_log_std`.
+
 Weights are plain state dicts. Loading verifies the sha256 recorded in trial.json first and
 uses `torch.load(weights_only=True)`, so a tampered or foreign file is an error, never run.
 """
@@ -7,6 +13,7 @@ uses `torch.load(weights_only=True)`, so a tampered or foreign file is an error,
 from __future__ import annotations
 
 import io
+import math
 
 import torch
 from torch import nn
@@ -18,23 +25,43 @@ from cappuccino_runtime.errors import ArtifactError, IdentityError
 __all__ = ["Actor", "Critic", "load_actor", "load_critic", "load_state_dict_bytes"]
 
 
-def _mlp(in_dim: int, hidden: int, out_dim: int) -> nn.Sequential:
+#: CleanRL's gains: hidden layers sqrt(2), actor head 0.01, critic head 1.0.
+HIDDEN_GAIN = math.sqrt(2.0)
+ACTOR_HEAD_GAIN = 0.01
+CRITIC_HEAD_GAIN = 1.0
+DEFAULT_INIT_LOG_STD = -0.5
+
+
+def _layer(in_dim: int, out_dim: int, gain: float) -> nn.Linear:
+    layer = nn.Linear(in_dim, out_dim)
+    nn.init.orthogonal_(layer.weight, gain)
+    nn.init.zeros_(layer.bias)
+    return layer
+
+
+def _mlp(in_dim: int, hidden: int, out_dim: int, head_gain: float) -> nn.Sequential:
     return nn.Sequential(
-        nn.Linear(in_dim, hidden),
+        _layer(in_dim, hidden, HIDDEN_GAIN),
         nn.Tanh(),
-        nn.Linear(hidden, hidden),
+        _layer(hidden, hidden, HIDDEN_GAIN),
         nn.Tanh(),
-        nn.Linear(hidden, out_dim),
+        _layer(hidden, out_dim, head_gain),
     )
 
 
 class Actor(nn.Module):
     """Gaussian policy: an MLP gives the action mean; log-std is a learned, state-free vector."""
 
-    def __init__(self, obs_dim: int, action_dim: int, net_dimension: int) -> None:
+    def __init__(
+        self,
+        obs_dim: int,
+        action_dim: int,
+        net_dimension: int,
+        init_log_std: float = DEFAULT_INIT_LOG_STD,
+    ) -> None:
         super().__init__()
-        self.net = _mlp(obs_dim, net_dimension, action_dim)
-        self.log_std = nn.Parameter(torch.full((action_dim,), -0.5))
+        self.net = _mlp(obs_dim, net_dimension, action_dim, ACTOR_HEAD_GAIN)
+        self.log_std = nn.Parameter(torch.full((action_dim,), float(init_log_std)))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Deterministic action (the mean), used for evaluation and trading."""
@@ -55,7 +82,7 @@ class Critic(nn.Module):
 
     def __init__(self, obs_dim: int, net_dimension: int) -> None:
         super().__init__()
-        self.net = _mlp(obs_dim, net_dimension, 1)
+        self.net = _mlp(obs_dim, net_dimension, 1, CRITIC_HEAD_GAIN)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(obs).squeeze(-1)

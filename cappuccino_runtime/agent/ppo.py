@@ -46,6 +46,7 @@ DIAGNOSTIC_NAMES = (
     "approx_kl",
     "clipfrac",
     "explained_variance",
+    "policy_std",
     "steps_per_second",
 )
 
@@ -57,8 +58,9 @@ class PPOArgs:
     seed: int = 1
     """seed of torch's RNG (network init, action sampling, minibatch order); the env seeds its
     own episode starts when it is built"""
-    total_timesteps: int = 100_000
-    """environment steps over all parallel envs; the run stops after the iteration that reaches it"""
+    total_timesteps: int = 200_000
+    """environment steps over all parallel envs (per CPCV split in training); the run stops
+    after the last whole rollout that fits"""
     learning_rate: float = 3e-4
     """Adam learning rate of both the actor and the critic"""
     anneal_lr: bool = True
@@ -70,11 +72,15 @@ class PPOArgs:
     gae_lambda: float = 0.95
     """lambda of generalised advantage estimation"""
     minibatch_size: int = 2048
-    """transitions per gradient step (the search space's `batch_size`); at most the rollout batch"""
+    """transitions per gradient step (the search space's `batch_size`); must divide the rollout
+    batch num_envs * num_steps evenly, so every transition is used once per epoch"""
     update_epochs: int = 10
     """passes over the rollout batch per iteration"""
     norm_adv: bool = True
     """normalise advantages per minibatch"""
+    norm_reward: bool = True
+    """divide rewards by a running std of the discounted return (CleanRL's NormalizeReward,
+    gymnasium semantics); per-bar log returns (~1e-3) otherwise leave the critic's targets tiny"""
     clip_coef: float = 0.2
     """surrogate clipping coefficient (the search space's `clip_range`)"""
     clip_vloss: bool = True
@@ -85,10 +91,12 @@ class PPOArgs:
     """value loss coefficient"""
     max_grad_norm: float = 0.5
     """global gradient-norm clip"""
-    target_kl: float | None = None
+    target_kl: float | None = 0.05
     """stop the epochs of an iteration early once the approximate KL exceeds this (None: never)"""
     net_dimension: int = 256
     """hidden width of the actor and critic MLPs"""
+    init_log_std: float = -0.5
+    """initial log-std of the Gaussian policy (std 0.61); exploration noise on the raw actions"""
     eval_interval: int = 5
     """iterations between calls of `evaluate` (the metric reported for pruning); also at the end"""
     device: str = "cpu"
@@ -151,13 +159,48 @@ def explained_variance(y_pred: torch.Tensor, y_true: torch.Tensor) -> float:
     return float(1.0 - torch.var(y_true - y_pred) / var_y)
 
 
+class RunningMeanStd:
+    """Running mean and variance (parallel Welford), as in CleanRL / gymnasium."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.mean = torch.zeros((), dtype=torch.float64, device=device)
+        self.var = torch.ones((), dtype=torch.float64, device=device)
+        self.count = 1e-4
+
+    def update(self, x: torch.Tensor) -> None:
+        x = x.to(torch.float64)
+        batch_mean, batch_var, n = x.mean(), x.var(unbiased=False), x.numel()
+        delta = batch_mean - self.mean
+        total = self.count + n
+        self.mean = self.mean + delta * n / total
+        m2 = self.var * self.count + batch_var * n + delta**2 * self.count * n / total
+        self.var = m2 / total
+        self.count = total
+
+
+class RewardNormalizer:
+    """Scales rewards by the running std of each env's discounted return (no centring)."""
+
+    def __init__(self, num_envs: int, gamma: float, device: torch.device) -> None:
+        self.gamma = gamma
+        self.returns = torch.zeros(num_envs, dtype=torch.float64, device=device)
+        self.stats = RunningMeanStd(device)
+
+    def __call__(self, reward: torch.Tensor, done: torch.Tensor) -> torch.Tensor:
+        self.returns = self.returns * self.gamma + reward.to(torch.float64)
+        self.stats.update(self.returns)
+        self.returns = torch.where(done, torch.zeros_like(self.returns), self.returns)
+        return (reward / torch.sqrt(self.stats.var + 1e-8)).to(reward.dtype)
+
+
 def _check(args: PPOArgs, env: VecEnv) -> None:
     batch = env.num_envs * args.num_steps
-    if args.minibatch_size > batch:
+    if args.minibatch_size > batch or batch % args.minibatch_size:
         raise ConfigError(
-            f"minibatch_size (batch_size) {args.minibatch_size} is larger than the rollout batch "
-            f"num_envs * num_steps = {env.num_envs} * {args.num_steps} = {batch}; lower batch_size "
-            "or raise num_steps/num_envs in the training config."
+            f"minibatch_size (batch_size) {args.minibatch_size} does not divide the rollout "
+            f"batch num_envs * num_steps = {env.num_envs} * {args.num_steps} = {batch} evenly; "
+            "pick a batch_size that divides it (e.g. a power of two) or change num_steps/num_envs "
+            "in the training config."
         )
     if args.total_timesteps < batch:
         raise ConfigError(
@@ -192,7 +235,7 @@ def train(
     device = torch.device(args.device)
     torch.manual_seed(args.seed)
 
-    actor = Actor(env.obs_dim, env.action_dim, args.net_dimension).to(device)
+    actor = Actor(env.obs_dim, env.action_dim, args.net_dimension, args.init_log_std).to(device)
     critic = Critic(env.obs_dim, args.net_dimension).to(device)
     params = [*actor.parameters(), *critic.parameters()]
     # foreach: one multi-tensor kernel per Adam op instead of one per parameter (bitwise the
@@ -211,6 +254,7 @@ def train(
     values = torch.zeros((args.num_steps, num_envs), device=device)
 
     result = PPOResult(actor=actor, critic=critic, global_step=0, iterations=0)
+    normalize = RewardNormalizer(num_envs, args.gamma, device) if args.norm_reward else None
     next_obs = env.reset().to(device)
     start_time = time.perf_counter()
 
@@ -231,6 +275,8 @@ def train(
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 reward = reward.to(device=device, dtype=torch.float32)
                 truncated = truncated.to(device)
+                if normalize is not None:
+                    reward = normalize(reward, terminated.to(device) | truncated)
                 if bool(truncated.any()):
                     final_value = critic(info["final_obs"].to(device))
                     reward = bootstrap_truncated(reward, truncated, final_value, args.gamma)
@@ -316,6 +362,7 @@ def train(
             "approx_kl": float(approx_kl),
             "clipfrac": float(np.mean([float(c) for c in clipfracs])) if clipfracs else 0.0,
             "explained_variance": explained_variance(b_values, b_returns),
+            "policy_std": float(actor.log_std.detach().exp().mean()),
             "steps_per_second": result.global_step / elapsed,
         }
         result.diagnostics.append(diagnostics)

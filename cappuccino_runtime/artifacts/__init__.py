@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from cappuccino_runtime.artifacts.records import ModelSpec, NormalizerStats, TrialRecord
+from cappuccino_runtime.artifacts.records import (
+    ExecutionSpec,
+    ModelSpec,
+    NormalizerStats,
+    TrialRecord,
+)
 from cappuccino_runtime.artifacts.store import (
     ACTOR_FILE,
     CRITIC_FILE,
@@ -17,6 +22,7 @@ __all__ = [
     "CRITIC_FILE",
     "TRIAL_FILE",
     "ArtifactStore",
+    "ExecutionSpec",
     "ModelSpec",
     "NormalizerStats",
     "TrialRecord",

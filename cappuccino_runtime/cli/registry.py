@@ -56,6 +56,10 @@ class DeployKindChoice(StrEnum):
 def _settings(storage: str | None, artifacts: str | None) -> Any:
     from cappuccino_runtime.settings import Settings
 
+    if artifacts is not None:  # a root that does not exist is an error, never another root
+        from cappuccino_runtime.validation.files import check_artifact_root
+
+        check_artifact_root(artifacts)
     return Settings.from_env(storage=storage, artifact_root=artifacts)
 
 

@@ -218,7 +218,7 @@ def demo(
     home: Annotated[
         Path | None, typer.Option("--home", help="Local state dir (default: CAPPUCCINO_HOME).")
     ] = None,
-    trials: Annotated[int, typer.Option("--trials", help="Trials to run.", min=1)] = 8,
+    trials: Annotated[int, typer.Option("--trials", help="Trials to run.", min=1)] = 4,
 ) -> None:
     """Run a small study end to end on embedded defaults and print the leaderboard."""
     from cappuccino_runtime.demo import run_demo

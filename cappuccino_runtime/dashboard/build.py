@@ -68,7 +68,7 @@ class DashboardSources:
             artifact_root=settings.artifact_root,
             deployments=settings.home / "deployments",
             market=market,
-            data_cache=settings.data_cache,
+            data_cache=None if market == "sample" else settings.data_cache,
             kube=os.environ.get("CAPPUCCINO_DASHBOARD_KUBE", "") == "1",
             study=study,
         )

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from cappuccino_runtime.dashboard.figures import page_figures
-from cappuccino_runtime.dashboard.pages import PAGE_TITLES, Dashboard
+from cappuccino_runtime.dashboard.pages import Dashboard
 
 __all__ = ["NOT_COMPUTED", "fmt", "page_body", "page_document", "slug"]
 
@@ -453,8 +453,3 @@ def page_document(title: str, nav: str, body: str, head: str, footer: str = "") 
         f"<style>{STYLE}</style>{head}</head>"
         f"<body>{nav}<main>{body}</main>{footer}</body></html>"
     )
-
-
-def titles() -> dict[int, str]:
-    """Page number -> title."""
-    return dict(PAGE_TITLES)

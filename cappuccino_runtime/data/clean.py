@@ -8,6 +8,7 @@ of `timeframe` plus the findings. Unrepairable problems raise DataQualityError.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -116,6 +117,41 @@ def _sort(frame: pd.DataFrame, ctx: _Context) -> Step:
     return frame.sort_values("timestamp", kind="stable").reset_index(drop=True), issues
 
 
+SPIKE_TOLERANCE = 0.2
+"""A conflicting duplicate whose close is this much further (in log terms) from its neighbours'
+than the closest candidate's is a spike and is dropped, whatever its volume."""
+
+
+def _conflict_losers(frame: pd.DataFrame, conflicting: np.ndarray) -> list[Any]:
+    """Index labels of the conflicting rows to drop (the frame is sorted by timestamp)."""
+    stamps = frame["timestamp"].to_numpy()
+    closes = frame["close"].to_numpy(dtype=np.float64)
+    unique = ~conflicting
+    losers: list[Any] = []
+    positions = np.flatnonzero(conflicting)
+    for ts in pd.unique(stamps[positions]):
+        members = positions[stamps[positions] == ts]
+        before = np.flatnonzero(unique[: members[0]])
+        after = np.flatnonzero(unique[members[-1] + 1 :]) + members[-1] + 1
+        around = np.concatenate([before[-1:], after[:1]])
+        neighbours = [c for c in closes[around] if np.isfinite(c) and c > 0]
+        if neighbours:
+            ref = float(np.median(neighbours))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dist = np.abs(np.log(closes[members] / ref))
+            dist = np.where(np.isfinite(dist), dist, np.inf)
+            plausible = dist <= dist.min() + np.log1p(SPIKE_TOLERANCE)
+        else:
+            plausible = np.ones(len(members), dtype=bool)
+        volumes = frame["volume"].to_numpy(dtype=np.float64)[members]
+        best = max(
+            (k for k in range(len(members)) if plausible[k]),
+            key=lambda k: (np.nan_to_num(volumes[k], nan=-np.inf), k),
+        )
+        losers.extend(frame.index[m] for k, m in enumerate(members) if k != best)
+    return losers
+
+
 def _dedupe(frame: pd.DataFrame, ctx: _Context) -> Step:
     """Same timestamp: identical rows keep one; conflicting rows keep the largest volume
     (a candle fetched before its bar closed has less volume), ties the last in source order."""
@@ -128,18 +164,15 @@ def _dedupe(frame: pd.DataFrame, ctx: _Context) -> Step:
         frame = frame[~exact.to_numpy()]
     conflicting = frame["timestamp"].duplicated(keep=False)
     if conflicting.any():
-        rows = frame[conflicting]
-        order = rows.assign(_pos=np.arange(len(rows))).sort_values(
-            ["timestamp", "volume", "_pos"], kind="stable"
-        )
-        losers = order.index[order["timestamp"].duplicated(keep="last").to_numpy()]
+        losers = _conflict_losers(frame, conflicting.to_numpy())
         issues.append(
             _issue(
                 "conflicting_duplicate",
                 ctx,
                 frame.loc[losers],
-                "kept the row with the largest volume (ties: the last in source order), "
-                "dropped the others",
+                "kept the row whose close agrees with its neighbours (a spike more than "
+                f"{SPIKE_TOLERANCE:.0%} further away is never kept), then the largest volume "
+                "(ties: the last in source order); dropped the others",
             )
         )
         frame = frame.drop(index=losers)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cappuccino_runtime.artifacts import ArtifactStore
-from cappuccino_runtime.deploy.build import DeployRefused, DeployResult, deploy
+from cappuccino_runtime.deploy.build import DeployRefused, DeployResult, deploy, deploy_source
 from cappuccino_runtime.errors import ValidationFailed
 from cappuccino_runtime.registry.queries import connect
 from cappuccino_runtime.validation.report import ValidationReport, render_report
@@ -50,6 +50,7 @@ def demo_stage(
     out_dir: Path,
     console: Console,
     options: ValidationOptions | None = None,
+    min_dsr: float | None = None,
 ) -> DemoStageResult:
     """Validates the top N models of a study, prints the report, deploys `out_dir/arena` and
     `out_dir/ensemble`.
@@ -61,6 +62,8 @@ def demo_stage(
         out_dir: parent of the two deployment directories.
         console: where the report is printed.
         options: validation thresholds (defaults: no value threshold).
+        min_dsr: the DSR gate; models below it are deployed with the override recorded in the
+            manifests (the demo's agents are too small to pass it), and the console says so.
 
     Raises:
         ValidationFailed: a top model failed validation (the report was printed first).
@@ -69,7 +72,8 @@ def demo_stage(
     engine = connect(settings.storage)
     try:
         store = ArtifactStore(settings.artifact_root)
-        report, _ = validate_study(engine, store, study_name, top_n, options)
+        source = deploy_source(engine, study_name)
+        report, _ = validate_study(engine, store, source, top_n, options)
         render_report(report, console)
         if not report.passed:
             raise ValidationFailed(
@@ -77,17 +81,40 @@ def demo_stage(
                 f"{report.summary_line()}"
             )
         try:
+            gate = {"min_dsr": min_dsr, "allow_low_dsr": min_dsr is not None}
             arena = deploy(
-                "arena", engine, store, study_name, top_n, out_dir / "arena", options=options
+                "arena",
+                engine,
+                store,
+                study_name,
+                top_n,
+                out_dir / "arena",
+                options=options,
+                **gate,
             )
             ensemble = deploy(
-                "ensemble", engine, store, study_name, top_n, out_dir / "ensemble", options=options
+                "ensemble",
+                engine,
+                store,
+                study_name,
+                top_n,
+                out_dir / "ensemble",
+                options=options,
+                **gate,
             )
         except DeployRefused as e:
             render_report(e.report, console)
             raise
+        dsr_gate = getattr(arena.manifest, "dsr_gate", None)
+        if dsr_gate is not None and dsr_gate.overridden:
+            console.print(
+                f"DSR gate {dsr_gate.threshold}: some models are below it (or have no DSR); "
+                "deployed anyway for the demo, and the override is recorded in both manifests. "
+                "`cappuccino deploy` refuses them unless --allow-low-dsr is given.",
+                markup=False,
+            )
         console.print(
-            f"Deployed {arena.manifest.model_count} models of study {study_name!r}: "
+            f"Deployed {arena.manifest.model_count} models of study {source!r}: "
             f"arena {arena.manifest_path}, ensemble {ensemble.manifest_path}",
             markup=False,
         )
@@ -105,5 +132,10 @@ def stage_validate_deploy(ctx: Any) -> DemoStageResult:
     """
     settings = ctx.settings
     return demo_stage(
-        settings, ctx.study_name, DEMO_TOP_N, Path(settings.home) / "deployments", ctx.console
+        settings,
+        ctx.study_name,
+        DEMO_TOP_N,
+        Path(settings.home) / "deployments",
+        ctx.console,
+        min_dsr=getattr(ctx, "min_dsr", None),
     )

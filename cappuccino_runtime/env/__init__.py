@@ -2,8 +2,10 @@
 
 - `EnvConfig`: market rules (fee, slippage, minimum order) and episode shape.
 - `build_state` / `state_dim`: the one state builder, also called by the live trader.
-- `action_to_weights`: raw actor output -> long-only target weights (rest in cash).
-- `rebalance`: the execution convention as one pure batched function.
+- `action_to_weights`: raw actor output + current weights -> long-only target weights; the
+  zero action keeps the book (a cash book buys the equal-weight benchmark).
+- `rebalance` / `execute`: the execution rule (no-trade band, partial rebalancing, fills) as
+  one pure batched function.
 - `VecTradingEnv`: B parallel episodes on CPU or CUDA.
 - `evaluate_policy` / `buy_and_hold_equity`: equity curves over contiguous test segments.
 - `reference.ReferenceTradingEnv`: the per-step NumPy oracle (tests, benchmark baseline).
@@ -15,21 +17,37 @@ from __future__ import annotations
 
 from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.env.config import EnvConfig
-from cappuccino_runtime.env.evaluation import buy_and_hold_equity, evaluate_policy
-from cappuccino_runtime.env.execution import RebalanceResult, rebalance
-from cappuccino_runtime.env.state import build_state, market_state, portfolio_state, state_dim
+from cappuccino_runtime.env.evaluation import (
+    PolicyRun,
+    buy_and_hold_equity,
+    evaluate_policy,
+    run_policy,
+)
+from cappuccino_runtime.env.execution import ExecutionRules, RebalanceResult, execute, rebalance
+from cappuccino_runtime.env.state import (
+    build_state,
+    fit_price_scale,
+    market_state,
+    portfolio_state,
+    state_dim,
+)
 from cappuccino_runtime.env.vec_env import VecTradingEnv
 
 __all__ = [
     "EnvConfig",
+    "ExecutionRules",
+    "PolicyRun",
     "RebalanceResult",
     "VecTradingEnv",
     "action_to_weights",
     "build_state",
     "buy_and_hold_equity",
     "evaluate_policy",
+    "execute",
+    "fit_price_scale",
     "market_state",
     "portfolio_state",
     "rebalance",
+    "run_policy",
     "state_dim",
 ]

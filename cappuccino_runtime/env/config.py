@@ -7,11 +7,17 @@ configs differ.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from cappuccino_runtime.artifacts.records import ExecutionSpec, RewardName
+
 __all__ = ["EnvConfig"]
+
+_RULE = ExecutionSpec.model_fields  # the one place the execution defaults live
+
+
+def _default(name: str) -> object:
+    return _RULE[name].default
 
 
 class EnvConfig(BaseModel):
@@ -21,31 +27,72 @@ class EnvConfig(BaseModel):
 
     lookback: int = Field(ge=1, description="Bars of features (and prices) the state shows.")
     fee_rate: float = Field(
-        default=0.0025,
+        default=_default("fee_rate"),
         ge=0.0,
         lt=0.1,
         description="Fee per trade as a fraction of notional; buys pay it in the received asset.",
     )
     slippage_bps: float = Field(
-        default=5.0,
+        default=_default("slippage_bps"),
         ge=0.0,
         lt=1000.0,
         description="Fill price offset from the bar's open, in basis points, against the trader.",
     )
     initial_cash: float = Field(default=10_000.0, gt=0.0, description="Quote cash at reset.")
     min_order_notional: float = Field(
-        default=1.0,
+        default=_default("min_order_notional"),
         ge=0.0,
         description="Orders whose notional (quote) is below this are skipped, as brokers reject them.",
     )
     episode_length: int = Field(
         default=720, ge=1, description="Decisions per training episode (720 = 30 days of 1h bars)."
     )
-    reward: Literal["log_return", "simple_return"] = Field(
+    no_trade_band: float = Field(
+        default=_default("no_trade_band"),
+        ge=0.0,
+        lt=1.0,
+        description="An asset trades only when |target - current weight| exceeds this.",
+    )
+    rebalance_fraction: float = Field(
+        default=_default("rebalance_fraction"),
+        gt=0.0,
+        le=1.0,
+        description="Fraction of the way to the target an asset that trades moves per bar.",
+    )
+    reward: RewardName = Field(
         default="log_return",
-        description="Per-step reward: log(V_t+1 / V_t) or V_t+1 / V_t - 1, values marked at close.",
+        description=(
+            "Per-step reward: log(V_t+1 / V_t), V_t+1 / V_t - 1, or excess_log_return (the log "
+            "return minus that of the episode's equal-weight buy-and-hold book); marked at close."
+        ),
     )
     reward_scale: float = Field(default=1.0, gt=0.0, description="Multiplies every reward.")
+    turnover_penalty: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Subtracted from the reward per unit of turnover (traded notional / value).",
+    )
+
+    @classmethod
+    def from_execution(cls, execution: ExecutionSpec, lookback: int, **fields: object) -> EnvConfig:
+        """The env that executes (and rewards) exactly as a model's frozen ExecutionSpec says,
+        e.g. to backtest a deployed model on the bars a replay trader trades."""
+        rule = execution.model_dump(exclude={"min_qty", "reward_normalization"})
+        return cls.model_validate({**rule, "lookback": lookback, **fields})
+
+    def execution_spec(self, *, reward_normalization: bool) -> ExecutionSpec:
+        """The execution rule and reward of this config, as frozen into a ModelSpec."""
+        return ExecutionSpec(
+            fee_rate=self.fee_rate,
+            slippage_bps=self.slippage_bps,
+            min_order_notional=self.min_order_notional,
+            no_trade_band=self.no_trade_band,
+            rebalance_fraction=self.rebalance_fraction,
+            reward=self.reward,
+            reward_scale=self.reward_scale,
+            turnover_penalty=self.turnover_penalty,
+            reward_normalization=reward_normalization,
+        )
 
     @property
     def slippage(self) -> float:

@@ -11,18 +11,36 @@ reads the lookback window before it (features of past bars only), so start >= lo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.env.config import EnvConfig
-from cappuccino_runtime.env.execution import rebalance
+from cappuccino_runtime.env.execution import execute, rebalance
 from cappuccino_runtime.env.market import MarketTensors, TensorLike
 from cappuccino_runtime.env.state import portfolio_state
 from cappuccino_runtime.settings import pick_device
 
-__all__ = ["buy_and_hold_equity", "evaluate_policy"]
+__all__ = ["PolicyRun", "buy_and_hold_equity", "evaluate_policy", "run_policy"]
+
+
+@dataclass(frozen=True)
+class PolicyRun:
+    """What a policy did over each segment (one entry per segment, in segment order)."""
+
+    curves: list[np.ndarray]
+    """equity curves, float64, length stop - start"""
+    fees: np.ndarray
+    """fees paid per segment, in quote"""
+    turnover: np.ndarray
+    """sum over bars of traded notional / book value (1.0 = the whole book traded once)"""
+    exposure: np.ndarray
+    """mean invested fraction (1 - cash weight) after each fill"""
+    trades: np.ndarray
+    """filled orders per segment (int)"""
+
 
 Policy = Callable[[torch.Tensor], torch.Tensor]
 
@@ -47,7 +65,37 @@ def evaluate_policy(
     config: EnvConfig,
     segments: Sequence[tuple[int, int]],
     device: str | torch.device = "auto",
+    *,
+    price_scale: float = 1.0,
+    tradable: TensorLike | None = None,
 ) -> list[np.ndarray]:
+    """The equity curves of `run_policy` (one float64 curve per segment, length stop - start)."""
+    return run_policy(
+        policy,
+        open,
+        close,
+        features,
+        config,
+        segments,
+        device,
+        price_scale=price_scale,
+        tradable=tradable,
+    ).curves
+
+
+@torch.no_grad()
+def run_policy(
+    policy: Policy,
+    open: TensorLike,
+    close: TensorLike,
+    features: TensorLike,
+    config: EnvConfig,
+    segments: Sequence[tuple[int, int]],
+    device: str | torch.device = "auto",
+    *,
+    price_scale: float = 1.0,
+    tradable: TensorLike | None = None,
+) -> PolicyRun:
     """Runs `policy` over every segment at once (one batch row per segment).
 
     Args:
@@ -57,12 +105,15 @@ def evaluate_policy(
         config: market rules (episode_length is ignored: each segment is its own length).
         segments: (start, stop) half-open bar ranges, e.g. the CPCV test segments.
         device: where to run; the policy must live there too.
+        price_scale, tradable: as for VecTradingEnv.
 
     Returns:
-        One float64 equity curve per segment, of length stop - start.
+        Equity curves, fees, turnover, exposure and trades per segment.
     """
     dev = torch.device(pick_device(device) if isinstance(device, str) else device)
-    market = MarketTensors(open, close, features, config.lookback, dev)
+    market = MarketTensors(
+        open, close, features, config.lookback, dev, price_scale=price_scale, tradable=tradable
+    )
     _check_segments(segments, market.n_bars, config.lookback)
     B = len(segments)
     n_steps = np.array([stop - start - 1 for start, stop in segments], dtype=np.int64)
@@ -72,33 +123,46 @@ def evaluate_policy(
     holdings = torch.zeros((B, market.n_assets), dtype=torch.float64, device=dev)
     equity = torch.empty((B, int(n_steps.max()) + 1), dtype=torch.float64, device=dev)
     equity[:, 0] = config.initial_cash
+    zeros = {"dtype": torch.float64, "device": dev}
+    fees, turnover, exposure = (torch.zeros(B, **zeros) for _ in range(3))
+    trades = torch.zeros(B, dtype=torch.int64, device=dev)
     for k in range(int(n_steps.max())):
         t = torch.minimum(t, last_decision)  # finished segments stay parked on their last bar
-        book = portfolio_state(cash, holdings, market.close.index_select(0, t), config.initial_cash)
+        book = portfolio_state(cash, holdings, market.close.index_select(0, t))
         action = policy(market.observe(t, book))
         if tuple(action.shape) != (B, market.n_assets):
             raise ValueError(
                 f"policy returned shape {tuple(action.shape)}, expected ({B}, {market.n_assets})."
             )
-        fill = rebalance(
+        value_before = cash + (holdings * market.close.index_select(0, t)).sum(dim=1)
+        fill = execute(
+            config,
             cash,
             holdings,
-            action_to_weights(action, torch.float64),
+            action_to_weights(action, book[:, 1:], torch.float64),
             market.open.index_select(0, t + 1),
-            config.fee_rate,
-            config.slippage,
-            config.min_order_notional,
+            tradable=market.tradable_at(t + 1),
         )
-        if (n_steps > k).all():
-            cash, holdings = fill.cash, fill.holdings
-        else:
-            active = torch.from_numpy(n_steps > k).to(dev)
-            cash = torch.where(active, fill.cash, cash)
-            holdings = torch.where(active.unsqueeze(1), fill.holdings, holdings)
+        active = torch.from_numpy(n_steps > k).to(dev)
+        cash = torch.where(active, fill.cash, cash)
+        holdings = torch.where(active.unsqueeze(1), fill.holdings, holdings)
         t = t + 1
-        equity[:, k + 1] = cash + (holdings * market.close.index_select(0, t)).sum(dim=1)
+        marked = holdings * market.close.index_select(0, t)
+        value = cash + marked.sum(dim=1)
+        equity[:, k + 1] = value
+        traded = fill.buy_notional.sum(dim=1) + fill.sell_notional.sum(dim=1)
+        fees += torch.where(active, fill.fees, 0.0)
+        turnover += torch.where(active, traded / value_before, 0.0)
+        exposure += torch.where(active, marked.sum(dim=1) / value, 0.0)
+        trades += torch.where(active, fill.trades, 0)
     curves = equity.cpu().numpy()
-    return [curves[b, : n_steps[b] + 1].copy() for b in range(B)]
+    return PolicyRun(
+        curves=[curves[b, : n_steps[b] + 1].copy() for b in range(B)],
+        fees=fees.cpu().numpy(),
+        turnover=turnover.cpu().numpy(),
+        exposure=(exposure.cpu().numpy() / n_steps),
+        trades=trades.cpu().numpy(),
+    )
 
 
 def buy_and_hold_equity(

@@ -27,7 +27,11 @@ def _to_tensor(x: TensorLike, dtype: torch.dtype, device: torch.device, name: st
 
 
 class MarketTensors:
-    """open/close float64 [T, A], features float32 [T, A, F] and states' market rows [T, D]."""
+    """open/close float64 [T, A], features float32 [T, A, F] and states' market rows [T, D].
+
+    `tradable` [T, A] (bool, optional) says where a bar's open can be filled at: False on bars
+    forward-filled over an outage (zero volume), e.g. `market.volume > 0`.
+    """
 
     def __init__(
         self,
@@ -36,8 +40,12 @@ class MarketTensors:
         features: TensorLike,
         lookback: int,
         device: torch.device,
+        *,
+        price_scale: float = 1.0,
+        tradable: TensorLike | None = None,
     ) -> None:
         self.device = device
+        self.price_scale = float(price_scale)
         self.open = _to_tensor(open, torch.float64, device, "open")
         self.close = _to_tensor(close, torch.float64, device, "close")
         self.features = _to_tensor(features, torch.float32, device, "features")
@@ -61,7 +69,16 @@ class MarketTensors:
                 f"the data has {self.n_bars} bars but lookback={lookback} needs at least "
                 f"{lookback + 1} (a full window and one bar to fill at)."
             )
-        self.portfolio_width = 2 + self.n_assets
+        self.tradable: torch.Tensor | None = None
+        if tradable is not None:
+            mask = torch.as_tensor(tradable, device=device).to(torch.bool)
+            if tuple(mask.shape) != tuple(self.close.shape):
+                raise ValueError(
+                    f"tradable must be [T, A] like close {tuple(self.close.shape)}; got "
+                    f"{tuple(mask.shape)}."
+                )
+            self.tradable = None if bool(mask.all()) else mask
+        self.portfolio_width = 1 + self.n_assets
         self.prices = torch.stack([self.open, self.close], dim=1)  # [T, 2, A]: one gather a step
         self.rows = self._precompute()
 
@@ -75,17 +92,21 @@ class MarketTensors:
         rows = torch.zeros((self.n_bars, width), dtype=torch.float32, device=self.device)
         for i in range(0, price_windows.shape[0], _CHUNK):
             rows[L - 1 + i : L - 1 + i + _CHUNK, P:] = market_state(
-                feature_windows[i : i + _CHUNK], price_windows[i : i + _CHUNK]
+                feature_windows[i : i + _CHUNK], price_windows[i : i + _CHUNK], self.price_scale
             )
         return rows
 
     def observe(self, t: torch.Tensor, portfolio: torch.Tensor) -> torch.Tensor:
         """States [B, state_dim] at decision bars t [B] (int64, >= lookback - 1).
 
-        `portfolio` is portfolio_state of the books at close[t] [B, 2 + A]. The result equals
+        `portfolio` is portfolio_state of the books at close[t] [B, 1 + A]. The result equals
         build_state on the windows ending at t: one gather of the precomputed market rows, then
         the portfolio columns written in (cast to float32 there).
         """
         obs = self.rows.index_select(0, t)
         obs[:, : self.portfolio_width] = portfolio
         return obs
+
+    def tradable_at(self, t: torch.Tensor) -> torch.Tensor | None:
+        """Where bars t [B] can be filled [B, A]; None when every bar is tradable."""
+        return None if self.tradable is None else self.tradable.index_select(0, t)

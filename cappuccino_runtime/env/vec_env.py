@@ -24,7 +24,7 @@ import torch
 
 from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.env.config import EnvConfig
-from cappuccino_runtime.env.execution import rebalance
+from cappuccino_runtime.env.execution import execute, rebalance
 from cappuccino_runtime.env.market import MarketTensors, TensorLike
 from cappuccino_runtime.env.state import portfolio_columns, portfolio_state, state_dim
 from cappuccino_runtime.settings import pick_device
@@ -46,6 +46,8 @@ class VecTradingEnv:
             every bar from lookback-1 to T-1-episode_length.
         autoreset: restart truncated envs inside step(); when False, step() after a truncation
             raises until reset() is called.
+        price_scale: train-fitted std of one-bar log returns (see state.py).
+        tradable: bool [T, A]; False where a bar cannot be filled (forward-filled outage bars).
     """
 
     def __init__(
@@ -59,6 +61,8 @@ class VecTradingEnv:
         seed: int = 0,
         valid_starts: Sequence[int] | np.ndarray | torch.Tensor | None = None,
         autoreset: bool = True,
+        price_scale: float = 1.0,
+        tradable: TensorLike | None = None,
     ) -> None:
         if num_envs < 1:
             raise ValueError(f"num_envs must be at least 1, got {num_envs}.")
@@ -66,7 +70,15 @@ class VecTradingEnv:
         self.num_envs = num_envs
         self.autoreset = autoreset
         self.device = torch.device(pick_device(device) if isinstance(device, str) else device)
-        self.market = MarketTensors(open, close, features, config.lookback, self.device)
+        self.market = MarketTensors(
+            open,
+            close,
+            features,
+            config.lookback,
+            self.device,
+            price_scale=price_scale,
+            tradable=tradable,
+        )
         self.n_bars = self.market.n_bars
         self.first_start = config.lookback - 1
         self.last_start = self.n_bars - 1 - config.episode_length
@@ -124,7 +136,8 @@ class VecTradingEnv:
 
     def _observe(self) -> torch.Tensor:
         close = self.market.close.index_select(0, self._t)
-        book = portfolio_state(self._cash, self._holdings, close, self.config.initial_cash)
+        book = portfolio_state(self._cash, self._holdings, close)
+        self._weights = book[:, 1:]
         return self.market.observe(self._t, book)
 
     def reset(
@@ -164,6 +177,10 @@ class VecTradingEnv:
         self._holdings = torch.zeros((A, B), dtype=torch.float64, device=self.device).T
         self._value = self._cash.clone()
         self._total_fees = torch.zeros((B,), dtype=torch.float64, device=self.device)
+        # The episode's equal-weight buy-and-hold book (the excess reward's benchmark).
+        self._bh_cash = self._cash.clone()
+        self._bh_holdings = torch.zeros((B, A), dtype=torch.float64, device=self.device)
+        self._bh_value = self._cash.clone()
         self._steps = 0
         self._needs_reset = False
         return self._observe()
@@ -174,9 +191,10 @@ class VecTradingEnv:
         """Fills every env's order at the next open and returns (obs, reward, terminated,
         truncated, info); all tensors have B rows.
 
-        info: value, cash, holdings (after the fill, marked at the next close), fees and trades
-        of this step, total_fees of the episode, buy_notional, sell_notional, weights (target),
-        t (bar of the new state) and final_obs (the state before any autoreset). `terminated`
+        info: value, cash, holdings (after the fill, marked at the next close), fees, trades and
+        turnover (traded notional / value) of this step, total_fees of the episode,
+        buy_notional, sell_notional, weights (target), t (bar of the new state) and final_obs
+        (the state before any autoreset). `terminated`
         (always False) and `truncated` (all False, or all True at the time limit) are shared
         constant tensors: read them, do not modify them in place.
         """
@@ -192,32 +210,37 @@ class VecTradingEnv:
             )
         cfg = self.config
         # No autograd anywhere below: the action is detached and the market holds no history.
-        weights = action_to_weights(action.detach().to(self.device), torch.float64)
+        weights = action_to_weights(action.detach().to(self.device), self._weights, torch.float64)
         t_next = self._t + 1
         # open and close of bar t+1, [2, A, B] in memory, used as two [B, A] views
         prices = self.market.prices.index_select(0, t_next).permute(1, 2, 0).contiguous()
-        close_next = prices[1].T
-        fill = rebalance(
+        open_next, close_next = prices[0].T, prices[1].T
+        fill = execute(
+            cfg,
             self._cash,
             self._holdings,
             weights,
-            prices[0].T,
-            cfg.fee_rate,
-            cfg.slippage,
-            cfg.min_order_notional,
+            open_next,
+            tradable=self.market.tradable_at(t_next),
         )
         position = fill.holdings * close_next
         value = fill.cash + position.sum(dim=1)
         growth = value / self._value
-        reward = torch.log(growth) if cfg.reward == "log_return" else growth - 1.0
+        reward = torch.log(growth) if cfg.reward != "simple_return" else growth - 1.0
+        if cfg.reward == "excess_log_return":
+            reward = reward - self._benchmark_log_growth(open_next, close_next)
+        turnover = (fill.buy_notional.sum(dim=1) + fill.sell_notional.sum(dim=1)) / self._value
+        if cfg.turnover_penalty > 0.0:
+            reward = reward - cfg.turnover_penalty * turnover
         if cfg.reward_scale != 1.0:
             reward = reward * cfg.reward_scale
         total_fees = self._total_fees + fill.fees
 
         self._t, self._cash, self._holdings = t_next, fill.cash, fill.holdings
         self._value, self._total_fees = value, total_fees
+        self._weights = position / value.clamp_min(1e-12).unsqueeze(1)
         self._steps += 1
-        book = portfolio_columns(fill.cash, position, value, cfg.initial_cash)
+        book = portfolio_columns(fill.cash, position, value)
         obs = self.market.observe(t_next, book)  # == build_state on the windows ending at t+1
         info = {
             "value": value,
@@ -226,6 +249,7 @@ class VecTradingEnv:
             "fees": fill.fees,
             "total_fees": total_fees,
             "trades": fill.trades,
+            "turnover": turnover,
             "buy_notional": fill.buy_notional,
             "sell_notional": fill.sell_notional,
             "weights": weights,
@@ -239,3 +263,27 @@ class VecTradingEnv:
         else:
             self._needs_reset = True
         return obs, reward, self._false, self._true, info
+
+    def _benchmark_log_growth(
+        self, open_next: torch.Tensor, close_next: torch.Tensor
+    ) -> torch.Tensor:
+        """log growth over this step of the episode's equal-weight buy-and-hold book: it buys
+        equal parts at the first fill (buy_and_hold_equity's entry, same fees), then holds."""
+        if self._steps == 0:
+            n = self.market.n_assets
+            equal = torch.full_like(open_next, 1.0 / n)
+            cfg = self.config
+            entry = rebalance(
+                self._bh_cash,
+                self._bh_holdings,
+                equal,
+                open_next,
+                cfg.fee_rate,
+                cfg.slippage,
+                cfg.min_order_notional,
+            )
+            self._bh_cash, self._bh_holdings = entry.cash, entry.holdings
+        bh_value = self._bh_cash + (self._bh_holdings * close_next).sum(dim=1)
+        growth = torch.log(bh_value / self._bh_value)
+        self._bh_value = bh_value
+        return growth

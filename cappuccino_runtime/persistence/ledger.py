@@ -64,6 +64,7 @@ class Book:
     positions: dict[str, float] = field(default_factory=dict)
     halted_reason: str | None = None
     token: str = ""
+    venue: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,20 @@ class RankingRecord:
     rank: int
     sharpe: float | None
     promoted: bool
+    psr: float | None = None
+    sharpe_se: float | None = None
+    n_returns: int | None = None
 
 
 @runtime_checkable
 class Ledger(Protocol):
     """Persistence of books, orders, fills, snapshots and rankings. Every write is idempotent."""
 
-    def open_portfolio(self, portfolio_id: str, initial_cash: float, now: datetime) -> Book:
-        """Creates the book with `initial_cash` if it does not exist; returns the stored book."""
+    def open_portfolio(
+        self, portfolio_id: str, initial_cash: float, now: datetime, venue: str | None = None
+    ) -> Book:
+        """Creates the book with `initial_cash` (and its venue, fixed from then on: "broker" or
+        "local") if it does not exist; returns the stored book."""
         ...
 
     def book(self, portfolio_id: str) -> Book:
@@ -258,10 +265,12 @@ class InMemoryLedger:
         self._rankings: dict[str, dict[datetime, list[RankingRecord]]] = {}
         self._fees: dict[str, FeeRecord] = {}
 
-    def open_portfolio(self, portfolio_id: str, initial_cash: float, now: datetime) -> Book:
+    def open_portfolio(
+        self, portfolio_id: str, initial_cash: float, now: datetime, venue: str | None = None
+    ) -> Book:
         if portfolio_id not in self._books:
             self._books[portfolio_id] = Book(
-                portfolio_id, initial_cash, initial_cash, token=new_book_token()
+                portfolio_id, initial_cash, initial_cash, token=new_book_token(), venue=venue
             )
         return self.book(portfolio_id)
 

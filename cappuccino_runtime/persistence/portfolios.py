@@ -23,6 +23,7 @@ class PortfolioRow(Base):
     cash: Mapped[Decimal] = mapped_column(Money)
     halted_reason: Mapped[str | None] = mapped_column(String(1000), default=None)
     book_token: Mapped[str | None] = mapped_column(String(32), default=None)
+    venue: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

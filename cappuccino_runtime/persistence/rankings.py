@@ -33,3 +33,6 @@ class ArenaRankingRow(Base):
     rank: Mapped[int]
     sharpe: Mapped[float | None] = mapped_column(Float)
     promoted: Mapped[bool]
+    psr: Mapped[float | None] = mapped_column(Float, default=None)
+    sharpe_se: Mapped[float | None] = mapped_column(Float, default=None)
+    n_returns: Mapped[int | None] = mapped_column(default=None)

@@ -138,6 +138,7 @@ class SqlLedger:
             positions={p.symbol: from_decimal(p.qty) for p in positions},
             halted_reason=row.halted_reason,
             token=row.book_token or "",
+            venue=row.venue,
         )
 
     @staticmethod
@@ -153,7 +154,9 @@ class SqlLedger:
                 position.qty = to_decimal(qty)
 
     @_translated
-    def open_portfolio(self, portfolio_id: str, initial_cash: float, now: datetime) -> Book:
+    def open_portfolio(
+        self, portfolio_id: str, initial_cash: float, now: datetime, venue: str | None = None
+    ) -> Book:
         try:
             with self._tx() as s:
                 if s.get(PortfolioRow, portfolio_id) is None:
@@ -163,6 +166,7 @@ class SqlLedger:
                             initial_cash=to_decimal(initial_cash),
                             cash=to_decimal(initial_cash),
                             book_token=new_book_token(),
+                            venue=venue,
                             created_at=now,
                         )
                     )
@@ -439,6 +443,9 @@ class SqlLedger:
                     rank=r.rank,
                     sharpe=r.sharpe,
                     promoted=r.promoted,
+                    psr=r.psr,
+                    sharpe_se=r.sharpe_se,
+                    n_returns=r.n_returns,
                 )
                 for r in rows
             ]

@@ -91,9 +91,10 @@ def vote_targets(targets: ArrayLike, current: ArrayLike, dead_band: float = 0.01
     return VoteResult(target=target.tolist(), sides=sides, votes=votes)
 
 
-def mean_action_target(actions: torch.Tensor) -> list[float]:
-    """The mean-action rule: mean of raw actions [N, A] mapped by the env's action_to_weights."""
+def mean_action_target(actions: torch.Tensor, current: torch.Tensor) -> list[float]:
+    """The mean-action rule: mean of raw actions [N, A] mapped by the env's action_to_weights
+    from the book's current asset weights [A]."""
     if actions.ndim != 2:
         raise ValueError(f"actions must be [N, A], got shape {tuple(actions.shape)}.")
     mean = actions.to(torch.float64).mean(dim=0, keepdim=True)
-    return action_to_weights(mean)[0].tolist()
+    return action_to_weights(mean, current.to(torch.float64).reshape(1, -1))[0].tolist()

@@ -105,6 +105,7 @@ class OrderExecutor:
         *,
         routed: bool,
         sellable: Callable[[str], float] | None = None,
+        spendable: Callable[[], float] | None = None,
     ) -> bool:
         """Works the book's open orders (the ledger's status index); True when any filled."""
         executed = False
@@ -116,7 +117,9 @@ class OrderExecutor:
                     fill = simulated_fill(_request(order), order.ref_price, self.slippage)
                     executed |= self.record(order, fill)
                 continue
-            executed |= self._work(order, order.decision_ts == bar_end, can_trade, sellable)
+            executed |= self._work(
+                order, order.decision_ts == bar_end, can_trade, sellable, spendable
+            )
         return executed
 
     def _work(
@@ -125,6 +128,7 @@ class OrderExecutor:
         current: bool,
         can_trade: bool,
         sellable: Callable[[str], float] | None,
+        spendable: Callable[[], float] | None = None,
     ) -> bool:
         cid = order.client_order_id
         known = self.broker.order(cid)
@@ -137,7 +141,7 @@ class OrderExecutor:
             if not (current and can_trade):
                 return False
         if known is None and current and can_trade:
-            request = self._capped(_request(order), sellable)
+            request = self._capped(_request(order), sellable, spendable)
             request = None if request is None else self.broker.sized(request)
             if request is None:
                 self.ledger.update_order(cid, status="skipped")
@@ -178,8 +182,26 @@ class OrderExecutor:
 
     @staticmethod
     def _capped(
-        request: OrderRequest, sellable: Callable[[str], float] | None
+        request: OrderRequest,
+        sellable: Callable[[str], float] | None,
+        spendable: Callable[[], float] | None = None,
     ) -> OrderRequest | None:
+        """Sells at most the units, buys at most the cash the account holds for the book (a
+        USD fee the broker took but has not posted yet is not the book's to spend)."""
+        if request.side is OrderSide.BUY and request.notional is not None and spendable:
+            available = spendable()
+            if not math.isfinite(available):
+                return request
+            cash = math.floor(available * 100) / 100
+            if request.notional <= cash:
+                return request
+            if cash <= 0:
+                return None
+            log.info(
+                "buy capped at the cash the broker account holds for this book",
+                extra={"client_order_id": request.client_order_id, "cash": cash},
+            )
+            return OrderRequest(**{**request.__dict__, "notional": cash})
         if request.side is not OrderSide.SELL or request.qty is None or sellable is None:
             return request
         available = sellable(request.symbol)

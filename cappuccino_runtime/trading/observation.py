@@ -14,7 +14,7 @@ import torch
 
 from cappuccino_runtime.artifacts.records import ModelSpec
 from cappuccino_runtime.data.market import MarketData
-from cappuccino_runtime.env.state import build_state
+from cappuccino_runtime.env.state import build_state, portfolio_state
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.features import Normalizer, compute_features, warmup_bars
 
@@ -63,20 +63,40 @@ class MarketWindow:
         return self._cache[key]
 
     def observe(
-        self, spec: ModelSpec, cash: float, holdings: Sequence[float], initial_cash: float
+        self,
+        spec: ModelSpec,
+        cash: float,
+        holdings: Sequence[float],
+        initial_cash: float | None = None,
     ) -> torch.Tensor:
-        """The state row [obs_dim] of a book with `cash` and `holdings` (units, spec symbol order)."""
+        """The state row [obs_dim] of a book with `cash` and `holdings` (units, spec symbol order).
+
+        `initial_cash` is accepted for older callers and not used: the state holds no wealth
+        since inception any more (see env/state.py).
+        """
         features, prices = self._windows(spec)
         state = build_state(
             features,
             prices,
             torch.tensor([cash], dtype=torch.float64),
             torch.tensor([list(holdings)], dtype=torch.float64),
-            initial_cash,
+            spec.price_scale,
         )[0]
         if state.shape[0] != spec.obs_dim:
             raise ConfigError(
                 f"the state has {state.shape[0]} entries but the model expects obs_dim "
-                f"{spec.obs_dim}; the model was trained with another feature set or symbols."
+                f"{spec.obs_dim}; the model was trained with another feature set, symbols or "
+                "state layout (models from before the benchmark-neutral action need retraining)."
             )
         return state
+
+    def weights(self, cash: float, holdings: Sequence[float]) -> torch.Tensor:
+        """The book's asset weights [A] (float64) marked at the decision bar's close, as the env
+        computes them for action_to_weights."""
+        close = torch.from_numpy(np.ascontiguousarray(self.history.close[-1:], dtype=np.float64))
+        book = portfolio_state(
+            torch.tensor([cash], dtype=torch.float64),
+            torch.tensor([list(holdings)], dtype=torch.float64),
+            close,
+        )
+        return book[0, 1:]

@@ -1,28 +1,29 @@
-"""Target weights -> orders, with the env's own execution arithmetic (train/serve parity).
+"""Target weights -> orders, with the env's own execution rule (train/serve parity).
 
-`plan_orders` sizes orders with `cappuccino_runtime.env.execution.rebalance`, the function the
-training env fills with, against the price at which market orders fill now (the replay broker's
-next open, Alpaca's latest price). A replay broker that fills at that price with the env's fee
-and slippage therefore reproduces the env's book exactly. Sells are listed first (they raise
-the cash the buys spend); buys are sized by notional (cash spent, fee included), sells by qty.
+`plan_orders` sizes orders with `cappuccino_runtime.env.execution.execute`, the function the
+training env and CPCV scoring fill with, under the model's frozen `ExecutionSpec` (fee,
+slippage, minimum order, no-trade band, partial rebalancing, per-asset minimum size), against
+the price at which market orders fill now (the replay broker's next open, Alpaca's latest
+price). A replay broker that fills at that price with the spec's fee and slippage therefore
+reproduces the env's book exactly. Sells are listed first (they raise the cash the buys
+spend); buys are sized by notional (cash spent, fee included), sells by qty.
 
-Two trader-side filters come first, both pure:
-- a cost-aware dead band: an asset whose target is within `dead_band` of its current weight is
-  left alone (a rebalance that small costs more in fees than it can change the book);
-- the minimum trade size `min_order_notional` (brokers reject below $1), as in the env.
+The trader has no execution defaults of its own. A broker's own minimums combine with the
+model's: `broker_min_notional` and `broker_min_qty` raise the floors where they are stricter.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from cappuccino_runtime.env.execution import rebalance
+from cappuccino_runtime.artifacts.records import ExecutionSpec
+from cappuccino_runtime.env.execution import execute
 
 __all__ = ["OrderSide", "PlannedOrder", "client_order_id", "plan_orders"]
 
@@ -51,10 +52,10 @@ def plan_orders(
     holdings: Sequence[float],
     prices: Sequence[float],
     target: Sequence[float],
-    fee_rate: float,
-    slippage: float,
-    min_order_notional: float,
-    dead_band: float = 0.0,
+    execution: ExecutionSpec,
+    tradable: Sequence[bool] | None = None,
+    broker_min_notional: float = 0.0,
+    broker_min_qty: Mapping[str, float] | None = None,
 ) -> list[PlannedOrder]:
     """Orders that move the book toward `target` weights at `prices` (sells first, then buys).
 
@@ -64,23 +65,29 @@ def plan_orders(
         holdings: units held per asset.
         prices: the price market orders fill at now, before slippage (> 0).
         target: target asset weights (>= 0, sum <= 1).
-        fee_rate, slippage, min_order_notional: the env's execution rules (EnvConfig).
-        dead_band: weight distance below which an asset is not traded (0 = the env's behaviour).
+        execution: the model's frozen execution rule (ModelSpec.execution).
+        tradable: per asset, False where there is no market to fill in (an outage bar).
+        broker_min_notional, broker_min_qty: the broker's own minimums (the stricter wins).
     """
     if not (len(symbols) == len(holdings) == len(prices) == len(target)):
         raise ValueError(
             f"symbols ({len(symbols)}), holdings ({len(holdings)}), prices ({len(prices)}) and "
             f"target ({len(target)}) must have one entry per asset."
         )
-    h = torch.tensor([list(holdings)], dtype=torch.float64)
-    p = torch.tensor([list(prices)], dtype=torch.float64)
-    w = torch.tensor([list(target)], dtype=torch.float64)
-    c = torch.tensor([cash], dtype=torch.float64)
-    if dead_band > 0:
-        value = c + (h * p).sum(dim=1)
-        current = h * p / value.clamp_min(1e-12).unsqueeze(1)
-        w = torch.where((w - current).abs() <= dead_band, current, w)
-    result = rebalance(c, h, w, p, fee_rate, slippage, min_order_notional)
+    rules = execution.model_copy(
+        update={"min_order_notional": max(execution.min_order_notional, broker_min_notional)}
+    )
+    broker_qty = broker_min_qty or {}
+    min_qty = [max(execution.min_qty.get(s, 0.0), broker_qty.get(s, 0.0)) for s in symbols]
+    result = execute(
+        rules,
+        torch.tensor([cash], dtype=torch.float64),
+        torch.tensor([list(holdings)], dtype=torch.float64),
+        torch.tensor([list(target)], dtype=torch.float64),
+        torch.tensor([list(prices)], dtype=torch.float64),
+        tradable=None if tradable is None else torch.tensor([list(tradable)], dtype=torch.bool),
+        min_units=torch.tensor(min_qty, dtype=torch.float64) if any(min_qty) else None,
+    )
     orders: list[PlannedOrder] = []
     for i, symbol in enumerate(symbols):
         units = float(result.sell_units[0, i])

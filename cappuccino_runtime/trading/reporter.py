@@ -58,23 +58,43 @@ class Reporter:
         self.metrics = metrics
         self.state_dir = state_dir
         self.symbols = list(symbols)
+        self._cost: dict[tuple[str, str], tuple[float, float]] = {}  # (pid, symbol): units, cost
+
+    def _track(self, order: OrderRecord, fill: FillRecord) -> None:
+        """Average-cost bookkeeping for avg_entry (buys add notional, sells remove it pro rata)."""
+        key = (order.portfolio_id, order.symbol)
+        units, cost = self._cost.get(key, (0.0, 0.0))
+        if order.side == "buy":
+            units, cost = units + fill.qty - fill.fee, cost + fill.qty * fill.price
+        elif units > 0:
+            kept = max(0.0, 1.0 - fill.qty / units)
+            units, cost = units - fill.qty, cost * kept
+        self._cost[key] = (max(units, 0.0), cost if units > 1e-15 else 0.0)
+
+    def avg_entry(self, portfolio_id: str, symbol: str, held: float) -> float | None:
+        """Average cost per unit of the units held, None when unknown or flat."""
+        units, cost = self._cost.get((portfolio_id, symbol), (0.0, 0.0))
+        if held <= 0 or units <= 0 or cost <= 0:
+            return None
+        return cost / units
 
     def catch_up(self, ledger: Ledger, portfolio_ids: Sequence[str]) -> int:
-        """Appends the fills the ledger has and trades_history.json lacks; returns how many."""
-        if self.state_dir is None:
-            return 0
-        have = recorded_fill_ids(self.state_dir)
+        """At start-up (once): rebuilds the cost basis from the ledger's fills and appends the
+        fills trades_history.json lacks; returns how many were appended."""
+        have = recorded_fill_ids(self.state_dir) if self.state_dir is not None else set()
         missing: list[dict[str, Any]] = []
         for pid in portfolio_ids:
             orders: dict[str, OrderRecord] = {}
             for fill in ledger.fills(pid):
-                if fill.fill_key in have:
-                    continue
                 order = orders.get(fill.client_order_id) or ledger.get_order(fill.client_order_id)
                 if order is None:
                     continue
                 orders[fill.client_order_id] = order
-                missing.append(trade_entry(order, fill))
+                self._track(order, fill)
+                if fill.fill_key not in have:
+                    missing.append(trade_entry(order, fill))
+        if self.state_dir is None:
+            return 0
         append_trades(self.state_dir, missing)
         if missing:
             log.info("trades_history.json caught up with the ledger", extra={"added": len(missing)})
@@ -89,6 +109,7 @@ class Reporter:
             extra={"portfolio_id": order.portfolio_id, "client_order_id": order.client_order_id},
         )
         self.metrics.trades.labels(order.portfolio_id).inc()
+        self._track(order, fill)
         if self.state_dir is not None:
             append_trades(self.state_dir, [trade_entry(order, fill)])
 
@@ -115,8 +136,19 @@ class Reporter:
             self.metrics.returns.labels(pid).set(equity / book.initial_cash - 1.0)
             self.metrics.drawdown.labels(pid).set(1.0 - equity / peak if peak > 0 else 0.0)
             self.metrics.halted.labels(pid).set(1.0 if halted else 0.0)
+            entries = [
+                self.avg_entry(pid, s, q) for s, q in zip(self.symbols, holdings, strict=True)
+            ]
             states[pid] = book_state(
-                bar_end, book.cash, book.initial_cash, self.symbols, holdings, list(close), halted
+                bar_end,
+                book.cash,
+                book.initial_cash,
+                self.symbols,
+                holdings,
+                list(close),
+                halted,
+                avg_entry=entries,
+                portfolio_id=pid,
             )
         self.metrics.last_poll.set(bar_end.timestamp())
         if self.state_dir is not None:

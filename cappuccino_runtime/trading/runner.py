@@ -190,7 +190,7 @@ def _replay_broker(
         data,
         start=first,
         fee_rate=bank.slots[0].spec.fee_rate,
-        slippage=slippage_bps * 1e-4,
+        slippage=bank.slots[0].spec.execution.slippage,  # the model's frozen rule (contract 4)
         seconds_per_bar=opts.replay.seconds_per_bar,
         journal=(opts.state_dir / "replay_broker.jsonl") if opts.state_dir else None,
     )

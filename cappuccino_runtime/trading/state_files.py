@@ -1,12 +1,19 @@
 """positions_state.json and trades_history.json: the original trader's files, kept for tools.
 
-Written atomically (temp file + rename) in the state directory after every poll.
-
-positions_state.json (one object per book, keyed by portfolio_id):
-    {"<portfolio_id>": {"timestamp": ISO-8601 UTC, "cash": float, "total_value": float,
-      "initial_value": float, "halted": bool, "halt_reason": str | null,
-      "positions": {"BTC/USD": {"qty": float, "price": float, "value": float,
-                                "weight": float}, ...}}, ...}
+positions_state.json is written atomically (temp file + rename) after every poll, in the
+original's format (../shared/reference/original-formats.md), one portfolio per file, plus a few
+fields of ours:
+    {"portfolio_value": float, "cash": float,
+     "positions": [{"ticker": "BTC/USD", "quantity": float, "avg_entry": float | null,
+                    "current_price": float, "position_value": float, "pnl_pct": float | null,
+                    "weight": float}, ...],
+     "timestamp": ISO-8601 UTC,
+     "portfolio_id": str, "initial_value": float, "halted": bool, "halt_reason": str | null}
+One book (an ensemble): `<state dir>/positions_state.json` is that object. Several books (an
+arena): one file per book in `<state dir>/books/<portfolio id, '/' -> '__'>/`, and the top-level
+file maps portfolio_id -> the same object (what `cappuccino validate --state-dir` reads).
+`avg_entry` is the average cost of the units held (fills' notional, sells removing cost in
+proportion); `pnl_pct` = (current_price / avg_entry - 1) x 100.
 trades_history.json (a JSON list, oldest first, one entry per fill; the original's fields
 ticker/quantity plus ours):
     [{"timestamp": ISO-8601 UTC, "portfolio_id": str, "ticker": "BTC/USD", "symbol": "BTC/USD",
@@ -26,7 +33,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["append_trades", "recorded_fill_ids", "write_positions_state"]
+__all__ = [
+    "append_trades",
+    "book_dir_name",
+    "book_state",
+    "recorded_fill_ids",
+    "write_positions_state",
+]
 
 POSITIONS_FILE = "positions_state.json"
 TRADES_FILE = "trades_history.json"
@@ -40,8 +53,18 @@ def _atomic_write(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+def book_dir_name(portfolio_id: str) -> str:
+    """A book's directory name under `books/`: the portfolio id with '/' replaced by '__'."""
+    return portfolio_id.replace("/", "__")
+
+
 def write_positions_state(state_dir: Path, books: dict[str, dict[str, Any]]) -> None:
-    """Replaces positions_state.json with the given books (shape in the module docstring)."""
+    """Writes positions_state.json for the given books (layout in the module docstring)."""
+    if len(books) == 1:
+        _atomic_write(state_dir / POSITIONS_FILE, next(iter(books.values())))
+        return
+    for pid, entry in books.items():
+        _atomic_write(state_dir / "books" / book_dir_name(pid) / POSITIONS_FILE, entry)
     _atomic_write(state_dir / POSITIONS_FILE, books)
 
 
@@ -53,22 +76,37 @@ def book_state(
     holdings: Sequence[float],
     prices: Sequence[float],
     halt_reason: str | None,
+    avg_entry: Sequence[float | None] | None = None,
+    portfolio_id: str = "",
 ) -> dict[str, Any]:
-    """One book's entry of positions_state.json."""
+    """One book's positions_state.json object (the original's fields first)."""
     values = [q * p for q, p in zip(holdings, prices, strict=True)]
     total = cash + sum(values)
+    entries = avg_entry if avg_entry is not None else [None] * len(symbols)
+    positions = []
+    for s, q, p, v, entry in zip(symbols, holdings, prices, values, entries, strict=True):
+        if q == 0.0:
+            continue
+        positions.append(
+            {
+                "ticker": s,
+                "quantity": q,
+                "avg_entry": entry,
+                "current_price": p,
+                "position_value": v,
+                "pnl_pct": (p / entry - 1.0) * 100.0 if entry else None,
+                "weight": v / total if total else 0.0,
+            }
+        )
     return {
-        "timestamp": ts.isoformat(),
+        "portfolio_value": total,
         "cash": cash,
-        "total_value": total,
+        "positions": positions,
+        "timestamp": ts.isoformat(),
+        "portfolio_id": portfolio_id,
         "initial_value": initial_cash,
         "halted": halt_reason is not None,
         "halt_reason": halt_reason,
-        "positions": {
-            s: {"qty": q, "price": p, "value": v, "weight": v / total if total else 0.0}
-            for s, q, p, v in zip(symbols, holdings, prices, values, strict=True)
-            if q != 0.0
-        },
     }
 
 

@@ -36,6 +36,7 @@ decision (`Broker.resume_at`).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,6 +44,7 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
+import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from cappuccino_runtime.data.timeframes import timeframe_delta
@@ -105,8 +107,18 @@ class TraderConfig(BaseModel):
     ranking_window_hours: float = Field(default=7 * 24, gt=0, description="arena Sharpe window")
     top_k: int = Field(default=3, ge=0, description="arena members promoted")
     route: Literal["all", "promoted"] = Field(
-        default="all", description="which books send orders to the broker"
+        default="all",
+        description=(
+            "all: new books send orders to the broker; promoted (arena on a live broker): new "
+            "books are filled locally at the broker's prices and promotion only ranks. A book's "
+            "venue is fixed when it is opened and never changes."
+        ),
     )
+    min_eval_hours: float = Field(
+        default=7 * 24, ge=0, description="arena: evaluation period before any promotion"
+    )
+    enter_psr: float = Field(default=0.95, ge=0, le=1, description="arena: PSR to be promoted")
+    exit_psr: float = Field(default=0.5, ge=0, le=1, description="arena: PSR to stay promoted")
     read_back_positions: bool = Field(
         default=False, description="overwrite the routed book's positions with the broker's"
     )
@@ -167,11 +179,12 @@ class Trader:
         self.step_delta = timeframe_delta(bank.timeframe).to_pytimedelta()
         self.n_history = max(history_bars(s.spec) for s in bank.slots)
         self.fee_rate = broker.fee_rate
-        self.slippage = self.config.slippage_bps * 1e-4
+        self.slippage = bank.slots[0].spec.execution.slippage  # the model's, never the trader's
         self.dead_band = self.fee_rate if self.config.dead_band is None else self.config.dead_band
         self._equity: dict[str, list[tuple[datetime, float]]] = {}
         self._routed: set[str] = {b.portfolio_id for b in self.books}
         self._tokens: dict[str, str] = {}
+        self._promoted: set[str] = set()
         self._broker_positions: dict[str, float] | None = None
         self.guard_status: dict[str, GuardStatus] = {}
         self.reporter = Reporter(self.metrics, state_dir, self.symbols)
@@ -189,9 +202,15 @@ class Trader:
         now = self.broker.now()
         lasts: list[datetime] = []
         fresh: list[str] = []
+        venue = "broker" if self.config.route == "all" else "local"
+        self._routed = set()
         for plan in self.books:
-            book = self.ledger.open_portfolio(plan.portfolio_id, self.config.initial_cash, now)
+            book = self.ledger.open_portfolio(
+                plan.portfolio_id, self.config.initial_cash, now, venue=venue
+            )
             self._tokens[plan.portfolio_id] = book.token
+            if (book.venue or venue) == "broker":
+                self._routed.add(plan.portfolio_id)
             history = [(s.ts, s.equity) for s in self.ledger.snapshots(plan.portfolio_id)]
             self._equity[plan.portfolio_id] = history
             if history:
@@ -202,9 +221,9 @@ class Trader:
             self.broker.resume_at(min(lasts))
         elif lasts:
             log.info("some books have no decision yet; the replay starts where configured")
-        if self.arena_id and self.config.route == "promoted":
+        if self.arena_id:
             ranking = self.ledger.latest_ranking(self.arena_id)
-            self._routed = {r.portfolio_id for r in ranking if r.promoted}
+            self._promoted = {r.portfolio_id for r in ranking if r.promoted}
         if not self.broker.fees_inline:
             self._check_start_state(fresh)
         self.executor.load_booked_fees(p.portfolio_id for p in self.books)
@@ -327,14 +346,17 @@ class Trader:
             for i, slot in enumerate(self.bank.slots)
         ]
         actions = self.bank.actions(observations)
-        weights = action_to_weights(actions)
+        current = torch.stack(
+            [window.weights(owner[i].cash, owner[i].holdings) for i in range(len(observations))]
+        )
+        weights = action_to_weights(actions, current)
         out: dict[str, list[float]] = {}
         for view in pending:
             idx = list(view.plan.slots)
             if len(idx) == 1:
                 target = weights[idx[0]].tolist()
             elif self.config.rule is EnsembleRule.MEAN_ACTION:
-                target = mean_action_target(actions[idx])
+                target = mean_action_target(actions[idx], current[idx[0]])
             else:
                 current = [
                     q * p / view.equity if view.equity > 0 else 0.0
@@ -391,10 +413,9 @@ class Trader:
                 holdings=holdings,
                 prices=prices,
                 target=target,
-                fee_rate=self.fee_rate,
-                slippage=self.slippage,
-                min_order_notional=self.config.min_order_notional,
-                dead_band=self.dead_band,
+                execution=self.bank.slots[view.plan.slots[0]].spec.execution,
+                tradable=self.broker.fill_tradable(self.symbols),
+                broker_min_notional=self.config.min_order_notional,
             )
             decision_ts = bar_end - self.step_delta
             identity = _identity(pid, self._tokens.get(pid, ""))
@@ -431,12 +452,29 @@ class Trader:
             can_trade,
             routed=routed,
             sellable=(lambda symbol: self._sellable(pid, symbol)) if routed else None,
+            spendable=(lambda: self._spendable(pid)) if routed else None,
         )
 
     def _positions_now(self) -> dict[str, float]:
         if self._broker_positions is None:
             self._broker_positions = self.broker.positions()
         return self._broker_positions
+
+    def _spendable(self, portfolio_id: str) -> float:
+        """Cash the account holds for this book: the broker's free cash (less what this
+        deployment's open buys still commit and its other routed books hold), at most the
+        book's own."""
+        if self.broker.fees_inline:
+            return float("inf")
+        committed = sum(
+            max(0.0, (o.notional or 0.0) - o.filled_notional)
+            for p in self._routed
+            for o in self.ledger.open_orders(p)
+            if o.side == "buy" and o.status != "intent"
+        )
+        others = sum(self.ledger.book(p).cash for p in self._routed if p != portfolio_id)
+        own = self.ledger.book(portfolio_id).cash
+        return max(0.0, min(own, self.broker.cash() - committed - others))
 
     def _sellable(self, portfolio_id: str, symbol: str) -> float:
         """Units of `symbol` the account holds for this book: the broker's, less what this
@@ -483,13 +521,20 @@ class Trader:
                 )
 
     def _rank(self, bar_end: datetime) -> None:
+        """Ranks the arena (PSR, evaluation period, hysteresis); never changes a book's venue."""
         assert self.arena_id is not None
+        step_hours = self.step_delta.total_seconds() / 3600.0
         ranking = rank_members(
             {p.portfolio_id: self._equity.get(p.portfolio_id, []) for p in self.books},
             bar_end,
             bars_per_year(self.bank.timeframe),
             timedelta(hours=self.config.ranking_window_hours),
             self.config.top_k,
+            # a week of bars = that many snapshots = one return fewer
+            min_returns=max(2, math.ceil(self.config.min_eval_hours / step_hours) - 1),
+            promoted_before=self._promoted,
+            enter_psr=self.config.enter_psr,
+            exit_psr=self.config.exit_psr,
         )
         plans = {p.portfolio_id: p for p in self.books}
         self.ledger.add_ranking(
@@ -503,14 +548,16 @@ class Trader:
                     rank=r.rank,
                     sharpe=r.sharpe,
                     promoted=r.promoted,
+                    psr=r.psr,
+                    sharpe_se=r.sharpe_se,
+                    n_returns=r.n_returns,
                 )
                 for r in ranking
             ]
         )
         for r in ranking:
             self.metrics.rank.labels(r.portfolio_id).set(r.rank)
-        if self.config.route == "promoted":
-            self._routed = {r.portfolio_id for r in ranking if r.promoted}
+        self._promoted = {r.portfolio_id for r in ranking if r.promoted}
 
     def _report(self, bar_end: datetime, close: list[float]) -> None:
         rows = []

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cappuccino_runtime.agent.ppo import PPOArgs
+from cappuccino_runtime.artifacts.records import RewardName
 from cappuccino_runtime.env import EnvConfig
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.training.search_space import DESTINATIONS, SearchSpace, build_space
@@ -40,28 +41,50 @@ class _Strict(BaseModel):
 
 
 class EnvSettings(_Strict):
-    """Market rules and episode shape that are not searched (see EnvConfig for meanings)."""
+    """Market rules, execution rule, reward and episode shape that are not searched.
+
+    A field left out (None) takes EnvConfig's default; see EnvConfig and docs/env.md.
+    """
 
     num_envs: int = Field(default=16, ge=1, description="Parallel training episodes.")
-    episode_length: int = Field(default=720, ge=2, description="Decisions per training episode.")
-    fee_rate: float = Field(default=0.0025, ge=0.0, lt=0.1)
-    slippage_bps: float = Field(default=5.0, ge=0.0)
-    initial_cash: float = Field(default=10_000.0, gt=0.0)
-    min_order_notional: float = Field(default=1.0, ge=0.0)
-    reward_scale: float = Field(default=1.0, gt=0.0)
+    episode_length: int = Field(
+        default=EnvConfig.model_fields["episode_length"].default,
+        ge=2,
+        description="Decisions per training episode.",
+    )
+    fee_rate: float = Field(default=EnvConfig.model_fields["fee_rate"].default, ge=0.0, lt=0.1)
+    slippage_bps: float | None = Field(default=None, ge=0.0)
+    initial_cash: float | None = Field(default=None, gt=0.0)
+    min_order_notional: float | None = Field(default=None, ge=0.0)
+    no_trade_band: float | None = Field(default=None, ge=0.0, lt=1.0)
+    rebalance_fraction: float | None = Field(default=None, gt=0.0, le=1.0)
+    reward: RewardName | None = None
+    reward_scale: float | None = Field(default=None, gt=0.0)
+    turnover_penalty: float | None = Field(default=None, ge=0.0)
+
+    def env_fields(self) -> dict[str, Any]:
+        """The EnvConfig fields this section sets (the others keep EnvConfig's defaults)."""
+        return {k: v for k, v in self.model_dump(exclude={"num_envs"}).items() if v is not None}
 
 
 class PPOSettings(_Strict):
-    """PPO knobs that are not searched (see PPOArgs for meanings)."""
+    """PPO knobs that are not searched. A field left out (None) takes PPOArgs' default, the
+    one source of PPO defaults (see PPOArgs for meanings)."""
 
-    total_timesteps: int = Field(default=200_000, ge=1, description="Env steps per CPCV split.")
-    anneal_lr: bool = True
-    norm_adv: bool = True
-    clip_vloss: bool = True
-    vf_coef: float = Field(default=0.5, ge=0.0)
-    max_grad_norm: float = Field(default=0.5, gt=0.0)
-    target_kl: float | None = Field(default=0.05, gt=0.0)
-    eval_interval: int = Field(default=5, ge=1)
+    total_timesteps: int | None = Field(default=None, ge=1, description="Env steps per split.")
+    anneal_lr: bool | None = None
+    norm_adv: bool | None = None
+    norm_reward: bool | None = None
+    clip_vloss: bool | None = None
+    vf_coef: float | None = Field(default=None, ge=0.0)
+    max_grad_norm: float | None = Field(default=None, gt=0.0)
+    target_kl: float | None = Field(default=None, gt=0.0)
+    init_log_std: float | None = Field(default=None, ge=-5.0, le=2.0)
+    eval_interval: int | None = Field(default=None, ge=1)
+
+    def ppo_fields(self) -> dict[str, Any]:
+        """The PPOArgs fields this section sets."""
+        return {k: v for k, v in self.model_dump().items() if v is not None}
 
 
 class CPCVSettings(_Strict):
@@ -214,14 +237,7 @@ def resolve_trial(
     ppo = PPOArgs(
         seed=seed,
         device=device,
-        total_timesteps=config.ppo.total_timesteps,
-        anneal_lr=config.ppo.anneal_lr,
-        norm_adv=config.ppo.norm_adv,
-        clip_vloss=config.ppo.clip_vloss,
-        vf_coef=config.ppo.vf_coef,
-        max_grad_norm=config.ppo.max_grad_norm,
-        target_kl=config.ppo.target_kl,
-        eval_interval=config.ppo.eval_interval,
+        **config.ppo.ppo_fields(),
         **{k: _cast(PPOArgs, k, v) for k, v in targets["ppo"].items()},
     )
     if "lookback" not in targets["env"]:
@@ -229,15 +245,7 @@ def resolve_trial(
             "the search space has no 'lookback'; fix it to a value in the config, e.g. "
             "search_space: {lookback: 5}."
         )
-    env = EnvConfig(
-        lookback=int(targets["env"]["lookback"]),
-        fee_rate=config.env.fee_rate,
-        slippage_bps=config.env.slippage_bps,
-        initial_cash=config.env.initial_cash,
-        min_order_notional=config.env.min_order_notional,
-        episode_length=config.env.episode_length,
-        reward_scale=config.env.reward_scale,
-    )
+    env = EnvConfig(lookback=int(targets["env"]["lookback"]), **config.env.env_fields())
     return TrialSetup(
         ppo=ppo,
         env=env,

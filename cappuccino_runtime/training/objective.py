@@ -50,7 +50,7 @@ from cappuccino_runtime.artifacts import (
     sha256_bytes,
 )
 from cappuccino_runtime.data import MarketData
-from cappuccino_runtime.env import VecTradingEnv, buy_and_hold_equity, evaluate_policy
+from cappuccino_runtime.env import VecTradingEnv, buy_and_hold_equity, fit_price_scale, run_policy
 from cappuccino_runtime.training.config import TrainingConfig, TrialSetup, resolve_trial
 from cappuccino_runtime.training.cpcv import CPCVSplit
 from cappuccino_runtime.training.dataset import PreparedData, prepare, split_data
@@ -63,12 +63,14 @@ from cappuccino_runtime.training.oos import (
 )
 from cappuccino_runtime.training.oos import Objective as ObjectiveName
 from cappuccino_runtime.training.plan import EvaluationPlan
+from cappuccino_runtime.training.scoring import run_summary
 from cappuccino_runtime.training.search_space import CategoricalParam, SearchSpace, sample_params
 from cappuccino_runtime.training.two_phase import calendar_horizons, plan_for_space
 
 __all__ = [
     "HYPERPARAMETER_SCORE",
     "SEED_STRIDE",
+    "SPLIT_DIAGNOSTICS",
     "USER_ATTRS",
     "Objective",
     "SplitResult",
@@ -112,6 +114,23 @@ USER_ATTRS = (
     "split_seeds",
     "plan_digest",
     "oos_returns_sha256",
+    "split_diagnostics",
+)
+
+#: Keys of each entry of the `split_diagnostics` user attr (one entry per CPCV split): PPO's
+#: approx_kl (mean over iterations; ~0 means the policy never moved), the last iteration's
+#: explained variance, the final policy std, and the held-out episodes' turnover per bar, fees
+#: (fraction of the book), exposure, trades per bar and tracking error against equal-weight
+#: buy-and-hold (per-bar std of the return difference). Non-finite values are None.
+SPLIT_DIAGNOSTICS = (
+    "approx_kl",
+    "explained_variance",
+    "policy_std",
+    "turnover_per_bar",
+    "fees_fraction",
+    "exposure",
+    "trades_per_bar",
+    "tracking_error",
 )
 
 #: Receives (split index, running mean score of the splits done); may raise to stop the trial.
@@ -171,6 +190,8 @@ class SplitResult:
     """the split's score under the config's objective"""
     returns: list[SegmentReturns]
     seed: int
+    diagnostics: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    """keys SPLIT_DIAGNOSTICS: did the agent learn, and how it traded the held-out bars"""
 
 
 @dataclass(frozen=True)
@@ -229,9 +250,15 @@ class TrialOutcome:
     def returns(self) -> list[SegmentReturns]:
         return [r for s in self.splits for r in s.returns]
 
+    @property
+    def diagnostics(self) -> list[dict[str, float | None]]:
+        """One dict per split, keys SPLIT_DIAGNOSTICS."""
+        return [s.diagnostics for s in self.splits]
+
 
 class SplitsEvaluated(Exception):
-    """Raised out of run_trial when its report callback stops it; carries the finished splits."""
+    """Raised out of run_trial when its report callback stops it, or a later split fails;
+    carries the splits finished before (`cause` is what stopped the trial)."""
 
     def __init__(self, cause: BaseException, outcome: TrialOutcome | None) -> None:
         super().__init__(str(cause))
@@ -264,7 +291,8 @@ def run_trial(
         device: torch device for training and evaluation.
         plan: the study's evaluation plan; None plans for this one parameter set.
         report: called after each split with (split index, running mean score); when it
-            raises, run_trial raises SplitsEvaluated carrying the splits finished so far.
+            raises, or a split after the first fails, run_trial raises SplitsEvaluated
+            carrying the splits finished so far.
         on_split: called when a split finishes (progress display).
     """
     setup = resolve_trial(params, config, timeframe=market.timeframe, seed=seed, device=device)
@@ -297,9 +325,14 @@ def run_trial(
         )
 
     for split in prepared.splits:
-        result = train_split(
-            prepared, split, setup, split_seed(seed, split.index), device, config.objective
-        )
+        try:
+            result = train_split(
+                prepared, split, setup, split_seed(seed, split.index), device, config.objective
+            )
+        except Exception as e:
+            if not done:
+                raise
+            raise SplitsEvaluated(e, outcome()) from e
         done.append(result)
         logger.info(
             "split %d (held out %s): sharpe bot %.3f, hodl %.3f, excess %.3f",
@@ -335,6 +368,12 @@ def train_split(
     sd = split_data(prepared, split, setup.env)
     market = prepared.market
     args = dataclasses.replace(setup.ppo, seed=seed)
+    # Every state column is train-scaled: features by the normaliser, price ratios by the std
+    # of one-bar log returns over the training bars. Zero-volume bars (forward-filled over an
+    # outage) cannot be filled.
+    train_rows = np.concatenate([np.arange(a, b) for a, b in split.train])
+    price_scale = fit_price_scale(market.close, train_rows)
+    tradable = market.volume > 0
     env = VecTradingEnv(
         market.open,
         market.close,
@@ -344,6 +383,8 @@ def train_split(
         device=device,
         seed=seed,
         valid_starts=sd.valid_starts,
+        price_scale=price_scale,
+        tradable=tradable,
     )
     hodl_curves = [
         buy_and_hold_equity(market.open, market.close, start, stop, setup.env)
@@ -351,13 +392,25 @@ def train_split(
     ]
     groups = split.test_groups or tuple(range(len(split.test)))
     last: list[list[SegmentReturns]] = []
+    last_run: list[Any] = []
 
     def evaluate(actor: torch.nn.Module) -> float:
-        curves = evaluate_policy(
-            actor, market.open, market.close, sd.features, setup.env, list(split.test), device
+        run = run_policy(
+            actor,
+            market.open,
+            market.close,
+            sd.features,
+            setup.env,
+            list(split.test),
+            device,
+            price_scale=price_scale,
+            tradable=tradable,
         )
-        parts = segment_returns(split.index, groups, split.test, market.index, curves, hodl_curves)
+        parts = segment_returns(
+            split.index, groups, split.test, market.index, run.curves, hodl_curves
+        )
         last[:] = [parts]
+        last_run[:] = [run]
         return split_metric(parts, market.timeframe, objective)
 
     def log(diag: dict[str, float]) -> None:
@@ -380,7 +433,16 @@ def train_split(
         normalizer=sd.normalizer.to_stats(),
         initial_cash=setup.env.initial_cash,
         fee_rate=setup.env.fee_rate,
+        execution=setup.env.execution_spec(reward_normalization=args.norm_reward),
+        price_scale=price_scale,
     )
+    raw = {
+        "approx_kl": float(np.mean([d["approx_kl"] for d in result.diagnostics])),
+        "explained_variance": result.diagnostics[-1]["explained_variance"],
+        "policy_std": result.diagnostics[-1]["policy_std"],
+        **run_summary(last_run[0], setup.env.initial_cash, hodl_curves),
+    }
+    diagnostics = {k: (v if math.isfinite(v) else None) for k, v in raw.items()}
     return SplitResult(
         actor=result.actor,
         critic=result.critic,
@@ -393,6 +455,7 @@ def train_split(
         score=float(result.evaluations[-1][1]),
         returns=parts,
         seed=seed,
+        diagnostics=diagnostics,
     )
 
 
@@ -454,8 +517,10 @@ class Objective:
             )
         except SplitsEvaluated as stopped:
             if stopped.outcome is not None and stopped.outcome.splits:
-                # keep what it evaluated: N for DSR counts pruned trials too
-                self._record(trial, stopped.outcome, seed, state="PRUNED")
+                # keep what it evaluated: N for the DSR counts pruned (and evaluated-then-
+                # failed) trials too
+                pruned = isinstance(stopped.cause, optuna.TrialPruned)
+                self._record(trial, stopped.outcome, seed, state="PRUNED" if pruned else "FAIL")
             raise stopped.cause from None
         value = outcome.value
         if not math.isfinite(value):
@@ -489,6 +554,7 @@ class Objective:
             "split_seeds": [s.seed for s in outcome.splits],
             "plan_digest": outcome.plan.digest(),
             "oos_returns_sha256": sha256_bytes(returns_bytes),
+            "split_diagnostics": outcome.diagnostics,
         }
         files = {RETURNS_FILE: returns_bytes}
         checksums = {RETURNS_FILE: attrs["oos_returns_sha256"]}

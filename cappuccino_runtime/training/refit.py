@@ -320,6 +320,8 @@ def _refit_one(
         "seed": seed,
         "model_spec": result.spec.model_dump(mode="json"),
         "plan_digest": plan.digest(),
+        # turnover per bar, fees, exposure, trades and PPO diagnostics on the hold-out
+        "split_diagnostics": [result.diagnostics],
     }
     for key, value in attrs.items():
         trial.set_user_attr(key, value)

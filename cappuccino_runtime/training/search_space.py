@@ -1,7 +1,8 @@
 """The hyperparameter search space, its overrides, and where every sampled value goes.
 
 Defaults are the original system's ranges (learning_rate 1e-5..1e-3 log, batch_size
-{2048, 3072, 4096}, gamma 0.95..0.999, net_dimension 1024..1536, lookback 4..6, clip_range
+{1024, 2048, 4096} (the original's 3072 does not divide a power-of-two rollout evenly, see
+PPOArgs.minibatch_size), gamma 0.95..0.999, net_dimension 1024..1536, lookback 4..6, clip_range
 0.1..0.3) plus the PPO knobs it sampled but never passed on (ent_coef, gae_lambda,
 update_epochs, num_steps). Phase 1 of two-phase training adds timeframe and feature_set.
 
@@ -105,7 +106,7 @@ DESTINATIONS: dict[str, tuple[Literal["ppo", "env", "data"], str]] = {
 
 DEFAULT_SPACE: SearchSpace = {
     "learning_rate": FloatParam(low=1e-5, high=1e-3, log=True),
-    "batch_size": CategoricalParam(choices=[2048, 3072, 4096]),
+    "batch_size": CategoricalParam(choices=[1024, 2048, 4096]),
     "gamma": FloatParam(low=0.95, high=0.999),
     "net_dimension": IntParam(low=1024, high=1536, step=64),
     "lookback": IntParam(low=4, high=6),

@@ -16,12 +16,13 @@ from typing import Any
 import fsspec
 
 from cappuccino_runtime.artifacts import ACTOR_FILE, ModelSpec
-from cappuccino_runtime.errors import ArtifactError
+from cappuccino_runtime.errors import ArtifactError, ConfigError
 from cappuccino_runtime.validation.report import Checkpoint, CheckResult
 
 __all__ = [
     "LEGACY_SUBDIR",
     "SizeBounds",
+    "check_artifact_root",
     "check_model_files",
     "file_sha256",
     "locate",
@@ -36,6 +37,20 @@ class SizeBounds:
 
     min_bytes: int = 64
     max_bytes: int = 512 * 1024 * 1024
+
+
+def check_artifact_root(url: str, flag: str = "--artifacts") -> str:
+    """Returns `url` when it names an existing directory; a local path that does not exist is a
+    ConfigError (never silently replaced by another directory). Remote roots are not probed."""
+    if "://" in url and not url.startswith("file://"):
+        return url
+    fs, path = fsspec.core.url_to_fs(url)
+    if not fs.isdir(path):
+        raise ConfigError(
+            f"{flag} {url!r} is not a directory; give the artifact root that holds "
+            "`{study}/trial_{n}_{tf}/` (or leave the flag out to use CAPPUCCINO_ARTIFACT_ROOT)."
+        )
+    return url
 
 
 def locate(fs: fsspec.AbstractFileSystem, trial_dir: str, name: str) -> str | None:

@@ -190,7 +190,9 @@ def resolve_entry_dir(
     dir's `model_{i}`) or an absolute path/URL (operator-built manifests record artifact_uri).
     """
     if artifacts is not None:
-        fs, root = url_to_fs(artifacts.rstrip("/"))
+        from cappuccino_runtime.validation.files import check_artifact_root
+
+        fs, root = url_to_fs(check_artifact_root(artifacts).rstrip("/"))
         return fs, posixpath.join(str(root), source_dir)
     if "://" in model_path or model_path.startswith("/"):
         fs, path = url_to_fs(model_path)

@@ -41,6 +41,7 @@ def train_command(
     device: Literal["auto", "cpu", "cuda"] = "auto",
     config: str | None = None,
     artifact_root: str | None = None,
+    metrics_port: int | None = None,
 ) -> list[str]:
     """`cappuccino train`: one TrainingSweep worker; runs trials until the study holds
     `study_budget` finished trials, so any number of workers share one budget. The storage URL
@@ -56,6 +57,7 @@ def train_command(
     argv += ["--device", device]
     _opt(argv, "--config", config)
     _opt(argv, "--artifact-root", artifact_root)
+    _opt(argv, "--metrics-port", metrics_port)  # trials done/pruned/failed, env-steps/s
     return argv
 
 

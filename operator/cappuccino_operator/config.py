@@ -31,6 +31,13 @@ class OperatorConfig(BaseModel):
         description="CAPPUCCINO_LEDGER_SECRET: Secret (key `url`) trader pods read the ledger URL "
         "from when it exists in the resource's namespace; else the storage Secret (contract 8).",
     )
+    ledger_read_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="CAPPUCCINO_LEDGER_READ_URL: read-only database URL the status timers read "
+        "the trading tables with when a resource names no Secret (the chart's readonly role; "
+        "the operator's own role may create Optuna studies but not read traders' ledgers).",
+    )
     runtime_image: str = "cappuccino-runtime:0.1.0"
     runtime_cuda_image: str = "cappuccino-runtime-cuda:0.1.0"
     artifact_root: str = "/var/lib/cappuccino/artifacts"
@@ -51,7 +58,9 @@ class OperatorConfig(BaseModel):
         for field, var in (
             ("storage_url", "CAPPUCCINO_STORAGE"),
             ("storage_secret", "CAPPUCCINO_STORAGE_SECRET"),
+            ("storage_secret_key", "CAPPUCCINO_STORAGE_SECRET_KEY"),
             ("ledger_secret", "CAPPUCCINO_LEDGER_SECRET"),
+            ("ledger_read_url", "CAPPUCCINO_LEDGER_READ_URL"),
             ("runtime_image", "CAPPUCCINO_RUNTIME_IMAGE"),
             ("runtime_cuda_image", "CAPPUCCINO_RUNTIME_CUDA_IMAGE"),
             ("artifact_root", "CAPPUCCINO_ARTIFACT_ROOT"),

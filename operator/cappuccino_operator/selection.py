@@ -22,6 +22,7 @@ __all__ = [
     "dsr_refusals",
     "ensemble_manifest",
     "manifest_hash",
+    "model_numbers",
     "selection_document",
     "selection_from_document",
 ]
@@ -78,7 +79,7 @@ def ensemble_manifest(sel: Selection, *, created_at: str, extra: dict[str, Any])
         "model_paths": [sel.model_path(x) for x in t],
         "source_dirs": [sel.source_dir(x) for x in t],
         # Index-aligned: each model's own numbers when known (contract 3).
-        "model_numbers": [dict(x.numbers) for x in t],
+        "model_numbers": [model_numbers(x) for x in t],
         "created_at": created_at,
         "created_by": CREATED_BY,
         **extra,
@@ -103,7 +104,7 @@ def arena_config(
                 "model_path": sel.model_path(x),
                 "source_dir": sel.source_dir(x),
                 "sha256": x.sha256,
-                **x.numbers,
+                **({"numbers": model_numbers(x)} if x.numbers else {}),
                 # Not validated yet: the init container runs the checkpoints before trading.
                 "validation_status": {"passed": False, "checks": {}, "validated_at": created_at},
             }
@@ -113,6 +114,15 @@ def arena_config(
         "created_by": CREATED_BY,
         **extra,
     }
+
+
+def model_numbers(x: SelectedTrial) -> dict[str, Any]:
+    """The registry's ModelNumbers of one model: its own figures; a refit agent's Sharpe is its
+    hold-out Sharpe (`sharpe_kind` "holdout")."""
+    out = dict(x.numbers)
+    if isinstance(out.get("holdout_sharpe"), int | float):
+        out |= {"sharpe": out["holdout_sharpe"], "sharpe_kind": "holdout"}
+    return out
 
 
 def selection_document(sel: Selection) -> dict[str, Any]:

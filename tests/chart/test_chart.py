@@ -415,21 +415,78 @@ def test_chart_cluster_role_equals_the_operator_rbac() -> None:
     assert not kinds(render(), "Role")
 
 
+def namespaced_role_rules() -> list[dict[str, Any]]:
+    """The Role rules of operator/deploy/rbac-namespaced.yaml (the operator's single source)."""
+    path = REPO / "operator" / "deploy" / "rbac-namespaced.yaml"
+    role = next(d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] == "Role")
+    return list(role["rules"])
+
+
+def secret_rules(rules: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [r for r in rules if "secrets" in r["resources"] or "*" in r["resources"]]
+
+
 def test_chart_namespaced_rules_follow_the_operator_rbac() -> None:
-    """A Role in operator/deploy/rbac.yaml (namespaced rules) is copied by scripts/sync-chart."""
-    declared = [
-        d
-        for d in yaml.safe_load_all((REPO / "operator" / "deploy" / "rbac.yaml").read_text())
-        if d and d["kind"] == "Role"
-    ]
+    """scripts/sync-chart copies rbac-namespaced.yaml's Role rules less its Secret rule (that one
+    names one install's Secrets); the chart's Role is that copy plus its own Secret rule."""
+    declared = namespaced_role_rules()
+    assert secret_rules(declared), "rbac-namespaced.yaml's Role has no Secret rule"
+    without_secrets = [r for r in declared if "secrets" not in r["resources"]]
     copy = CHART / "files" / "operator-namespaced-rules.yaml"
-    if not declared:
-        assert not copy.exists(), "rbac.yaml declares no Role: run scripts/sync-chart"
-        return
     assert copy.exists(), "run scripts/sync-chart"
-    assert yaml.safe_load(copy.read_text()) == declared[0]["rules"], "run scripts/sync-chart"
+    assert yaml.safe_load(copy.read_text()) == without_secrets, "run scripts/sync-chart"
     role = kinds(render("operator.watchNamespaces={research}"), "Role")[0]
-    assert role["rules"] == declared[0]["rules"]
+    assert role["rules"][:-1] == without_secrets
+    assert role["rules"][-1]["resources"] == ["secrets"]
+
+
+@pytest.mark.parametrize(
+    ("sets", "names"),
+    [
+        ((), ["cappuccino-ledger", "cappuccino-readonly", "cappuccino-storage"]),
+        (
+            (
+                "database.storageSecret=db-w",
+                "database.ledgerSecret=db-t",
+                "database.readonlySecret=db-r",
+                "postgresql.enabled=false",
+                "externalDatabase.skipSecretCheck=true",
+                "operator.rbac.extraSecretNames={study-b,db-w}",
+            ),
+            ["db-r", "db-t", "db-w", "study-b"],
+        ),
+        (
+            ("postgresql.auth.existingSecret=pg-auth", "externalDatabase.skipSecretCheck=true"),
+            ["cappuccino-ledger", "cappuccino-readonly", "cappuccino-storage"],
+        ),
+    ],
+)
+def test_namespaced_role_reads_only_the_charts_secrets(
+    sets: tuple[str, ...], names: list[str]
+) -> None:
+    """Each watched namespace's Role may `get` exactly the chart's database Secrets and
+    operator.rbac.extraSecretNames: no list/watch, no unrestricted Secret access, and never the
+    PostgreSQL superuser Secret (postgresql.auth.existingSecret)."""
+    docs = render("operator.watchNamespaces={research,trading}", *sets)
+    roles = kinds(docs, "Role")
+    assert len(roles) == 2
+    for role in roles:
+        assert secret_rules(role["rules"]) == [
+            {
+                "apiGroups": [""],
+                "resources": ["secrets"],
+                "resourceNames": names,
+                "verbs": ["get"],
+            }
+        ]
+    cluster = one(docs, "ClusterRole", "t-cappuccino-operator")
+    assert not secret_rules(cluster["rules"])
+
+
+def test_extra_secret_names_are_validated() -> None:
+    assert "does not match pattern" in render_error(
+        "operator.watchNamespaces={research}", "operator.rbac.extraSecretNames={Bad_Name}"
+    )
 
 
 def test_namespaced_install_renders_a_role_per_watched_namespace() -> None:

@@ -50,11 +50,13 @@ def urls(cp: ControlPlane, ns: str) -> dict[str, str]:
     return out
 
 
-def can(cp: ControlPlane, who: str, verb: str, resource: str, *where: str) -> bool:
-    """`kubectl auth can-i`; `resource` may name a subresource as `kind.group/status`."""
+def can(cp: ControlPlane, who: str, verb: str, resource: str, *where: str, name: str = "") -> bool:
+    """`kubectl auth can-i`; `resource` may name a subresource as `kind.group/status`, `name` one
+    object (`kind/name`, for rules with resourceNames)."""
     resource, _, sub = resource.partition("/")
     extra = [f"--subresource={sub}"] if sub else []
-    proc = cp.kubectl("auth", "can-i", verb, resource, *extra, "--as", who, *where, check=False)
+    target = f"{resource}/{name}" if name else resource
+    proc = cp.kubectl("auth", "can-i", verb, target, *extra, "--as", who, *where, check=False)
     answer = proc.stdout.strip()
     assert answer in {"yes", "no"}, proc.stderr
     return answer == "yes"
@@ -198,7 +200,14 @@ def test_namespaced_install_has_no_cluster_wide_access(
     for watched in (research, trading):
         assert can(cp, operator, "create", "jobs.batch", "-n", watched)
         assert can(cp, operator, "patch", "ensembles.cappuccino.dev/status", "-n", watched)
-        assert can(cp, operator, "get", "secrets", "-n", watched)
+        # Only the chart's database Secrets (resourceNames): never any Secret, nor list/watch.
+        for secret in ("cappuccino-storage", "cappuccino-ledger", "cappuccino-readonly"):
+            assert can(cp, operator, "get", "secrets", "-n", watched, name=secret)
+        assert not can(cp, operator, "get", "secrets", "-n", watched, name="other")
+        superuser = f"{release}-cappuccino-postgresql-auth"
+        assert not can(cp, operator, "get", "secrets", "-n", watched, name=superuser)
+        assert not can(cp, operator, "get", "secrets", "-n", watched)
+        assert not can(cp, operator, "list", "secrets", "-n", watched)
         assert can(cp, operator, "create", "deployments.apps", "-n", watched)
     for outside in (other, ns, "default"):
         assert not can(cp, operator, "get", "secrets", "-n", outside)

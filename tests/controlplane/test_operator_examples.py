@@ -177,6 +177,9 @@ def test_trainingsweep_example_creates_gpu_job_and_follows_outcomes(
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == 4
     assert spec["backoffLimit"] == 3 and spec["activeDeadlineSeconds"] == 86400
+    # Accepted by the API server as built: evictions/preemptions do not use up backoffLimit.
+    assert spec["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
+    assert spec["podReplacementPolicy"] == "Failed"
     assert spec["ttlSecondsAfterFinished"] == 86400 and spec["suspend"] is False
     pod = spec["template"]["spec"]
     (worker,) = pod["containers"]

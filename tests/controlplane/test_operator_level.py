@@ -299,6 +299,8 @@ def test_apply_errors_reach_the_ready_condition_and_lifecycle_events(
         return {ev["reason"] for ev in json.loads(out)["items"]}
 
     operator.wait_until(lambda: {"JobCreated"} <= events("sw"), TIMEOUT, "JobCreated event")
+    seed_trials(operator.storage_url, study_name, [3.0])
+    operator.wait_until(lambda: {"TrialsProgressing"} <= events("sw"), TIMEOUT, "progress event")
     operator.wait_until(lambda: {"ModelsSelected"} <= events("e"), TIMEOUT, "ModelsSelected")
 
 

@@ -42,6 +42,8 @@ ALLOWED = [
 ]
 
 DENIED = [
+    ("update", "studies.cappuccino.dev/finalizers"),  # a Study owns no children
+    ("update", "trainingsweeps.cappuccino.dev/status"),  # status is patched, never replaced
     ("list", "secrets"),
     ("watch", "secrets"),
     ("create", "secrets"),
@@ -63,7 +65,10 @@ DENIED = [
 
 
 def _can(cp: ControlPlane, verb: str, resource: str, ns: str) -> str:
-    proc = cp.kubectl("auth", "can-i", verb, resource, "-n", ns, as_user=SA, check=False)
+    """`kubectl auth can-i`; "kind/sub" is a subresource (can-i reads "x/y" as a name)."""
+    kind, _, sub = resource.partition("/")
+    args = [kind, f"--subresource={sub}"] if sub else [kind]
+    proc = cp.kubectl("auth", "can-i", verb, *args, "-n", ns, as_user=SA, check=False)
     return proc.stdout.strip()
 
 

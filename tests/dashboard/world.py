@@ -1,7 +1,8 @@
 """A small demo-like run through the real code paths, for the dashboard tests.
 
 1. `run_training` trains three trials of study `demo` and one of `demo-phase1` (two-phase) on
-   the bundled sample with tiny PPO sizes (real CPCV, real artifacts);
+   the demo's training bars of the bundled sample with tiny PPO sizes (real CPCV, hold-out and
+   artifacts);
 2. the registry's `deploy` writes an arena and an ensemble under `home/deployments`;
 3. `cappuccino arena` and `cappuccino trade` replay two held-out days on the replay broker into
    the SQLite ledger, exactly as `cappuccino demo`'s trading stage does with a file ledger.
@@ -18,8 +19,9 @@ from cappuccino_runtime.settings import Settings
 
 __all__ = ["REPLAY_END", "REPLAY_START", "DemoWorld", "build_demo_world"]
 
-REPLAY_START = "2017-08-20T00:00:00Z"
-REPLAY_END = "2017-08-22T00:00:00Z"
+REPLAY_START = "2019-05-06T00:00:00Z"
+"""Two days of the demo's held-out period (after the training bars end)."""
+REPLAY_END = "2019-05-08T00:00:00Z"
 TINY = {
     "search_space": {
         "net_dimension": {"type": "categorical", "choices": [16, 32]},
@@ -29,6 +31,10 @@ TINY = {
     },
     "env": {"num_envs": 4, "episode_length": 64},
     "ppo": {"total_timesteps": 256, "eval_interval": 1000},
+    # 1200 bars: the CPCV embargo covers the features' support (94 bars for minimal, 187 for
+    # standard/full), which leaves standard too few training bars between held-out groups
+    "feature_set": "minimal",
+    "phase1": {"feature_sets": ["minimal"]},
     "n_startup_trials": 4,
     "pruner_startup_trials": 10,
     "cpu_threads": 1,
@@ -59,7 +65,7 @@ def build_demo_world(
     """Trains, deploys and replays under `home` (about a minute on 2 shared cores); the Optuna
     storage and the ledger are SQLite files under `home` unless URLs are given."""
     from cappuccino_runtime.artifacts import ArtifactStore
-    from cappuccino_runtime.data import load_sample
+    from cappuccino_runtime.demo import demo_market
     from cappuccino_runtime.deploy.build import deploy
     from cappuccino_runtime.registry.queries import connect
     from cappuccino_runtime.training.config import parse_config
@@ -78,7 +84,7 @@ def build_demo_world(
     )
     settings.ensure_dirs()
     config = parse_config(TINY, source="dashboard tests")
-    market = load_sample(["BTC/USD", "ETH/USD"], "1h").slice(0, 1200)
+    market = demo_market().select(["BTC/USD", "ETH/USD"])
     for phase, n in (("phase1", 1), ("full", 3)):
         run_training(
             TrainOptions(study="demo", n_trials=n, seed=0, phase=phase),  # type: ignore[arg-type]

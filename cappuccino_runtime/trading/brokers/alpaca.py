@@ -39,7 +39,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -241,6 +241,11 @@ class AlpacaBroker:
             ) from e
         return data.slice(max(0, data.n_bars - bars), data.n_bars)
 
+    def fill_tradable(self, symbols: tuple[str, ...]) -> list[bool]:
+        # A live venue has no forward-filled bars: when it cannot fill it rejects the order,
+        # and a feed that stops is the stale-data guard's job.
+        return [True for _ in symbols]
+
     def fill_prices(self, symbols: tuple[str, ...]) -> list[float]:
         from alpaca.data.requests import CryptoLatestBarRequest
 
@@ -336,7 +341,9 @@ class AlpacaBroker:
                 out.append(self._to_order(r))
             if len(rows) < ORDERS_PAGE or not fresh:
                 return out
-            until = min(r.submitted_at or r.created_at for r in fresh)
+            # `until` is exclusive and orders can share a submission time ("Get All Orders"):
+            # step back to just after the oldest one seen and drop repeats by id
+            until = min(r.submitted_at or r.created_at for r in fresh) + timedelta(microseconds=1)
 
     def fee_activities(self, after: datetime | None = None) -> list[FeeActivity]:
         """CFEE activities posted after `after` (all when None), oldest first, every page."""

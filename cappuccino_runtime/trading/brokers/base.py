@@ -108,6 +108,11 @@ class Broker(Protocol):
         """The prices market orders would fill at now, before slippage."""
         ...
 
+    def fill_tradable(self, symbols: tuple[str, ...]) -> list[bool]:
+        """Per symbol, whether there is a market to fill in now: False on a replayed bar that
+        was forward-filled over an outage (volume 0), exactly where the env does not trade."""
+        ...
+
     def resume_at(self, ts: datetime) -> None:
         """Positions a replay's clock at the bar that ended at `ts` (a restart); live: no-op."""
         ...

@@ -120,6 +120,9 @@ class ReplayBroker:
     def fill_prices(self, symbols: tuple[str, ...]) -> list[float]:
         return [float(self.data.open[self.t + 1, self._col(s)]) for s in symbols]
 
+    def fill_tradable(self, symbols: tuple[str, ...]) -> list[bool]:
+        return [bool(self.data.volume[self.t + 1, self._col(s)] > 0) for s in symbols]
+
     def asset_rules(self, symbol: str) -> AssetRules:
         self._col(symbol)
         return AssetRules(symbol=symbol, min_notional=0.0)

@@ -122,6 +122,17 @@ key `password` is chart 0.1.0's owner password), else a new random one. */}}
 {{- toJson $out -}}
 {{- end -}}
 
+{{/* The only Secrets a namespaced operator may `get` in a watched namespace (its Role's
+resourceNames): the database Secrets (contract 8; with an external database or
+postgresql.auth.existingSecret these are the user's own, same names) and
+operator.rbac.extraSecretNames (e.g. Studies' own storageSecretRef names). Sorted, unique. Never
+postgresql.auth.existingSecret itself: it holds the superuser password, which the operator never reads. */}}
+{{- define "cappuccino.operator.secretNames" -}}
+{{- $names := list .Values.database.storageSecret .Values.database.ledgerSecret .Values.database.readonlySecret -}}
+{{- $names = concat $names (.Values.operator.rbac.extraSecretNames | default list) -}}
+{{- toYaml ($names | uniq | sortAlpha) -}}
+{{- end -}}
+
 {{/* The Secret and key the operator's own CAPPUCCINO_STORAGE comes from (operator.databaseAccess). */}}
 {{- define "cappuccino.operator.storageRef" -}}
 name: {{ ternary .Values.database.readonlySecret .Values.database.storageSecret (eq .Values.operator.databaseAccess "readonly") }}

@@ -214,6 +214,7 @@ def build_sweep_job(
         device="cuda" if spec.resources.gpu > 0 else "cpu",
         config=f"{CONFIG_DIR}/{CONFIG_FILE}",
         artifact_root=study.artifact_root,
+        metrics_port=config.metrics_port,
     )
     tmp, tmp_mount = tmp_volume()
     art_vols, art_mounts = artifact_volumes(study, read_only=False)
@@ -232,6 +233,8 @@ def build_sweep_job(
         "securityContext": CONTAINER_SECURITY,
         "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         "volumeMounts": [tmp_mount, config_mount, *art_mounts],
+        # the chart's PodMonitor scrapes the port named `metrics` of trainer pods
+        "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
     }
     if ef := env_from(study):
         container["envFrom"] = ef

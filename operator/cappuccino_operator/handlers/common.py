@@ -19,6 +19,7 @@ from cappuccino_operator.kube import KubeError
 __all__ = [
     "INTERVAL",
     "apply_child",
+    "ledger_read_url",
     "namespaced",
     "normal_event",
     "parse_spec",
@@ -117,6 +118,14 @@ def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
             "No storage Secret is referenced and the operator has no CAPPUCCINO_STORAGE."
         )
     return str(memo.config.storage_url)
+
+
+def ledger_read_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
+    """The URL the status timers read the trading tables with: a named Secret's, else the
+    operator's read-only ledger URL when it has one, else its own storage URL."""
+    if ref is None and memo.config.ledger_read_url:
+        return str(memo.config.ledger_read_url)
+    return storage_url(memo, namespace, ref)
 
 
 def write_status(

@@ -159,6 +159,14 @@ def _sync(
         goal=study.spec.objective.goal,
         direction=study.spec.direction,
     )
+    before = (status or {}).get("done")
+    if summary is not None and isinstance(before, int) and fields["done"] > before:
+        best = f"; best value {summary.best_value:.4g}" if summary.best_value is not None else ""
+        normal_event(
+            body,
+            "TrialsProgressing",
+            f"{fields['done']}/{sweep.trials} trials finished{best}.",
+        )
     if outcome is not None:
         _stop_workers(memo, namespace, name, sweep, study, job, body)
         if outcome == "Succeeded":

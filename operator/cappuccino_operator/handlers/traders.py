@@ -34,6 +34,7 @@ from cappuccino_operator.errors import (
 from cappuccino_operator.handlers.common import (
     INTERVAL,
     apply_child,
+    ledger_read_url,
     namespaced,
     normal_event,
     parse_spec,
@@ -121,10 +122,7 @@ def _select(
             "the search likely found luck; set allowLowDsr: true to trade them anyway (the "
             "manifest records the override)."
         )
-    gate = {"threshold": spec.min_dsr, "overridden": bool(low)}
-    if study_dsr is not None:
-        gate["study_dsr"] = study_dsr
-    return selection, gate
+    return selection, {"threshold": spec.min_dsr, "overridden": bool(low)}
 
 
 def _freeze(
@@ -282,7 +280,7 @@ def _figures(
     fields: dict[str, Any] = {}
     try:
         ledger = parsed.ledger_secret_ref or study.spec.storage_secret_ref
-        url = storage_url(memo, namespace, ledger)
+        url = ledger_read_url(memo, namespace, ledger)
         pid = portfolio_id(namespace, name)
         with memo.db.connect(url) as conn:
             if isinstance(parsed, ArenaSpec):

@@ -57,8 +57,8 @@ def make_slot(data: MarketData, seed: int, net_dimension: int = 16, study: str =
     )
     torch.manual_seed(seed)
     actor = Actor(spec.obs_dim, spec.action_dim, net_dimension).eval()
-    with torch.no_grad():  # larger output weights so the random policy actually trades
-        actor.net[-1].weight.mul_(8.0)
+    with torch.no_grad():  # a random policy that trades (a fresh actor's head is ~0: it holds)
+        torch.nn.init.orthogonal_(actor.net[-1].weight, 3.0)
     return ModelSlot(study, seed, f"sha-{seed}", spec, actor)
 
 

@@ -126,14 +126,25 @@ def test_rejected_orders_are_recorded_and_trading_carries_on(world, tmp_path: Pa
     trader = _trader(url, clock, f"sqlite:///{tmp_path / 'r.db'}", sample(1200), max_polls=3)
     with pytest.raises(ConfigError, match=r"has \$5.00 cash, less than the \$10,000.00"):
         trader.start()
-    # the account's cash goes elsewhere after the start: the buys get 403 insufficient balance
+    # the account refuses every order (a non-temporary error): each is recorded as rejected
     fake.cash = 10_000.0
-    trader.start()
-    fake.cash = 5.0
-    trader.start = lambda: None  # type: ignore[method-assign]
+    fake.faults += [Fault("POST", "/v2/orders", "404") for _ in range(100)]
     assert trader.run() == 3
     orders = trader.ledger.orders(BOOK.portfolio_id)
     assert orders and {o.status for o in orders} <= {"rejected", "skipped"}
     assert "rejected" in {o.status for o in orders}
     assert fake.orders == {} and trader.ledger.fills(BOOK.portfolio_id) == []
     assert len(trader.ledger.snapshots(BOOK.portfolio_id)) == 3
+
+
+def test_buys_are_capped_at_the_cash_the_account_holds(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fake, clock, url = world
+    trader = _trader(url, clock, f"sqlite:///{tmp_path / 'c.db'}", sample(1200), max_polls=2)
+    trader.start()
+    fake.cash = 40.0  # the account's cash went elsewhere after the start
+    trader.start = lambda: None  # type: ignore[method-assign]
+    trader.run()
+    orders = trader.ledger.orders(BOOK.portfolio_id)
+    assert "rejected" not in {o.status for o in orders}  # never a 403 insufficient balance
+    spent = sum(o["notional"] or 0.0 for o in fake.orders.values() if o["side"] == "buy")
+    assert 0.0 < spent <= 40.0 + 1e-9

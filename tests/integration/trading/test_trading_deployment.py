@@ -56,7 +56,10 @@ def test_arena_cli_replays_ranks_and_writes_state_files(
     ledger = open_sql_ledger(url)
     ranking = ledger.latest_ranking("local/arena")
     assert len(ranking) == 4 and [r.rank for r in ranking] == [1, 2, 3, 4]
-    assert sum(r.promoted for r in ranking) == 3
+    # honest promotion: only after a week of bars and with PSR >= 0.95, never more than 3
+    assert sum(r.promoted for r in ranking) <= 3
+    assert all((r.n_returns or 0) >= 167 and (r.psr or 0) >= 0.95 for r in ranking if r.promoted)
+    assert all(r.sharpe_se is not None for r in ranking if r.sharpe is not None)
     assert all(r.portfolio_id.startswith("local/arena/demo:") for r in ranking)
     orders = {r.portfolio_id: len(ledger.orders(r.portfolio_id)) for r in ranking}
     assert sum(orders.values()) > 0
@@ -124,7 +127,7 @@ def test_demo_stage_prints_arena_ensemble_and_buy_and_hold(deployed: tuple[Path,
     )
     text = console.export_text()
     assert "ensemble (vote)" in text and "buy-and-hold" in text and "arena demo:" in text
-    assert len(result.arena) == 4 and sum(r.promoted for r in result.arena) == 3
+    assert len(result.arena) == 4 and sum(r.promoted for r in result.arena) <= 3
     assert result.bars > 50
 
 

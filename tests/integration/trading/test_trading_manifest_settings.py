@@ -39,6 +39,7 @@ STUDY = study_context(
         }
     ),
     OperatorConfig(storage_url="postgresql+psycopg://u:pw@db/optuna"),
+    namespace="default",
 )
 
 

@@ -270,3 +270,42 @@ def test_open_orders_are_read_across_pages(world: tuple[FakeAlpaca, Clock, str])
         )
     open_ids = {o.client_order_id for o in broker.open_orders()}
     assert len(open_ids) == 1203
+
+
+def test_an_arena_book_never_changes_venue_when_promoted(
+    world: tuple[FakeAlpaca, Clock, str], tmp_path: Path
+) -> None:
+    from cappuccino_runtime.persistence.ledger import RankingRecord
+
+    fake, clock, url = world
+    data = sample(1200)
+    url_l = f"sqlite:///{tmp_path / 'arena.db'}"
+    books = [BookPlan(f"local/arena/s:{i}", (i,), "s", i) for i in range(2)]
+
+    def arena() -> Trader:
+        return Trader(
+            ModelBank([make_slot(data, seed=s) for s in (1, 2)]),
+            books,
+            _broker(url, clock),
+            open_sql_ledger(url_l),
+            TraderConfig(poll_seconds=3600, route="promoted", dead_band=0.0, max_polls=2),
+            arena_id="local/arena",
+        )
+
+    first = arena()
+    first.run()
+    assert fake.post_requests == 0  # arena books on a live broker are filled locally
+    traded = sum(len(first.ledger.fills(b.portfolio_id)) for b in books)
+    assert traded > 0
+    # a promotion (here written by hand) does not move a local book to the broker
+    first.ledger.add_ranking(
+        [
+            RankingRecord("local/arena", clock.now, b.portfolio_id, "s", i, i + 1, 1.0, True)
+            for i, b in enumerate(books)
+        ]
+    )
+    clock.advance(3600)
+    again = arena()
+    again.run()
+    assert fake.post_requests == 0 and again._routed == set()
+    assert {b.venue for b in (again.ledger.book(p.portfolio_id) for p in books)} == {"local"}

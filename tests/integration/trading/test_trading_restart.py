@@ -27,7 +27,7 @@ START, STOP = 1100, 1160
 BOOKS = [BookPlan(f"local/arena/s:{i}", (i,), "s", i) for i in range(3)]
 CONFIG = TraderConfig(
     dead_band=0.0,
-    route="promoted",
+    route="all",  # every book routes to the (replay) broker; a book's venue never changes
     top_k=1,
     ranking_window_hours=24,
     guards=GuardConfig(max_drawdown=1.0, max_loss_per_hour=1.0, max_trades_per_hour=1000),

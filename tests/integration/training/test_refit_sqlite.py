@@ -140,6 +140,8 @@ def test_refit_agents_carry_their_own_hold_out_numbers(trained: tuple[Settings, 
         assert a["holdout_start"] == plan.holdout[0].isoformat()
         assert a["holdout_end"] == plan.holdout[1].isoformat()
         assert 0.0 <= a["psr"] <= 1.0 and 0.0 <= a["dsr"] <= a["psr"]
+        (diag,) = a["split_diagnostics"]
+        assert {"turnover_per_bar", "fees_fraction", "exposure"} <= set(diag)
         seeds.add(a["seed"])
         assert a["artifact_uri"].endswith(f"/s-refit/trial_{t.number}_1h")
         record = store.read_record(a["artifact_uri"])
@@ -172,3 +174,27 @@ def test_refit_of_a_study_without_a_plan_says_why(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="no evaluation plan"):
         run_refit(RefitOptions(study="old"), settings=settings)
+
+
+def test_models_top_shows_each_refit_agents_own_numbers(
+    trained: tuple[Settings, object], capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings, market = trained
+    run_refit(  # already refit by the test above when run in order; skipped then
+        RefitOptions(study="s", top_n=1, seeds=1, device="cpu"),
+        settings=settings,
+        market=market,  # type: ignore[arg-type]
+    )
+    capsys.readouterr()
+    _cli(
+        ["models", "top", "--study", "s-refit", "--n", "2", "--storage", settings.storage, "--json"]
+    )
+    rows = json.loads(capsys.readouterr().out)
+    for row in rows:
+        n = row["numbers"]
+        assert n["sharpe_kind"] == "holdout" and n["sharpe"] == row["value"]
+        assert n["holdout_bars"] == row["user_attrs"]["holdout_bars"]
+        assert n["hyperparameter_score"] == row["user_attrs"]["hyperparameter_score"]
+    _cli(["models", "top", "--study", "s", "--n", "1", "--storage", settings.storage])
+    table = capsys.readouterr().out
+    assert "own Sharpe" in table and "hyperparameter score: mean CPCV excess Sharpe" in table

@@ -214,3 +214,51 @@ def test_pruner_stops_a_trial_after_its_first_split(tmp_path: Path) -> None:
     assert not (trial_dir / ACTOR_FILE).exists()
     parts = decode_returns(store.read_verified(str(trial_dir), RETURNS_FILE, record))
     assert {(p.split, p.group) for p in parts} == {(0, 0), (0, 1)}
+
+
+def test_a_trial_failing_after_a_split_keeps_what_it_evaluated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """N for the DSR counts evaluated-then-failed trials, so they keep their returns too."""
+    from cappuccino_runtime.training import objective as objective_module
+    from cappuccino_runtime.training.objective import Objective
+    from cappuccino_runtime.training.report import evaluated_count
+
+    real = objective_module.train_split
+
+    def fail_on_split_1(prepared, split, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if split.index == 1:
+            raise RuntimeError("simulated out-of-memory in split 1")
+        return real(prepared, split, *args, **kwargs)
+
+    monkeypatch.setattr(objective_module, "train_split", fail_on_split_1)
+    study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    config = parse_config(TINY_CONFIG)
+    market = _market()
+    plan = build_plan(
+        market,
+        timeframes=["1h"],
+        feature_sets=["standard"],
+        max_lookback=6,
+        n_groups=4,
+        n_test_groups=2,
+        holdout_fraction=0.15,
+    )
+    objective = Objective(
+        plan=plan,
+        study_name=study.study_name,
+        market=market,
+        config=config,
+        space=config.space(),
+        artifact_root=str(tmp_path / "art"),
+        base_seed=0,
+        device="cpu",
+    )
+    study.optimize(objective, n_trials=1, catch=(RuntimeError,))
+    (trial,) = study.trials
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert len(trial.user_attrs["sharpe_list_bot"]) == 1
+    store = ArtifactStore(str(tmp_path / "art"))
+    record = store.read_record(trial.user_attrs["artifact_uri"])
+    assert record.state == "FAIL" and set(record.checksums) == {RETURNS_FILE}
+    assert evaluated_count(study) == 1

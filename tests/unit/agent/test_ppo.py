@@ -179,3 +179,67 @@ def test_truncation_reaches_the_reward_buffer(toy_env_cls: type) -> None:
 
     a, b = critic_after(0.0), critic_after(0.9)
     assert not all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_minibatch_that_does_not_divide_the_rollout_is_a_clear_error(toy_env_cls: type) -> None:
+    # rollout 4 envs x 16 steps = 64; 48 would leave a 16-transition minibatch every epoch
+    with pytest.raises(ConfigError, match="evenly"):
+        train(_tiny(minibatch_size=48), toy_env_cls(num_envs=4))
+
+
+def test_cleanrl_initialisation_and_configurable_log_std() -> None:
+    """Orthogonal init: hidden gain sqrt(2), actor head 0.01, critic head 1.0, zero biases; a
+    fresh actor's mean action is about 0 (the env maps that to 'keep the book')."""
+    from cappuccino_runtime.agent.networks import Actor, Critic
+
+    torch.manual_seed(0)
+    actor, critic = Actor(40, 3, 64, init_log_std=-1.25), Critic(40, 64)
+    head = actor.net[-1].weight
+    # rows of an orthogonal [3, 64] matrix scaled by the gain have norm == gain
+    torch.testing.assert_close(head.norm(dim=1), torch.full((3,), 0.01), rtol=1e-4, atol=0)
+    torch.testing.assert_close(critic.net[-1].weight.norm(), torch.tensor(1.0), rtol=1e-4, atol=0)
+    hidden = actor.net[0].weight  # [64, 40]: orthonormal columns scaled by sqrt(2)
+    gram = hidden.T @ hidden
+    torch.testing.assert_close(gram, 2.0 * torch.eye(40), rtol=0, atol=1e-4)
+    assert all(float(m.bias.detach().abs().max()) == 0.0 for m in actor.net if hasattr(m, "bias"))
+    assert actor.log_std.tolist() == [-1.25] * 3
+    obs = torch.randn(256, 40)
+    assert actor(obs).abs().max().item() < 0.1
+
+
+def test_reward_normalisation_scales_rewards_to_unit_return_std(toy_env_cls: type) -> None:
+    """With norm_reward the value targets are O(1) even for rewards of ~1e-3 (log returns)."""
+    from cappuccino_runtime.agent.ppo import RewardNormalizer
+
+    norm = RewardNormalizer(num_envs=64, gamma=0.9, device=torch.device("cpu"))
+    gen = torch.Generator().manual_seed(0)
+    done = torch.zeros(64, dtype=torch.bool)
+    out = [norm(torch.randn(64, generator=gen) * 1e-3, done) for _ in range(400)]
+    returns = torch.zeros(64)
+    for r in out:
+        returns = returns * 0.9 + r
+    assert 0.5 < float(returns.std()) < 2.0  # discounted returns of the scaled rewards ~ 1
+
+    class TinyRewards(toy_env_cls):  # type: ignore[misc, valid-type]
+        def step(self, actions: torch.Tensor):  # type: ignore[no-untyped-def]
+            obs, reward, term, trunc, info = super().step(actions)
+            return obs, reward * 1e-3, term, trunc, info
+
+    plain = train(_tiny(norm_reward=False), TinyRewards(num_envs=4)).diagnostics[-1]
+    scaled = train(_tiny(norm_reward=True), TinyRewards(num_envs=4)).diagnostics[-1]
+    assert scaled["value_loss"] > 100 * plain["value_loss"]
+
+
+def test_ppo_args_are_the_one_source_of_defaults() -> None:
+    """A training config that names no PPO knob runs PPOArgs' defaults (PPOSettings has none)."""
+    from cappuccino_runtime.training.config import PPOSettings, parse_config, resolve_trial
+
+    assert all(v is None for v in PPOSettings().model_dump().values())
+    setup = resolve_trial({"lookback": 3}, parse_config({}), timeframe="1h", seed=5, device="cpu")
+    defaults = PPOArgs()
+    for name in args_field_names():
+        if name not in ("seed", "device"):
+            assert getattr(setup.ppo, name) == getattr(defaults, name), name
+    custom = parse_config({"ppo": {"init_log_std": -1.0, "norm_reward": False}})
+    ppo = resolve_trial({"lookback": 3}, custom, timeframe="1h", seed=5, device="cpu").ppo
+    assert (ppo.init_log_std, ppo.norm_reward) == (-1.0, False)

@@ -19,7 +19,7 @@ from benchmarks.learning import (
     run_rule,
 )
 from benchmarks.ppo_throughput import ppo_matmuls
-from cappuccino_runtime.env import EnvConfig, buy_and_hold_equity, evaluate_policy
+from cappuccino_runtime.env import EnvConfig, buy_and_hold_equity, evaluate_policy, state_dim
 
 
 def _market(n_bars: int = 60, n_assets: int = 2, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -64,7 +64,7 @@ def test_agent_episode_is_the_scorers_episode() -> None:
     open_, close, features = _market()
     config = EnvConfig(lookback=3, episode_length=10)
     torch.manual_seed(0)
-    obs_dim = 2 + 2 + 2 * 2 + 3 * 2 * 3
+    obs_dim = state_dim(2, 3, 3)
     policy = torch.nn.Linear(obs_dim, 2)
     book = run_agent(policy, open_, close, features, 20, 55, config, "cpu")
     scored = evaluate_policy(policy, open_, close, features, config, [(20, 55)], "cpu")[0]

@@ -343,3 +343,15 @@ def test_the_cli_boundary_user_errors_are_one_line_exit_2_and_bugs_a_traceback(
         cli.main([])
     err = capsys.readouterr().err
     assert caught.value.code == 1 and "Traceback" in err and "Please report it" in err
+
+
+def test_a_missing_artifact_root_is_an_error_not_another_directory(tmp_path: Path) -> None:
+    from cappuccino_runtime.validation.files import check_artifact_root
+    from cappuccino_runtime.validation.runner import resolve_entry_dir
+
+    with pytest.raises(ConfigError, match="'/nonexistent' is not a directory"):
+        check_artifact_root("/nonexistent")
+    with pytest.raises(ConfigError, match="not a directory"):
+        resolve_entry_dir(tmp_path / "m.json", "model_0", "s/trial_0_1h", "/nonexistent")
+    assert check_artifact_root(str(tmp_path)) == str(tmp_path)
+    assert check_artifact_root("s3://bucket/root") == "s3://bucket/root"  # not probed

@@ -60,6 +60,18 @@ def test_conflicting_duplicates_keep_the_largest_volume() -> None:
     assert issue.kind == "conflicting_duplicate" and issue.lines == [4]
 
 
+def test_a_conflicting_duplicate_spike_is_dropped_even_with_more_volume() -> None:
+    rows = hourly("2021-01-01", 5)
+    ts, o, h, low, c, v = rows[2]
+    spike = (ts, o, h * 10, low, c * 10, v * 100)  # same bar, close 10x its neighbours
+    rows.insert(3, spike)
+    frame, issues = clean(rows)
+    assert len(frame) == 5
+    assert frame.loc[pd.Timestamp(ts), "close"] == c  # the plausible row is kept
+    (issue,) = issues
+    assert issue.kind == "conflicting_duplicate" and issue.lines == [4]
+
+
 def test_replayed_values_become_a_filled_gap() -> None:
     rows = hourly("2021-01-01", 6)
     # Bars 04:00 and 05:00 repeat the OHLCV of 01:00 and 02:00 exactly (the CDD 2017-11-12 quirk).

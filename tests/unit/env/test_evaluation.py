@@ -128,3 +128,36 @@ def test_cuda_curves_equal_cpu_curves(market: Market) -> None:
     }
     for cpu, cuda in zip(curves["cpu"], curves["cuda"], strict=True):
         np.testing.assert_allclose(cuda, cpu, rtol=1e-9)
+
+
+def test_outage_bars_are_not_traded_and_stats_are_reported(market: Market) -> None:
+    """Zero-volume (forward-filled) bars cannot be filled: the env and evaluation skip them."""
+    from cappuccino_runtime.env import run_policy
+
+    cfg = EnvConfig(lookback=2, no_trade_band=0.0, episode_length=80)
+    tradable = np.ones(market.close.shape, dtype=bool)
+    tradable[:, 0] = False  # asset 0 is never tradable
+    tradable[50:60, 1] = False  # asset 1 is out for ten bars
+
+    def flip(obs: torch.Tensor) -> torch.Tensor:  # alternate hard between assets 1 and 2
+        t = int(obs.shape[0])
+        sign = 1.0 if float(obs[0, 2]) < 0.5 else -1.0
+        return torch.tensor([[0.0, 6.0 * sign, -6.0 * sign]] * t)
+
+    run = run_policy(flip, market.open, market.close, market.features, cfg, [(10, 100)], "cpu")
+    blocked = run_policy(
+        flip, market.open, market.close, market.features, cfg, [(10, 100)], "cpu", tradable=tradable
+    )
+    assert run.trades[0] > blocked.trades[0] > 0
+    assert run.turnover[0] > blocked.turnover[0] > 0
+    assert 0.9 < run.exposure[0] <= 1.0 and run.fees[0] > blocked.fees[0] > 0
+    env = VecTradingEnv(
+        market.open, market.close, market.features, cfg, device="cpu", tradable=tradable
+    )
+    env.reset(starts=[10])
+    for _ in range(80):
+        t = int(env.t[0]) + 1
+        _, _, _, _, info = env.step(flip(env._observe()))
+        assert info["buy_notional"][0, 0] == 0 and info["sell_notional"][0, 0] == 0
+        if 50 <= t < 60:
+            assert info["buy_notional"][0, 1] == 0 and info["sell_notional"][0, 1] == 0

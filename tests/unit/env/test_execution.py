@@ -173,3 +173,80 @@ def test_asset_major_inputs_give_the_same_result() -> None:
     b = rebalance(cash, *(asset_major(x) for x in (holdings, weights, price)), FEE, SLIP, 1.0)
     for x, y in zip(a, b, strict=True):
         torch.testing.assert_close(x, y, rtol=1e-15, atol=0.0)
+
+
+def _book(cash: float, holdings: list[float], price: list[float]):
+    return torch.tensor([cash], dtype=torch.float64), t64(holdings), t64(price)
+
+
+def test_no_trade_band_leaves_small_moves_alone_and_trades_big_ones() -> None:
+    # value 1000 = 500 cash + 5 x 100: asset 0 holds 0.5 of the book
+    cash, holdings, price = _book(500.0, [5.0, 0.0], [100.0, 10.0])
+    small = rebalance(cash, holdings, t64([0.53, 0.04]), price, FEE, SLIP, 1.0, no_trade_band=0.05)
+    assert small.trades.item() == 0 and small.fees.item() == 0.0  # both moves within 5 %
+    mixed = rebalance(cash, holdings, t64([0.53, 0.2]), price, FEE, SLIP, 1.0, no_trade_band=0.05)
+    assert mixed.buy_notional[0].tolist() == pytest.approx([0.0, 200.0])  # only asset 1 trades
+    assert mixed.holdings[0, 0].item() == 5.0
+
+
+def test_partial_rebalance_moves_a_fraction_of_the_way() -> None:
+    cash, holdings, price = _book(1000.0, [0.0], [100.0])
+    half = rebalance(cash, holdings, t64([0.8]), price, 0.0, 0.0, 1.0, rebalance_fraction=0.5)
+    assert half.buy_notional[0, 0].item() == pytest.approx(400.0)
+    # the band is checked on the whole distance, the fraction applies to what trades
+    both = rebalance(
+        cash, holdings, t64([0.8]), price, 0.0, 0.0, 1.0, no_trade_band=0.5, rebalance_fraction=0.5
+    )
+    assert both.buy_notional[0, 0].item() == pytest.approx(400.0)
+
+
+def test_untradable_bars_keep_their_position() -> None:
+    """A bar forward-filled over an outage has no market: that asset neither buys nor sells."""
+    cash, holdings, price = _book(100.0, [1.0, 1.0], [100.0, 100.0])
+    r = rebalance(
+        cash,
+        holdings,
+        t64([0.0, 0.9]),
+        price,
+        FEE,
+        SLIP,
+        1.0,
+        tradable=torch.tensor([[True, False]]),
+    )
+    assert r.sell_units[0].tolist() == pytest.approx([1.0, 0.0])
+    assert r.buy_notional[0, 1].item() == 0.0 and r.holdings[0, 1].item() == 1.0
+
+
+def test_minimum_units_per_asset_skip_small_orders() -> None:
+    cash, holdings, price = _book(1000.0, [0.0, 0.0], [100.0, 10.0])
+    r = rebalance(
+        cash, holdings, t64([0.3, 0.3]), price, 0.0, 0.0, 1.0, min_units=torch.tensor([5.0, 5.0])
+    )
+    # asset 0 would get 3 units (< 5): skipped; asset 1 gets 30 units
+    assert r.buy_units[0].tolist() == pytest.approx([0.0, 30.0])
+    assert r.cash.item() == pytest.approx(700.0)
+
+
+def test_execute_reads_every_parameter_from_the_rule() -> None:
+    from cappuccino_runtime.artifacts import ExecutionSpec
+    from cappuccino_runtime.env import EnvConfig, execute
+
+    cash, holdings, price = _book(1000.0, [2.0], [100.0])
+    spec = ExecutionSpec(
+        fee_rate=0.001, slippage_bps=20, min_order_notional=5, no_trade_band=0.1,
+        rebalance_fraction=0.5,
+    )  # fmt: skip
+    env = EnvConfig(
+        lookback=1, fee_rate=0.001, slippage_bps=20, min_order_notional=5, no_trade_band=0.1,
+        rebalance_fraction=0.5,
+    )  # fmt: skip
+    direct = rebalance(
+        cash, holdings, t64([0.9]), price, 0.001, 0.002, 5.0, no_trade_band=0.1,
+        rebalance_fraction=0.5,
+    )  # fmt: skip
+    for rules in (spec, env):
+        got = execute(rules, cash, holdings, t64([0.9]), price)
+        assert torch.equal(got.holdings, direct.holdings) and torch.equal(got.cash, direct.cash)
+    assert env.execution_spec(reward_normalization=True).model_dump(
+        exclude={"reward_normalization", "min_qty"}
+    ) == spec.model_dump(exclude={"reward_normalization", "min_qty"})

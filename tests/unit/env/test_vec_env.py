@@ -27,7 +27,9 @@ def scripted_actions(steps: int, b: int, a: int, seed: int = 0) -> torch.Tensor:
 
 def test_accounting_is_exact_after_every_step(market: Market) -> None:
     """A ledger kept from the reported fills reproduces cash, holdings, value and fees."""
-    cfg = EnvConfig(lookback=3, episode_length=60, min_order_notional=50.0, slippage_bps=10)
+    cfg = EnvConfig(
+        lookback=3, episode_length=60, min_order_notional=50.0, slippage_bps=10, no_trade_band=0.0
+    )
     env = make_env(market, cfg, b=4)
     env.reset(starts=[2, 10, 50, 90])
     t = torch.tensor([2, 10, 50, 90])
@@ -90,8 +92,20 @@ def test_rewards_are_log_returns_of_the_value(market: Market) -> None:
             previous = info["value"]
 
 
-def test_torch_env_matches_the_numpy_oracle_at_every_step(market: Market) -> None:
-    cfg = EnvConfig(lookback=4, episode_length=80, min_order_notional=40.0, slippage_bps=7.5)
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {},
+        {"no_trade_band": 0.0},
+        {"no_trade_band": 0.1, "rebalance_fraction": 0.5},
+        {"reward": "excess_log_return", "turnover_penalty": 0.01, "reward_scale": 2.0},
+        {"reward": "simple_return", "no_trade_band": 0.02, "rebalance_fraction": 0.25},
+    ],
+)
+def test_torch_env_matches_the_numpy_oracle_at_every_step(market: Market, rule: dict) -> None:
+    cfg = EnvConfig(
+        lookback=4, episode_length=80, min_order_notional=40.0, slippage_bps=7.5, **rule
+    )
     starts = [3, 20, 60, 79]
     env = make_env(market, cfg, b=len(starts))
     obs = env.reset(starts=starts)
@@ -104,7 +118,7 @@ def test_torch_env_matches_the_numpy_oracle_at_every_step(market: Market) -> Non
         ref_obs = [out[0] for out in outs]
         np.testing.assert_allclose(reward.numpy(), [out[1] for out in outs], rtol=1e-9, atol=1e-12)
         assert truncated.tolist() == [out[2] for out in outs]
-        for key in ("value", "cash", "total_fees", "fees"):
+        for key in ("value", "cash", "total_fees", "fees", "turnover"):
             np.testing.assert_allclose(info[key].numpy(), [out[3][key] for out in outs], **EXACT)
         for key in ("holdings", "buy_notional", "sell_notional", "weights"):
             np.testing.assert_allclose(
@@ -151,7 +165,7 @@ def test_truncation_autoreset_and_final_obs(market: Market) -> None:
     assert torch.equal(info["t"], torch.tensor([7, 55, 155]))
     assert (info["holdings"] > 0).any()
     assert torch.equal(obs[:, 0], torch.ones(3))  # cash weight 1
-    assert torch.equal(obs[:, 1:5], torch.zeros(3, 4))  # log wealth 0, no holdings
+    assert torch.equal(obs[:, 1:4], torch.zeros(3, 3))  # no holdings
     assert not torch.equal(obs, info["final_obs"])
     _, _, _, truncated, info = env.step(action)
     assert not truncated.any()
@@ -242,7 +256,7 @@ def test_bad_inputs_are_refused(market: Market) -> None:
 def test_obs_and_action_dims(market: Market) -> None:
     env = make_env(market, EnvConfig(lookback=4, episode_length=10), b=2)
     assert env.action_dim == 3
-    assert env.obs_dim == 2 + 3 + 3 * 3 + 4 * 3 * 2
+    assert env.obs_dim == 1 + 3 + 3 * 3 + 4 * 3 * 2
     assert env.reset().shape == (2, env.obs_dim)
 
 

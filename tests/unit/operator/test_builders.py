@@ -340,3 +340,44 @@ def test_refit_job_runs_the_refit_command_after_the_sweep() -> None:
     assert argv[:5] == ["cappuccino", "models", "refit", "--study", "opt"]
     assert argv[argv.index("--top-n") + 1] == "2" and argv[argv.index("--seeds") + 1] == "4"
     assert c["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "arena"])
+def test_frozen_manifests_parse_with_the_registrys_strict_models(kind: str) -> None:
+    """What the operator freezes (settings, dsr_gate, each model's own numbers) is what the
+    trader's init container accepts (registry models forbid unknown keys)."""
+    from cappuccino_runtime.registry import ArenaConfig, EnsembleManifest
+
+    numbers = {"holdout_sharpe": 1.4, "holdout_bars": 900, "dsr": 0.97, "psr": 0.99,
+               "holdout_start": "2019-01-01T00:00:00Z", "holdout_end": "2019-05-05T00:00:00Z",
+               "hyperparameter_score": 1.1}  # fmt: skip
+    sel = Selection(
+        "opt-refit",
+        (
+            SelectedTrial(7, 3, 1.4, "a" * 64, None, "1h", numbers),
+            SelectedTrial(9, 5, 1.1, "b" * 64, "s3://b/x", "1h"),
+        ),
+    )
+    base = {"studyRef": {"name": "st"}, "topN": 2, "allowLowDsr": True}
+    gate = {"threshold": 0.95, "overridden": True}
+    if kind == "ensemble":
+        spec = EnsembleSpec.model_validate(base)
+        doc = manifest_document("e", "ns", spec, STUDY, sel, "2026-01-01T00:00:00Z", gate)
+        parsed = EnsembleManifest.model_validate(doc)
+        first = parsed.entries()[0].numbers
+    else:
+        spec = ArenaSpec.model_validate({**base, "promoteTop": 1, "minSharpe": 0.5})
+        doc = manifest_document("a", "ns", spec, STUDY, sel, "2026-01-01T00:00:00Z", gate)
+        parsed = ArenaConfig.model_validate(doc)
+        first = parsed.models[0].numbers
+    assert parsed.dsr_gate is not None and parsed.dsr_gate.overridden is True
+    assert first is not None and first.sharpe == 1.4 and first.sharpe_kind == "holdout"
+    assert first.holdout_bars == 900 and first.dsr == 0.97
+
+
+def test_workers_expose_their_metrics_port_for_the_pod_monitor() -> None:
+    job = build_sweep_job("sw", "ns", _sweep(), STUDY, CONFIG)
+    (worker,) = job["spec"]["template"]["spec"]["containers"]
+    port = CONFIG.metrics_port
+    assert worker["command"][worker["command"].index("--metrics-port") + 1] == str(port)
+    assert {"name": "metrics", "containerPort": port, "protocol": "TCP"} in worker["ports"]

@@ -30,3 +30,22 @@ def test_config_from_env_hides_the_url() -> None:
         {"CAPPUCCINO_STORAGE": "postgresql://u:pw@h/db", "CAPPUCCINO_OPERATOR_STATUS_INTERVAL": "2"}
     )
     assert cfg.status_interval == 2.0 and "pw" not in repr(cfg)
+
+
+def test_ledgers_are_read_with_the_read_only_url_when_no_secret_is_named() -> None:
+    from types import SimpleNamespace
+
+    from cappuccino_operator.handlers.common import ledger_read_url
+
+    cfg = OperatorConfig.from_env(
+        {
+            "CAPPUCCINO_STORAGE": "postgresql://worker:pw@h/db",
+            "CAPPUCCINO_LEDGER_READ_URL": "postgresql://readonly:pw@h/db",
+            "CAPPUCCINO_STORAGE_SECRET_KEY": "dsn",
+        }
+    )
+    assert cfg.storage_secret_key == "dsn" and "readonly" not in repr(cfg)
+    memo = SimpleNamespace(config=cfg)
+    assert ledger_read_url(memo, "ns", None) == "postgresql://readonly:pw@h/db"
+    without = SimpleNamespace(config=OperatorConfig(storage_url="postgresql://worker:pw@h/db"))
+    assert ledger_read_url(without, "ns", None) == "postgresql://worker:pw@h/db"

@@ -43,10 +43,16 @@ def test_winning_targets_above_one_are_scaled_to_one() -> None:
     assert math.fsum(result.target) == pytest.approx(1.0)
 
 
-def test_mean_action_rule_uses_env_softmax_with_cash_logit() -> None:
-    # mean action [0, 0] -> weights exp(0)/(1 + 2 exp(0)) = 1/3 each
-    target = mean_action_target(torch.tensor([[1.0, -2.0], [-1.0, 2.0]]))
-    assert target == pytest.approx([1 / 3, 1 / 3])
+def test_mean_action_rule_maps_the_mean_action_like_the_env() -> None:
+    # mean action [0, 0] keeps the book: from cash that is equal weights (ref 0.5 each, floored)
+    from cappuccino_runtime.env.actions import FLOOR, action_to_weights
+
+    target = mean_action_target(torch.tensor([[1.0, -2.0], [-1.0, 2.0]]), torch.zeros(2))
+    assert target == pytest.approx([(0.5 + FLOOR) / (1 + 3 * FLOOR)] * 2)
+    book = torch.tensor([0.7, 0.1], dtype=torch.float64)
+    actions = torch.tensor([[1.0, -2.0], [0.0, 1.0]])
+    expected = action_to_weights(torch.tensor([[0.5, -0.5]]), book[None], torch.float64)
+    assert mean_action_target(actions, book) == pytest.approx(expected[0].tolist())
 
 
 def test_bad_shapes_are_rejected() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cappuccino_runtime.artifacts import ExecutionSpec
 from cappuccino_runtime.trading.ensemble import Side, vote_targets
 from cappuccino_runtime.trading.orders import OrderSide, plan_orders
 
@@ -53,7 +54,7 @@ def test_plans_never_oversell_or_overspend(
     target = [w / max(total, 1.0) for w in raw]
     orders = plan_orders(
         symbols=["A/USD", "B/USD"], cash=cash, holdings=holdings, prices=prices, target=target,
-        fee_rate=0.0025, slippage=0.0005, min_order_notional=1.0,
+        execution=ExecutionSpec(fee_rate=0.0025, slippage_bps=5.0, min_order_notional=1.0),
     )  # fmt: skip
     sells = [o for o in orders if o.side is OrderSide.SELL]
     buys = [o for o in orders if o.side is OrderSide.BUY]

@@ -61,3 +61,12 @@ def test_same_client_order_id_fills_once_and_journal_survives_restart(tmp_path: 
     assert second.submit(req) == a
     assert second.positions() == {"X/USD": pytest.approx(1.0)}
     assert len(journal.read_text().splitlines()) == 1
+
+
+def test_a_bar_forward_filled_over_an_outage_is_not_tradable_as_in_the_env() -> None:
+    data = _data()
+    data.volume[2, 0] = 0.0  # bar 2 was filled in over an outage: no market there
+    broker = ReplayBroker(data, start=0, fee_rate=0.0, slippage=0.0)
+    assert broker.fill_tradable(("X/USD",)) == [True]
+    assert broker.wait_next_poll(60) is True
+    assert broker.fill_tradable(("X/USD",)) == [False]

@@ -17,19 +17,37 @@ from cappuccino_runtime.trading.state_files import append_trades, book_state, wr
 TS = datetime(2024, 1, 1, 5, tzinfo=UTC)
 
 
-def test_positions_state_shape_and_trades_history_appends(tmp_path: Path) -> None:
-    entry = book_state(TS, 500.0, 1000.0, ["A/USD", "B/USD"], [2.0, 0.0], [250.0, 9.0], None)
+def test_positions_state_has_the_original_format(tmp_path: Path) -> None:
+    entry = book_state(
+        TS, 500.0, 1000.0, ["A/USD", "B/USD"], [2.0, 0.0], [250.0, 9.0], None,
+        avg_entry=[200.0, None], portfolio_id="local/x",
+    )  # fmt: skip
     assert entry == {
-        "timestamp": "2024-01-01T05:00:00+00:00",
+        "portfolio_value": 1000.0,
         "cash": 500.0,
-        "total_value": 1000.0,
+        "positions": [
+            {
+                "ticker": "A/USD",
+                "quantity": 2.0,
+                "avg_entry": 200.0,
+                "current_price": 250.0,
+                "position_value": 500.0,
+                "pnl_pct": 25.0,
+                "weight": 0.5,
+            }
+        ],
+        "timestamp": "2024-01-01T05:00:00+00:00",
+        "portfolio_id": "local/x",
         "initial_value": 1000.0,
         "halted": False,
         "halt_reason": None,
-        "positions": {"A/USD": {"qty": 2.0, "price": 250.0, "value": 500.0, "weight": 0.5}},
     }
-    write_positions_state(tmp_path, {"local/x": entry})
-    assert json.loads((tmp_path / "positions_state.json").read_text()) == {"local/x": entry}
+    write_positions_state(tmp_path, {"local/x": entry})  # one book: the file IS the portfolio
+    assert json.loads((tmp_path / "positions_state.json").read_text()) == entry
+    arena = tmp_path / "arena"
+    write_positions_state(arena, {"a/1": entry, "a/2": entry})  # one file per book + an index
+    assert json.loads((arena / "books" / "a__1" / "positions_state.json").read_text()) == entry
+    assert set(json.loads((arena / "positions_state.json").read_text())) == {"a/1", "a/2"}
     append_trades(tmp_path, [{"client_order_id": "a"}])
     append_trades(tmp_path, [{"client_order_id": "b"}])
     history = json.loads((tmp_path / "trades_history.json").read_text())
@@ -116,3 +134,4 @@ def test_reporter_catches_up_fills_the_file_missed(tmp_path: Path) -> None:
     assert reporter.catch_up(ledger, ["p"]) == 0
     rows = json.loads((tmp_path / "trades_history.json").read_text())
     assert rows[0]["ticker"] == "BTC/USD" and rows[0]["fee_currency"] == "BTC"
+    assert reporter.avg_entry("p", "BTC/USD", 1.0) == 100.0  # cost basis rebuilt from fills

@@ -29,7 +29,7 @@ from cappuccino_runtime.training.search_space import (
 # A value inside the default range of every parameter, none equal to a PPOArgs default.
 PARAMS: dict[str, Any] = {
     "learning_rate": 2.5e-4,
-    "batch_size": 3072,
+    "batch_size": 1024,
     "gamma": 0.97,
     "net_dimension": 1088,
     "lookback": 5,
@@ -43,7 +43,7 @@ PARAMS: dict[str, Any] = {
 
 def test_default_ranges_are_the_original_systems() -> None:
     assert DEFAULT_SPACE["learning_rate"] == FloatParam(low=1e-5, high=1e-3, log=True)
-    assert DEFAULT_SPACE["batch_size"] == CategoricalParam(choices=[2048, 3072, 4096])
+    assert DEFAULT_SPACE["batch_size"] == CategoricalParam(choices=[1024, 2048, 4096])
     assert DEFAULT_SPACE["gamma"] == FloatParam(low=0.95, high=0.999)
     net = DEFAULT_SPACE["net_dimension"]
     assert isinstance(net, IntParam) and (net.low, net.high) == (1024, 1536)
@@ -77,7 +77,7 @@ def test_real_trial_samples_inside_the_ranges() -> None:
         trial = study.ask()
         params = sample_params(trial, space)
         assert 1e-5 <= params["learning_rate"] <= 1e-3
-        assert params["batch_size"] in (2048, 3072, 4096)
+        assert params["batch_size"] in (1024, 2048, 4096)
         assert 0.95 <= params["gamma"] <= 0.999
         assert 1024 <= params["net_dimension"] <= 1536
         assert 4 <= params["lookback"] <= 6

@@ -92,7 +92,7 @@ def test_phase1_space_fixes_ppo_and_searches_the_market_view() -> None:
     )
     assert space["lookback"] == IntParam(low=4, high=6)
     assert space["gamma"] == CategoricalParam(choices=[0.97])
-    assert space["batch_size"] == CategoricalParam(choices=[2048])
+    assert space["batch_size"] == CategoricalParam(choices=[1024])  # the first default choice
     assert any("15m" in n for n in notes)
 
 

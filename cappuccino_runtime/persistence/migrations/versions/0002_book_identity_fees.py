@@ -6,6 +6,10 @@
 - orders.filled_notional: the quote value of the fills recorded so far, so the next increment
   of a partially filled order is priced from the broker's cumulative average exactly.
 - fees: fees the broker posted later (Alpaca CFEE activities), booked once per (activity, book).
+- portfolios.venue: where the book's orders go ("broker" or "local"), fixed when the book is
+  opened; a book never changes venue.
+- arena_rankings.psr / sharpe_se / n_returns: the ranking's PSR, the Sharpe's standard error
+  and the number of returns it rests on.
 
 Revision ID: 0002_book_identity_fees
 Revises: 0001_initial
@@ -29,6 +33,11 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("portfolios") as batch:
         batch.add_column(sa.Column("book_token", sa.String(32), nullable=True))
+        batch.add_column(sa.Column("venue", sa.String(16), nullable=True))
+    with op.batch_alter_table("arena_rankings") as batch:
+        batch.add_column(sa.Column("psr", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("sharpe_se", sa.Float(), nullable=True))
+        batch.add_column(sa.Column("n_returns", sa.Integer(), nullable=True))
     with op.batch_alter_table("orders") as batch:
         batch.add_column(sa.Column("filled_notional", Money, nullable=True))
     op.create_table(
@@ -64,5 +73,9 @@ def downgrade() -> None:
     op.drop_table("fees")
     with op.batch_alter_table("orders") as batch:
         batch.drop_column("filled_notional")
+    with op.batch_alter_table("arena_rankings") as batch:
+        for column in ("n_returns", "sharpe_se", "psr"):
+            batch.drop_column(column)
     with op.batch_alter_table("portfolios") as batch:
+        batch.drop_column("venue")
         batch.drop_column("book_token")
