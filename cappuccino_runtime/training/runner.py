@@ -30,6 +30,7 @@ from cappuccino_runtime.training.two_phase import (
     phase1_space,
     phase2_space,
     plan_for_space,
+    space_extent,
     study_name_for,
     winner_callback,
 )
@@ -164,9 +165,32 @@ def study_plan(
     if plan is None:
         plan = plan_for_space(market, config, space)
     check_data(plan, market, study.study_name)
+    preflight(market, plan, config, space)  # before the plan is stored: fix the data, rerun
     if study.user_attrs.get(PLAN_ATTR) is None:
         study.set_user_attr(PLAN_ATTR, plan.model_dump(mode="json"))
     return plan
+
+
+def preflight(
+    market: MarketData, plan: EvaluationPlan, config: TrainingConfig, space: SearchSpace
+) -> None:
+    """Checks once, before the first trial, that every configuration the space can sample
+    (each timeframe and feature set at the largest lookback, whose warm-up and embargo are
+    the widest) leaves training bars in every CPCV split of the plan: a data set too short
+    fails here with one clear message, not inside every trial."""
+    from cappuccino_runtime.training.dataset import prepare
+
+    timeframes, feature_sets, lookback = space_extent(space, config, market.timeframe)
+    for timeframe in timeframes:
+        data = market if timeframe == market.timeframe else market.resample(timeframe)
+        for feature_set in feature_sets:
+            try:
+                prepare(data, feature_set, lookback, plan, embargo=config.cpcv.embargo_bars)
+            except ConfigError as e:
+                raise ConfigError(
+                    f"the data cannot hold every trial this search may sample ({timeframe}, "
+                    f"feature_set {feature_set!r}, lookback {lookback}): {e}"
+                ) from None
 
 
 def run_training(

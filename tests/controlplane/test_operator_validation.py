@@ -119,6 +119,9 @@ REF = {"studyRef": {"name": "s"}}
             'spec.algorithm.name: Unsupported value: "grid"',
         ),
         ("Study", {"studyName": "a/b"}, "spec.studyName"),
+        ("Study", {"studyName": "../etc"}, "spec.studyName"),
+        ("Study", {"studyName": "a..b"}, "spec.studyName"),
+        ("Study", {"studyName": "x" * 121}, "spec.studyName"),
     ],
 )
 def test_invalid_spec_is_rejected_with_a_clear_message(

@@ -209,11 +209,14 @@ class StudySpec(CrdModel):
     study_name: str | None = Field(
         default=None,
         min_length=1,
-        max_length=200,
-        pattern=r"^[A-Za-z0-9][-A-Za-z0-9_.]*$",
+        # the runtime's rule (cappuccino_runtime.naming): <= 128 characters, leaving room for
+        # the -phase1 / -refit suffixes; letters, digits, '-', '_' and single dots, no '/'
+        max_length=120,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_]|\.[-A-Za-z0-9_])*\.?$",
         json_schema_extra=immutable("studyName"),
         description="Optuna study name; defaults to <namespace>.<metadata.name>. A study "
-        "another namespace owns is refused.",
+        "another namespace owns is refused. It names the artifact directory, so it has no "
+        "'/' and no '..'.",
     )
     direction: Literal["maximize", "minimize"] = Field(
         default="maximize",
