@@ -36,8 +36,9 @@ ensure_venv() {
 # The static gates (ruff lint + format, complexity, import layering, types), in one place so
 # ./scripts/check and ./scripts/test run exactly the same ones.
 run_gates() {
-  log "gates: ruff, import layering"
+  log "gates: ruff (lint, format, complexity), import layering, mypy"
   ruff check .
   ruff format --check .
   lint-imports --no-cache
+  mypy
 }

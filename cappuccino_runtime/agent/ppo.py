@@ -112,8 +112,12 @@ class VecEnv(Protocol):
     """
 
     num_envs: int
-    obs_dim: int
-    action_dim: int
+
+    @property
+    def obs_dim(self) -> int: ...
+
+    @property
+    def action_dim(self) -> int: ...
 
     def reset(self) -> torch.Tensor: ...
 
@@ -205,6 +209,47 @@ def _check(args: PPOArgs, env: VecEnv) -> None:
         )
 
 
+def learning_rate_at(args: PPOArgs, iteration: int, num_iterations: int) -> float:
+    """The learning rate of iteration `iteration` (1-based): annealed linearly towards zero
+    with `args.anneal_lr`, else `args.learning_rate` throughout."""
+    if not args.anneal_lr:
+        return args.learning_rate
+    frac = 1.0 - (iteration - 1.0) / num_iterations
+    return frac * args.learning_rate
+
+
+def normalized_advantages(advantages: torch.Tensor) -> torch.Tensor:
+    """Zero-mean, unit-std advantages of one minibatch (unchanged when it holds one sample)."""
+    if advantages.numel() <= 1:
+        return advantages
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def policy_loss(advantages: torch.Tensor, ratio: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """PPO's clipped surrogate objective, as a loss (CleanRL's pg_loss)."""
+    pg_loss1 = -advantages * ratio
+    pg_loss2 = -advantages * torch.clamp(ratio, 1 - clip_coef, 1 + clip_coef)
+    return torch.max(pg_loss1, pg_loss2).mean()
+
+
+def value_loss(
+    newvalue: torch.Tensor,
+    returns: torch.Tensor,
+    values: torch.Tensor,
+    clip_coef: float,
+    *,
+    clipped: bool,
+) -> torch.Tensor:
+    """Half the squared error of the new values against the returns; with `clipped`, the
+    larger of the unclipped and the clipped (around the rollout's values) error (CleanRL)."""
+    if not clipped:
+        return 0.5 * ((newvalue - returns) ** 2).mean()
+    v_loss_unclipped = (newvalue - returns) ** 2
+    v_clipped = values + torch.clamp(newvalue - values, -clip_coef, clip_coef)
+    v_loss_clipped = (v_clipped - returns) ** 2
+    return 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
+
+
 def train(
     args: PPOArgs,
     env: VecEnv,
@@ -255,9 +300,7 @@ def train(
     start_time = time.perf_counter()
 
     for iteration in range(1, num_iterations + 1):
-        if args.anneal_lr:
-            frac = 1.0 - (iteration - 1.0) / num_iterations
-            optimizer.param_groups[0]["lr"] = frac * args.learning_rate
+        optimizer.param_groups[0]["lr"] = learning_rate_at(args, iteration, num_iterations)
 
         # Rollout.
         with torch.no_grad():
@@ -315,26 +358,12 @@ def train(
                     clipfracs.append(((ratio - 1.0).abs() > args.clip_coef).float().mean())
 
                 mb_advantages = b_advantages[mb_inds]
-                if args.norm_adv and mb_advantages.numel() > 1:
-                    mb_advantages = (mb_advantages - mb_advantages.mean()) / (
-                        mb_advantages.std() + 1e-8
-                    )
-
-                pg_loss1 = -mb_advantages * ratio
-                pg_loss2 = -mb_advantages * torch.clamp(
-                    ratio, 1 - args.clip_coef, 1 + args.clip_coef
+                if args.norm_adv:
+                    mb_advantages = normalized_advantages(mb_advantages)
+                pg_loss = policy_loss(mb_advantages, ratio, args.clip_coef)
+                v_loss = value_loss(
+                    newvalue, mb_returns, mb_values, args.clip_coef, clipped=args.clip_vloss
                 )
-                pg_loss = torch.max(pg_loss1, pg_loss2).mean()
-
-                if args.clip_vloss:
-                    v_loss_unclipped = (newvalue - mb_returns) ** 2
-                    v_clipped = mb_values + torch.clamp(
-                        newvalue - mb_values, -args.clip_coef, args.clip_coef
-                    )
-                    v_loss_clipped = (v_clipped - mb_returns) ** 2
-                    v_loss = 0.5 * torch.max(v_loss_unclipped, v_loss_clipped).mean()
-                else:
-                    v_loss = 0.5 * ((newvalue - mb_returns) ** 2).mean()
 
                 entropy_loss = entropy.mean()
                 loss = pg_loss - args.ent_coef * entropy_loss + v_loss * args.vf_coef

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from cappuccino_runtime.dashboard import DashboardSources
 
 __all__ = ["register"]
 
@@ -31,7 +34,7 @@ MarketOpt = Annotated[
 
 def _sources(
     home: Path | None, storage: str | None, ledger_url: str | None, market: str, study: str | None
-) -> object:
+) -> DashboardSources:
     from cappuccino_runtime.dashboard import DashboardSources
     from cappuccino_runtime.settings import Settings
 
@@ -60,7 +63,7 @@ def dashboard(
     """Show the dashboard: the original's pages over the study, the ledger and the deployments."""
     from cappuccino_runtime.dashboard import DashboardService
 
-    service = DashboardService(_sources(home, storage, ledger_url, market, None))  # type: ignore[arg-type]
+    service = DashboardService(_sources(home, storage, ledger_url, market, None))
     if tui:
         from cappuccino_runtime.dashboard.tui import DashboardApp
 
@@ -89,7 +92,7 @@ def report(
     from cappuccino_runtime.reports import write_report
 
     result = write_report(
-        _sources(home, storage, ledger_url, market, study),  # type: ignore[arg-type]
+        _sources(home, storage, ledger_url, market, study),
         out,
         png=png,
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -59,21 +59,31 @@ ReplaySpeedOpt = Annotated[
 MaxPollsOpt = Annotated[int | None, typer.Option("--max-polls", help="Stop after N polls.", min=1)]
 
 
-def _run(kind: str, manifest: Path, **kw: object) -> None:
+def _run(
+    kind: Literal["ensemble", "arena"],
+    manifest: Path,
+    *,
+    broker: BrokerChoice,
+    replay_data: str,
+    replay_start: str | None,
+    replay_end: str | None,
+    replay_seconds_per_bar: float,
+    **kw: Any,
+) -> None:
+    """`kw`: the remaining RunOptions fields, named as the command's parameters."""
     from cappuccino_runtime.trading.logs import configure_json_logging
     from cappuccino_runtime.trading.runner import ReplayOptions, RunOptions, run_deployment
 
     configure_json_logging()
     replay = ReplayOptions(
-        data=str(kw.pop("replay_data")),
-        start=kw.pop("replay_start"),  # type: ignore[arg-type]
-        end=kw.pop("replay_end"),  # type: ignore[arg-type]
-        seconds_per_bar=float(kw.pop("replay_seconds_per_bar")),  # type: ignore[arg-type]
+        data=str(replay_data),
+        start=replay_start,
+        end=replay_end,
+        seconds_per_bar=float(replay_seconds_per_bar),
     )
-    broker = kw.pop("broker")
     assert isinstance(broker, BrokerChoice)
     run_deployment(
-        RunOptions(kind=kind, manifest=manifest, broker=broker.value, replay=replay, **kw)  # type: ignore[arg-type]
+        RunOptions(kind=kind, manifest=manifest, broker=broker.value, replay=replay, **kw)
     )
 
 

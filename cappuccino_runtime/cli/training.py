@@ -10,11 +10,17 @@ import contextlib
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from cappuccino_runtime.errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
 
 __all__ = ["register"]
 
@@ -105,7 +111,7 @@ def train(
         n_trials=n_trials,
         study_budget=study_budget,
         config=str(config) if config else None,
-        phase=phase.value,  # type: ignore[arg-type]
+        phase=phase.value,
         data=data,
         symbols=_symbols(symbols),
         timeframe=timeframe,
@@ -114,7 +120,8 @@ def train(
         seed=seed,
         device=device.value if device else None,
     )
-    callbacks, tracked = [], contextlib.nullcontext()
+    callbacks: list[Callable[[Study, FrozenTrial], None]] = []
+    tracked: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
     if metrics_port is not None:
         from cappuccino_runtime.training.config import load_config
         from cappuccino_runtime.training.metrics import WorkerMetrics

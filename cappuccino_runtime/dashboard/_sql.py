@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Executable
 
-__all__ = ["QueryLog", "as_utc"]
+__all__ = ["QueryLog", "as_utc", "as_utc_required"]
 
 
 @dataclass
@@ -39,3 +39,11 @@ def as_utc(value: object) -> datetime | None:
     if not isinstance(value, datetime):
         raise TypeError(f"expected a datetime from the database, got {value!r}")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def as_utc_required(value: object) -> datetime:
+    """`as_utc` for a NOT NULL time column: a missing time is a database error, said so."""
+    when = as_utc(value)
+    if when is None:
+        raise TypeError("expected a datetime from the database, got NULL")
+    return when

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from cappuccino_runtime.dashboard._sql import as_utc
 from cappuccino_runtime.dashboard.pages import ProcessStatus
@@ -18,7 +18,7 @@ __all__ = ["GROUP", "PLURALS", "VERSION", "custom_resource_statuses", "kube_clie
 GROUP = "cappuccino.dev"
 VERSION = "v1alpha1"
 PLURALS = ("studies", "trainingsweeps", "arenas", "ensembles")
-_KIND = {
+_KIND: dict[str, Literal["trainer", "trader"]] = {
     "studies": "trainer",
     "trainingsweeps": "trainer",
     "arenas": "trader",
@@ -69,7 +69,7 @@ def custom_resource_statuses(api: Any) -> list[ProcessStatus]:
             ready, since, message = _ready(status)
             out.append(
                 ProcessStatus(
-                    kind=_KIND[plural],  # type: ignore[arg-type]
+                    kind=_KIND[plural],
                     name=f"{item.get('kind', plural)} {meta.get('namespace')}/{meta.get('name')}",
                     running=ready,
                     since=since,

@@ -20,13 +20,14 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, func, select
 
-from cappuccino_runtime.dashboard._sql import QueryLog, as_utc
+from cappuccino_runtime.dashboard._sql import QueryLog, as_utc_required
 from cappuccino_runtime.dashboard.market import Benchmarks
 from cappuccino_runtime.dashboard.pages import (
     ArenaMember,
     ArenaPage,
     ArenaView,
     BookView,
+    DrawdownStatus,
     EnsemblePage,
     PerformancePage,
     PerformanceRow,
@@ -35,6 +36,7 @@ from cappuccino_runtime.dashboard.pages import (
     Series,
     TradeRow,
     TradesPage,
+    TradesStatus,
 )
 from cappuccino_runtime.metrics import (
     alpha_vs_benchmark,
@@ -77,7 +79,7 @@ TARGETS = {
 """The original's operating targets (shared/reference/original-formats.md)."""
 
 
-def trades_status(per_hour: float | None) -> str:
+def trades_status(per_hour: float | None) -> TradesStatus:
     """The original's target: 1-3 trades per hour, above 5 is churning."""
     if per_hour is None:
         return "n/a"
@@ -88,7 +90,7 @@ def trades_status(per_hour: float | None) -> str:
     return "ok" if per_hour >= 1 else "low"
 
 
-def drawdown_status(drawdown: float | None) -> str:
+def drawdown_status(drawdown: float | None) -> DrawdownStatus:
     """The original's target: max drawdown below 10 %, a warning above 20 %."""
     if drawdown is None:
         return "n/a"
@@ -164,7 +166,7 @@ def _load_books(conn: Any, log: QueryLog) -> dict[str, _Book]:
             .limit(MAX_SNAPSHOTS),
         )
         for r in reversed(rows):
-            book.times.append(as_utc(r.ts))  # type: ignore[arg-type]
+            book.times.append(as_utc_required(r.ts))
             book.equity.append(_f(r.equity))
         book.fills = list(
             log.fetch(
@@ -221,7 +223,7 @@ def _book_view(
         last_update=book.times[-1] if book.times else None,
         halted_reason=book.row.halted_reason,
         positions=_positions(book, prices),
-        equity_curve=Series(name=pid, x=book.times, y=book.equity),  # type: ignore[arg-type]
+        equity_curve=Series(name=pid, x=book.times, y=book.equity),
         snapshots=len(book.times),
         benchmarks=curves,
         benchmark_note=note,
@@ -259,8 +261,8 @@ def _performance(pid: str, book: _Book, view: BookView) -> PerformanceRow:
         churn=sum(churn(s) for s in by_symbol.values()),
         turnover=notional / float(np.mean(eq)) if len(eq) else None,
         fees=fees,
-        trades_status=trades_status(per_hour),  # type: ignore[arg-type]
-        drawdown_status=drawdown_status(dd),  # type: ignore[arg-type]
+        trades_status=trades_status(per_hour),
+        drawdown_status=drawdown_status(dd),
     )
 
 
@@ -292,12 +294,12 @@ def _arenas(
         )
         for r in rows:
             xs, ys = history[r.portfolio_id]
-            xs.append(as_utc(r.ts))  # type: ignore[arg-type]
+            xs.append(as_utc_required(r.ts))
             ys.append(float(r.rank))
-        newest = max((as_utc(r.ts) for r in rows), default=None)
+        newest = max((as_utc_required(r.ts) for r in rows), default=None)
         window = timedelta(seconds=windows.get(arena_id, DEFAULT_WINDOW.total_seconds()))
         members = []
-        for r in (r for r in rows if as_utc(r.ts) == newest):
+        for r in (r for r in rows if as_utc_required(r.ts) == newest):
             members_all.add(r.portfolio_id)
             book = books.get(r.portfolio_id)
             n = 0
@@ -329,15 +331,14 @@ def _arenas(
                 ranked_at=newest,
                 members=members,
                 rank_history=[
-                    Series(name=pid, x=xs, y=ys)  # type: ignore[arg-type]
-                    for pid, (xs, ys) in sorted(history.items())
+                    Series(name=pid, x=xs, y=ys) for pid, (xs, ys) in sorted(history.items())
                 ],
                 equity_curves=[
                     Series(
                         name=m.portfolio_id,
                         x=books[m.portfolio_id].times,
                         y=books[m.portfolio_id].equity,
-                    )  # type: ignore[arg-type]
+                    )
                     for m in members
                     if m.portfolio_id in books
                 ],
@@ -373,7 +374,7 @@ def _trades(conn: Any, log: QueryLog, portfolio_ids: Sequence[str] | None) -> Tr
     total = int(log.fetch(conn, count)[0][0])
     trades = [
         TradeRow(
-            time=as_utc(r.ts),  # type: ignore[arg-type]
+            time=as_utc_required(r.ts),
             portfolio_id=r.portfolio_id,
             ticker=r.symbol,
             side=r.side,

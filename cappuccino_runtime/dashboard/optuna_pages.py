@@ -271,8 +271,8 @@ def _buckets(
     finished = sum(n for k, n in s.states.items() if k in ("COMPLETE", "PRUNED", "FAIL"))
     per_hour = finished / (span / 3600) if span >= 60 else None
     return (
-        Series(name=s.name, x=xs, y=rate),  # type: ignore[arg-type]
-        Series(name=s.name, x=xs, y=running),  # type: ignore[arg-type]
+        Series(name=s.name, x=xs, y=rate),
+        Series(name=s.name, x=xs, y=running),
         per_hour,
     )
 
@@ -352,7 +352,7 @@ def _importances(
         params[r.param_name] = dist.to_external_repr(r.param_value)
         dists[r.param_name] = dist
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction=s.direction.lower())
+    study = optuna.create_study(direction=optuna.study.StudyDirection[s.direction])
     study.add_trials(
         [create_trial(value=v, params=p, distributions=d) for v, p, d in by_trial.values()]
     )

@@ -7,6 +7,7 @@ them queries a database itself. A value the system does not have is `None` and i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -19,6 +20,7 @@ __all__ = [
     "ArenaView",
     "BookView",
     "Dashboard",
+    "DrawdownStatus",
     "EnsemblePage",
     "OverfittingPage",
     "PerformancePage",
@@ -34,10 +36,14 @@ __all__ = [
     "SystemPage",
     "TradeRow",
     "TradesPage",
+    "TradesStatus",
     "TrainingPage",
     "TwoPhasePage",
     "TwoPhaseStudy",
 ]
+
+TradesStatus = Literal["ok", "low", "high", "churning", "n/a"]
+DrawdownStatus = Literal["ok", "watch", "warning", "n/a"]
 
 
 class _Model(BaseModel):
@@ -49,7 +55,7 @@ class Series(_Model):
 
     name: str
     x: list[datetime] | list[str] | list[int]
-    y: list[float | None]
+    y: Sequence[float | None]
 
 
 class SourceStatus(_Model):
@@ -221,8 +227,8 @@ class PerformanceRow(_Model):
     churn: int
     turnover: float | None
     fees: float
-    trades_status: Literal["ok", "low", "high", "churning", "n/a"]
-    drawdown_status: Literal["ok", "watch", "warning", "n/a"]
+    trades_status: TradesStatus
+    drawdown_status: DrawdownStatus
 
 
 class PerformancePage(_Model):

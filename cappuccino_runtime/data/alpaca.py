@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
@@ -30,6 +30,7 @@ from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_de
 from cappuccino_runtime.errors import ConfigError, DataUnavailable
 
 if TYPE_CHECKING:
+    from alpaca.data.models import BarSet
     from alpaca.data.timeframe import TimeFrame
 
 __all__ = [
@@ -61,7 +62,9 @@ class TimeoutSession(requests.Session):
         super().__init__()
         self.timeout_s = timeout_s
 
-    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def request(
+        self, method: str, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout_s)
         return super().request(method, url, *args, **kwargs)
 
@@ -165,7 +168,9 @@ def fetch_alpaca_bars(
         end=(end - pd.Timedelta(microseconds=1)).to_pydatetime(),
     )
     try:
-        barset = client.get_crypto_bars(request)
+        # the client uses the default raw_data=False: a BarSet, never the raw dict alpaca-py's
+        # return type also allows
+        barset = cast("BarSet", client.get_crypto_bars(request))
     except APIError as e:
         raise DataUnavailable(
             f"Alpaca refused crypto bars for {', '.join(symbols)} ({fetch_tf}, {start} .. {end}) "

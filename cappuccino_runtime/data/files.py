@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import PurePosixPath
 from typing import IO
 
@@ -282,4 +283,4 @@ def resolve_files(source: str) -> list[tuple[str, Callable[[], IO[bytes]]]]:
         raise ConfigError(
             f"data source {source!r} holds no bar files ({', '.join(SUPPORTED_SUFFIXES)})."
         )
-    return [(p, (lambda p=p: fs.open(p, "rb"))) for p in paths]
+    return [(p, partial(fs.open, p, "rb")) for p in paths]

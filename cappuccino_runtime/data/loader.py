@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -49,7 +50,7 @@ SAMPLE_SYMBOLS: tuple[str, ...] = tuple(SAMPLE_FILES)
 ALPACA_DEFAULT_BARS = 5000
 """Without `start`, Alpaca loads this many bars of the requested timeframe before `end`."""
 
-TimeLike = str | datetime | pd.Timestamp | None
+TimeLike: TypeAlias = str | datetime | pd.Timestamp | None
 
 
 def _utc(value: TimeLike, name: str) -> pd.Timestamp | None:
@@ -114,10 +115,21 @@ def align(
                 )
             )
     index = pd.DatetimeIndex(pd.date_range(start, end, freq=timeframe_delta(timeframe)))
-    arrays = {
-        n: np.column_stack([frames[s].loc[start:end, n].to_numpy() for s in frames]) for n in OHLCV
-    }
-    return MarketData(index=index, symbols=tuple(frames), timeframe=timeframe, **arrays), issues
+
+    def column(name: str) -> np.ndarray:
+        return np.column_stack([frames[s].loc[start:end, name].to_numpy() for s in frames])
+
+    market = MarketData(
+        index=index,
+        symbols=tuple(frames),
+        timeframe=timeframe,
+        open=column("open"),
+        high=column("high"),
+        low=column("low"),
+        close=column("close"),
+        volume=column("volume"),
+    )
+    return market, issues
 
 
 def build_market_data(
@@ -211,7 +223,7 @@ def _file_fingerprint(source: str) -> list[tuple[str, object]]:
     import fsspec
 
     fs, _ = fsspec.core.url_to_fs(source)
-    out = []
+    out: list[tuple[str, object]] = []
     for name, _opener in resolve_files(source):
         info = fs.info(name)
         out.append((name, (info.get("size"), info.get("mtime") or info.get("LastModified"))))

@@ -81,7 +81,6 @@ def demo_stage(
                 f"{report.summary_line()}"
             )
         try:
-            gate = {"min_dsr": min_dsr, "allow_low_dsr": min_dsr is not None}
             arena = deploy(
                 "arena",
                 engine,
@@ -90,7 +89,8 @@ def demo_stage(
                 top_n,
                 out_dir / "arena",
                 options=options,
-                **gate,
+                min_dsr=min_dsr,
+                allow_low_dsr=min_dsr is not None,
             )
             ensemble = deploy(
                 "ensemble",
@@ -100,7 +100,8 @@ def demo_stage(
                 top_n,
                 out_dir / "ensemble",
                 options=options,
-                **gate,
+                min_dsr=min_dsr,
+                allow_low_dsr=min_dsr is not None,
             )
         except DeployRefused as e:
             render_report(e.report, console)

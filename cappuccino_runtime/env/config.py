@@ -16,8 +16,11 @@ __all__ = ["EnvConfig"]
 _RULE = ExecutionSpec.model_fields  # the one place the execution defaults live
 
 
-def _default(name: str) -> object:
-    return _RULE[name].default
+def _default(name: str) -> float:
+    value = _RULE[name].default
+    if not isinstance(value, float):
+        raise TypeError(f"ExecutionSpec.{name} must default to a float, not {value!r}")
+    return value
 
 
 class EnvConfig(BaseModel):

@@ -123,8 +123,7 @@ def run_policy(
     holdings = torch.zeros((B, market.n_assets), dtype=torch.float64, device=dev)
     equity = torch.empty((B, int(n_steps.max()) + 1), dtype=torch.float64, device=dev)
     equity[:, 0] = config.initial_cash
-    zeros = {"dtype": torch.float64, "device": dev}
-    fees, turnover, exposure = (torch.zeros(B, **zeros) for _ in range(3))
+    fees, turnover, exposure = (torch.zeros(B, dtype=torch.float64, device=dev) for _ in range(3))
     trades = torch.zeros(B, dtype=torch.int64, device=dev)
     for k in range(int(n_steps.max())):
         t = torch.minimum(t, last_decision)  # finished segments stay parked on their last bar

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -46,9 +47,9 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_connection: object, _record: object) -> None:
-            dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
-            cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
+        def _pragmas(dbapi_connection: sqlite3.Connection, _record: object) -> None:
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.close()

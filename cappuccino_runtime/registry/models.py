@@ -36,28 +36,28 @@ class RegistryTrial(BaseModel):
     params: dict[str, Any]
     user_attrs: dict[str, Any]
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def timeframe(self) -> str | None:
         """The bar timeframe the model was trained on (user attr `timeframe`)."""
         value = self.user_attrs.get("timeframe")
         return str(value) if value is not None else None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def artifact_uri(self) -> str | None:
         """Where training wrote the trial directory (user attr `artifact_uri`)."""
         value = self.user_attrs.get("artifact_uri")
         return str(value) if value is not None else None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def sha256_actor(self) -> str | None:
         """sha256 of actor.pth as recorded by training."""
         value = self.user_attrs.get("sha256_actor")
         return str(value) if value is not None else None
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def sha256_critic(self) -> str | None:
         """sha256 of critic.pth as recorded by training."""

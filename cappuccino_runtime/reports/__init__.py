@@ -88,7 +88,7 @@ def _write_pngs(figures: list[object], paths: list[Path]) -> None:
     import plotly.io as pio
 
     try:
-        pio.write_images(figures, paths, format="png", width=1100, height=420)  # type: ignore[arg-type]
+        pio.write_images(figures, paths, format="png", width=1100, height=420)
     except (RuntimeError, OSError, ValueError) as e:
         raise CappuccinoError(
             f"writing the PNG images failed ({str(e).splitlines()[0] if str(e) else type(e).__name__}); "

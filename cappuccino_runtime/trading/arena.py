@@ -24,6 +24,8 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict
 
 from cappuccino_runtime.evaluation.sharpe import probabilistic_sharpe, sharpe_moments
@@ -49,9 +51,7 @@ class RankingEntry(BaseModel):
     evaluating: bool = True
 
 
-def sharpe_statistics(
-    returns: Sequence[float], periods_per_year: float
-) -> tuple[float, float, float]:
+def sharpe_statistics(returns: ArrayLike, periods_per_year: float) -> tuple[float, float, float]:
     """(annualised Sharpe, its annualised standard error, PSR against 0) of per-poll returns,
     from the one PSR module (evaluation/sharpe.py: per-bar SR, skewness, raw kurtosis)."""
     moments = sharpe_moments(returns)
@@ -99,7 +99,7 @@ def rank_members(
     stats: dict[str, tuple[float | None, float | None, float | None, int]] = {}
     for pid, points in equity.items():
         values = [v for ts, v in points if start < ts <= now]
-        returns = returns_from_equity(values) if len(values) >= 3 else []
+        returns = returns_from_equity(values) if len(values) >= 3 else np.empty(0)
         if len(returns) >= 2:
             sharpe, se, psr = sharpe_statistics(returns, periods_per_year)
             stats[pid] = (sharpe, se, psr, len(returns))

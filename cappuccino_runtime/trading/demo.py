@@ -113,17 +113,24 @@ def _row(
     timeframe: str,
     ledger: Ledger | None = None,
     portfolio_id: str = "",
-    **kw: object,
+    *,
+    trades: int | None = None,
+    turnover: float | None = None,
+    fees: float | None = None,
+    exposure: float | None = None,
+    rank: int | None = None,
+    promoted: bool = False,
 ) -> DemoRow:
-    """One line of metrics, all from the one metrics module."""
+    """One line of metrics, all from the one metrics module. Keyword figures given override
+    the ones read from `ledger` (baselines without a ledger pass theirs)."""
     returns = returns_from_equity(curve)
     per_year = bars_per_year(timeframe)
-    trades, reversals = 0, 0
+    n_trades, reversals = 0, 0
     extra: dict[str, float] = {}
     if ledger is not None:
         orders = {o.client_order_id: o for o in ledger.orders(portfolio_id)}
         fills = ledger.fills(portfolio_id)
-        trades = len(fills)
+        n_trades = len(fills)
         by_symbol: dict[str, list[str]] = {}
         for fill in fills:
             order = orders[fill.client_order_id]
@@ -137,21 +144,25 @@ def _row(
             if snaps
             else 0.0,
         }
+    if trades is not None:
+        n_trades = trades
     hours = max(1e-9, (len(curve) - 1) * 24 * 365 / per_year)
-    values: dict[str, object] = {
-        "name": name,
-        "total_return": float(curve[-1] / curve[0] - 1.0),
-        "sharpe": float(annualised_sharpe(returns, per_year)) if len(returns) > 1 else 0.0,
-        "sortino": float(annualised_sortino(returns, per_year)) if len(returns) > 1 else 0.0,
-        "max_drawdown": float(max_drawdown(curve)),
-        "alpha": alpha_vs_benchmark(curve, benchmark),
-        "trades": trades,
-        "churn": reversals,
-        **extra,
-        **kw,
-    }
-    values["trades_per_hour"] = int(values["trades"]) / hours  # type: ignore[call-overload]
-    return DemoRow(**values)  # type: ignore[arg-type]
+    return DemoRow(
+        name=name,
+        total_return=float(curve[-1] / curve[0] - 1.0),
+        sharpe=float(annualised_sharpe(returns, per_year)) if len(returns) > 1 else 0.0,
+        sortino=float(annualised_sortino(returns, per_year)) if len(returns) > 1 else 0.0,
+        max_drawdown=float(max_drawdown(curve)),
+        alpha=alpha_vs_benchmark(curve, benchmark),
+        trades=n_trades,
+        churn=reversals,
+        trades_per_hour=n_trades / hours,
+        turnover=turnover if turnover is not None else extra.get("turnover", 0.0),
+        fees=fees if fees is not None else extra.get("fees", 0.0),
+        exposure=exposure if exposure is not None else extra.get("exposure", 0.0),
+        rank=rank,
+        promoted=promoted,
+    )
 
 
 def demo_stage(

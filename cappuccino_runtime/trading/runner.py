@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+from sqlalchemy import Engine
 
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import PortfolioLock, SqlLedger, make_engine, upgrade
@@ -99,7 +100,9 @@ def trader_config(opts: RunOptions, manifest: Manifest) -> TraderConfig:
             "max_loss_per_hour": risk.max_loss_per_hour,
             "max_trades_per_hour": risk.max_trades_per_hour,
         }
-        kw["guards"] = GuardConfig(**{k: v for k, v in guards.items() if v is not None})
+        kw["guards"] = GuardConfig.model_validate(
+            {k: v for k, v in guards.items() if v is not None}
+        )
     if isinstance(manifest, ArenaConfig):
         if manifest.ranking_window_seconds is not None:
             kw["ranking_window_hours"] = manifest.ranking_window_seconds / 3600.0
@@ -234,10 +237,10 @@ def _alpaca_broker(bank: ModelBank) -> Broker:
 
 
 @contextlib.contextmanager
-def _locks(engine: object, ids: list[str]) -> Iterator[None]:
+def _locks(engine: Engine, ids: list[str]) -> Iterator[None]:
     with contextlib.ExitStack() as stack:
         for pid in ids:
-            stack.enter_context(PortfolioLock(engine, pid))  # type: ignore[arg-type]
+            stack.enter_context(PortfolioLock(engine, pid))
         yield
 
 

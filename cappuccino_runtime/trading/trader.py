@@ -358,11 +358,11 @@ class Trader:
             elif self.config.rule is EnsembleRule.MEAN_ACTION:
                 target = mean_action_target(actions[idx], current[idx[0]])
             else:
-                current = [
+                held = [
                     q * p / view.equity if view.equity > 0 else 0.0
                     for q, p in zip(view.holdings, window.history.close[-1], strict=True)
                 ]
-                result = vote_targets(weights[idx].numpy(), current, self.config.vote_dead_band)
+                result = vote_targets(weights[idx].numpy(), held, self.config.vote_dead_band)
                 log.info(
                     "ensemble vote",
                     extra={

@@ -61,6 +61,7 @@ from cappuccino_runtime.training.oos import (
     segment_returns,
     split_metric,
 )
+from cappuccino_runtime.training.oos import Objective as ObjectiveName
 from cappuccino_runtime.training.plan import EvaluationPlan
 from cappuccino_runtime.training.scoring import run_summary
 from cappuccino_runtime.training.search_space import CategoricalParam, SearchSpace, sample_params
@@ -357,7 +358,7 @@ def train_split(
     setup: TrialSetup,
     seed: int,
     device: str,
-    objective: str,
+    objective: ObjectiveName,
 ) -> SplitResult:
     """Trains one agent on `split.train` and scores it on `split.test` (each its own episode).
 
@@ -410,7 +411,7 @@ def train_split(
         )
         last[:] = [parts]
         last_run[:] = [run]
-        return split_metric(parts, market.timeframe, objective)  # type: ignore[arg-type]
+        return split_metric(parts, market.timeframe, objective)
 
     def log(diag: dict[str, float]) -> None:
         logger.debug("split %d %s", split.index, " ".join(f"{k}={v:.4g}" for k, v in diag.items()))

@@ -89,15 +89,15 @@ def split_metric(parts: Sequence[SegmentReturns], timeframe: str, objective: Obj
 def encode_returns(parts: Sequence[SegmentReturns]) -> bytes:
     """The npz bytes of every segment's returns."""
     sizes = [p.agent.size for p in parts]
-    arrays = {
-        "split": np.repeat([p.split for p in parts], sizes).astype(np.int16),
-        "group": np.repeat([p.group for p in parts], sizes).astype(np.int16),
-        "timestamp": np.concatenate([p.timestamp for p in parts]).astype(np.int64),
-        "agent": np.concatenate([p.agent for p in parts]).astype(np.float64),
-        "hodl": np.concatenate([p.hodl for p in parts]).astype(np.float64),
-    }
     buf = io.BytesIO()
-    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    np.savez(
+        buf,
+        split=np.repeat([p.split for p in parts], sizes).astype(np.int16),
+        group=np.repeat([p.group for p in parts], sizes).astype(np.int16),
+        timestamp=np.concatenate([p.timestamp for p in parts]).astype(np.int64),
+        agent=np.concatenate([p.agent for p in parts]).astype(np.float64),
+        hodl=np.concatenate([p.hodl for p in parts]).astype(np.float64),
+    )
     return buf.getvalue()
 
 

@@ -57,7 +57,7 @@ from cappuccino_runtime.training.oos import RETURNS_FILE, encode_returns
 from cappuccino_runtime.training.report import compute_report, require_plan, store_report
 from cappuccino_runtime.training.runner import CONFIG_ATTR, check_data
 from cappuccino_runtime.training.two_phase import calendar_horizons
-from cappuccino_runtime.training.worker import create_study, open_storage
+from cappuccino_runtime.training.worker import create_study, open_storage, trial_value
 
 __all__ = ["REFIT_SUFFIX", "RefitOptions", "RefitResult", "refit_study_name", "run_refit"]
 
@@ -178,7 +178,7 @@ def run_refit(
     ]
     if not complete:
         raise ConfigError(f"study {opts.study!r} has no COMPLETE trial to refit; train first.")
-    top = sorted(complete, key=lambda t: (-float(t.value), t.number))[: opts.top_n]  # type: ignore[arg-type]
+    top = sorted(complete, key=lambda t: (-trial_value(t), t.number))[: opts.top_n]
     name = refit_study_name(opts.study)
     refit = create_study(name, storage)
     device = pick_device(settings.device)
@@ -296,7 +296,7 @@ def _refit_one(
         "holdout_bars": bars,
         "holdout_start": start,
         "holdout_end": end,
-        "hyperparameter_score": float(src.value),  # type: ignore[arg-type]
+        "hyperparameter_score": trial_value(src),
         "dsr": dsr,
         "psr": psr,
         "n_trials_tried": n_tried,

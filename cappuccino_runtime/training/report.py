@@ -35,6 +35,7 @@ from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
 from cappuccino_runtime.training.plan import EvaluationPlan
 from cappuccino_runtime.training.two_phase import PHASE1_SUFFIX
+from cappuccino_runtime.training.worker import trial_value
 
 __all__ = [
     "REPORT_ATTR",
@@ -152,7 +153,7 @@ def compute_report(
             selected_trial_id=None,
         )
         return empty, ReportDetails(0, 0, None, None, None, ["no COMPLETE trial yet"])
-    selected = max(complete, key=lambda t: float(t.value))  # type: ignore[arg-type]
+    selected = max(complete, key=trial_value)
     series, widths, kept = [], [], []
     for t in complete:
         if t.user_attrs.get("plan_digest") != plan.digest():

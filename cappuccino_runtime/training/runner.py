@@ -99,13 +99,17 @@ def make_pruner(config: TrainingConfig) -> optuna.pruners.BasePruner:
 
 
 def phase_space(
-    phase: Phase, name: str, market: MarketData, config: TrainingConfig, storage: object
+    phase: Phase,
+    name: str,
+    market: MarketData,
+    config: TrainingConfig,
+    storage: optuna.storages.BaseStorage,
 ) -> tuple[SearchSpace, list[str]]:
     """The search space of a phase and notes to show the user."""
     if phase == "phase1":
         return phase1_space(market, config)
     if phase == "phase2":
-        winner = load_winner(storage, name)  # type: ignore[arg-type]
+        winner = load_winner(storage, name)
         note = (
             f"phase 2 fixes {winner.params} from study {winner.study_name!r} trial_id "
             f"{winner.trial_id} (value {winner.value:.3f})."

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.study import MaxTrialsCallback
+from optuna.study import MaxTrialsCallback, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.exc import OperationalError
 
@@ -47,6 +47,7 @@ __all__ = [
     "load_study",
     "open_storage",
     "run_worker",
+    "trial_value",
     "worker_index",
 ]
 
@@ -54,6 +55,14 @@ logger = logging.getLogger(__name__)
 
 #: Trial states that count towards --study-budget.
 BUDGET_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def trial_value(trial: FrozenTrial) -> float:
+    """The value of a COMPLETE single-objective trial (Optuna types it optional: trials in other
+    states have none)."""
+    if trial.value is None:
+        raise ValueError(f"trial {trial.number} ({trial.state.name}) has no value")
+    return float(trial.value)
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,10 @@ def create_study(study_name: str, storage: RDBStorage, direction: str = "maximiz
     if direction not in ("maximize", "minimize"):
         raise ConfigError(f"--direction must be maximize or minimize, got {direction!r}.")
     study = optuna.create_study(
-        study_name=study_name, storage=storage, direction=direction, load_if_exists=True
+        study_name=study_name,
+        storage=storage,
+        direction=StudyDirection[direction.upper()],
+        load_if_exists=True,
     )
     actual = study.direction.name.lower()
     if actual != direction:

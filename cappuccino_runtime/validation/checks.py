@@ -155,6 +155,72 @@ def check_db_identity(
     )
 
 
+def _record_mismatches(record: TrialRecord, trial: RegistryTrial) -> list[str]:
+    """What trial.json says differently from the database (empty: they agree)."""
+    problems = []
+    if record.study_name != trial.study_name:
+        problems.append(f"study_name {record.study_name!r} (database: {trial.study_name!r})")
+    if record.trial_id != trial.trial_id:
+        problems.append(f"trial_id {record.trial_id} (database: {trial.trial_id})")
+    if record.number != trial.number:
+        problems.append(f"number {record.number} (database: {trial.number})")
+    if not same_value(record.value, trial.value):
+        problems.append(f"value {record.value} (database: {trial.value})")
+    if diff := _same_params(record.params, trial.params):
+        problems.append(f"params {diff} differ from the database")
+    return problems
+
+
+def _checksum_problem(
+    trial: RegistryTrial, record: TrialRecord, file_sha256: Mapping[str, str | None]
+) -> tuple[str, str] | None:
+    """The first weights file whose sha256 disagrees with trial.json or the database, or has
+    none recorded, as (message, fix); None when every file present checks out."""
+    recorded = {
+        "sha256_actor": (ACTOR_FILE, trial.sha256_actor),
+        "sha256_critic": (CRITIC_FILE, trial.sha256_critic),
+    }
+    for attr, (name, db_sha) in recorded.items():
+        found = file_sha256.get(name)
+        listed = record.checksums.get(name)
+        if found is None:
+            if name == ACTOR_FILE:
+                return f"{name} is missing.", "restore the weights or re-run the trial."
+            continue
+        if listed is not None and listed != found:
+            return (
+                f"{name} has sha256 {found[:12]}… but trial.json records {listed[:12]}…: the "
+                "file was changed or replaced.",
+                "restore the original weights (or re-run the trial); never edit weights in place.",
+            )
+        if db_sha is not None and db_sha != found:
+            return (
+                f"{name} has sha256 {found[:12]}… but the database ({attr}) records "
+                f"{db_sha[:12]}….",
+                "the artifact directory holds another run's weights; restore the right ones.",
+            )
+        if listed is None and db_sha is None:
+            return (
+                f"no checksum is recorded for {name} in trial.json or the database.",
+                f"regenerate trial.json with `cappuccino validate --trial-id {trial.trial_id} --fix`.",
+            )
+    return None
+
+
+def _pickle_mismatches(summary: PickleSummary, trial: RegistryTrial) -> list[str]:
+    """What a best_trial pickle claims differently from the database (empty: they agree)."""
+    issues = []
+    if summary.trial_id != trial.trial_id:
+        issues.append(f"trial_id {summary.trial_id}")
+    if summary.number != trial.number:
+        issues.append(f"number {summary.number}")
+    if not same_value(summary.value, trial.value):
+        issues.append(f"value {summary.value}")
+    if diff := _same_params(summary.params, trial.params):
+        issues.append(f"params {diff}")
+    return issues
+
+
 def check_metadata(
     trial: RegistryTrial,
     record: TrialRecord | None,
@@ -187,72 +253,25 @@ def check_metadata(
             f"{trial.trial_id} --fix` to regenerate trial.json from the database (move an "
             "unreadable trial.json aside first; --fix never overwrites a file).",
         )
-    problems = []
-    if record.study_name != trial.study_name:
-        problems.append(f"study_name {record.study_name!r} (database: {trial.study_name!r})")
-    if record.trial_id != trial.trial_id:
-        problems.append(f"trial_id {record.trial_id} (database: {trial.trial_id})")
-    if record.number != trial.number:
-        problems.append(f"number {record.number} (database: {trial.number})")
-    if not same_value(record.value, trial.value):
-        problems.append(f"value {record.value} (database: {trial.value})")
-    if diff := _same_params(record.params, trial.params):
-        problems.append(f"params {diff} differ from the database")
-    if problems:
+    if problems := _record_mismatches(record, trial):
         return fail(
             "trial.json disagrees with the database: " + "; ".join(problems) + ".",
             "the directory holds another trial's files or stale metadata; re-run training for "
             "this trial or restore its artifacts, then validate again.",
         )
-    recorded = {
-        "sha256_actor": (ACTOR_FILE, trial.sha256_actor),
-        "sha256_critic": (CRITIC_FILE, trial.sha256_critic),
-    }
-    for attr, (name, db_sha) in recorded.items():
-        found = file_sha256.get(name)
-        listed = record.checksums.get(name)
-        if found is None:
-            if name == ACTOR_FILE:
-                return fail(f"{name} is missing.", "restore the weights or re-run the trial.")
-            continue
-        if listed is not None and listed != found:
-            return fail(
-                f"{name} has sha256 {found[:12]}… but trial.json records {listed[:12]}…: the "
-                "file was changed or replaced.",
-                "restore the original weights (or re-run the trial); never edit weights in place.",
-            )
-        if db_sha is not None and db_sha != found:
-            return fail(
-                f"{name} has sha256 {found[:12]}… but the database ({attr}) records "
-                f"{db_sha[:12]}….",
-                "the artifact directory holds another run's weights; restore the right ones.",
-            )
-        if listed is None and db_sha is None:
-            return fail(
-                f"no checksum is recorded for {name} in trial.json or the database.",
-                f"regenerate trial.json with `cappuccino validate --trial-id {trial.trial_id} --fix`.",
-            )
+    if problem := _checksum_problem(trial, record, file_sha256):
+        return fail(*problem)
     if pickle_error is not None:
         return fail(
             f"best_trial pickle cannot be verified safely ({pickle_error}); it was not loaded.",
             "delete the best_trial file (it is never required) or regenerate it with --fix "
             "--fix-pickle.",
         )
-    if pickle_summary is not None:
-        issues = []
-        if pickle_summary.trial_id != trial.trial_id:
-            issues.append(f"trial_id {pickle_summary.trial_id}")
-        if pickle_summary.number != trial.number:
-            issues.append(f"number {pickle_summary.number}")
-        if not same_value(pickle_summary.value, trial.value):
-            issues.append(f"value {pickle_summary.value}")
-        if diff := _same_params(pickle_summary.params, trial.params):
-            issues.append(f"params {diff}")
-        if issues:
-            return fail(
-                "best_trial pickle disagrees with the database: " + ", ".join(issues) + ".",
-                "delete it (never required) or regenerate it with --fix --fix-pickle.",
-            )
+    if pickle_summary is not None and (issues := _pickle_mismatches(pickle_summary, trial)):
+        return fail(
+            "best_trial pickle disagrees with the database: " + ", ".join(issues) + ".",
+            "delete it (never required) or regenerate it with --fix --fix-pickle.",
+        )
     agree = "trial.json and best_trial agree" if pickle_summary is not None else "trial.json agrees"
     return CheckResult(
         checkpoint=Checkpoint.METADATA,

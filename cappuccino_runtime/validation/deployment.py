@@ -54,6 +54,54 @@ def _read_metadata(
         return None, f"{fs.unstrip_protocol(path)} is not valid metadata ({first})."
 
 
+def _identity_problems(record: TrialRecord, entry: DeployedModelEntry) -> list[str]:
+    """Where trial.json names another model than the manifest entry."""
+    problems = []
+    if record.study_name != entry.study_name:
+        problems.append(f"trial.json names study {record.study_name!r}")
+    if record.trial_id != entry.trial_id:
+        problems.append(f"trial.json names trial_id {record.trial_id}")
+    if record.number != entry.trial_number:
+        problems.append(f"trial.json names number {record.number}")
+    return problems
+
+
+def _checksum_problems(
+    record: TrialRecord, entry: DeployedModelEntry, actor_sha: str | None, critic_sha: str | None
+) -> list[str]:
+    """Where the weights' hashes disagree with the manifest entry or trial.json."""
+    problems = []
+    if actor_sha != entry.sha256:
+        problems.append(
+            f"actor.pth hashes to {str(actor_sha)[:12]}…, manifest says {entry.sha256[:12]}…"
+        )
+    if record.checksums.get(ACTOR_FILE) != actor_sha:
+        problems.append("actor.pth does not match the checksum in trial.json")
+    if record.checksums.get(CRITIC_FILE) not in (None, critic_sha):
+        problems.append("critic.pth does not match the checksum in trial.json")
+    return problems
+
+
+def _metadata_problems(
+    meta: ModelMetadata, entry: DeployedModelEntry, actor_sha: str | None
+) -> list[str]:
+    """Where metadata.json names another model, another actor hash, or a failed validation."""
+    problems = []
+    if (meta.study_name, meta.trial_id, meta.trial_number) != (
+        entry.study_name,
+        entry.trial_id,
+        entry.trial_number,
+    ):
+        problems.append(
+            f"metadata.json names {meta.study_name}:trial_id={meta.trial_id} #{meta.trial_number}"
+        )
+    if meta.sha256 != actor_sha:
+        problems.append("metadata.json sha256 does not match actor.pth")
+    if not meta.validation_passed:
+        problems.append("metadata.json records a failed validation")
+    return problems
+
+
 def check_deployed_model(
     fs: fsspec.AbstractFileSystem,
     model_dir: str,
@@ -90,44 +138,19 @@ def check_deployed_model(
     record, error = read_trial_record(fs, model_dir)
     if record is None:
         return fail(f"{error} A deployed model must carry its trial.json.")
-    problems = []
-    if record.study_name != entry.study_name:
-        problems.append(f"trial.json names study {record.study_name!r}")
-    if record.trial_id != entry.trial_id:
-        problems.append(f"trial.json names trial_id {record.trial_id}")
-    if record.number != entry.trial_number:
-        problems.append(f"trial.json names number {record.number}")
+    problems = _identity_problems(record, entry)
     try:
         actor_sha = file_sha256(fs, model_dir, ACTOR_FILE)
         critic_sha = file_sha256(fs, model_dir, CRITIC_FILE)
     except ArtifactError as e:
         return fail(str(e))
-    if actor_sha != entry.sha256:
-        problems.append(
-            f"actor.pth hashes to {str(actor_sha)[:12]}…, manifest says {entry.sha256[:12]}…"
-        )
-    if record.checksums.get(ACTOR_FILE) != actor_sha:
-        problems.append("actor.pth does not match the checksum in trial.json")
-    if record.checksums.get(CRITIC_FILE) not in (None, critic_sha):
-        problems.append("critic.pth does not match the checksum in trial.json")
+    problems += _checksum_problems(record, entry, actor_sha, critic_sha)
     if require_metadata:
         meta, meta_error = _read_metadata(fs, model_dir)
         if meta is None:
             problems.append(str(meta_error))
         else:
-            if (meta.study_name, meta.trial_id, meta.trial_number) != (
-                entry.study_name,
-                entry.trial_id,
-                entry.trial_number,
-            ):
-                problems.append(
-                    f"metadata.json names {meta.study_name}:trial_id={meta.trial_id} "
-                    f"#{meta.trial_number}"
-                )
-            if meta.sha256 != actor_sha:
-                problems.append("metadata.json sha256 does not match actor.pth")
-            if not meta.validation_passed:
-                problems.append("metadata.json records a failed validation")
+            problems += _metadata_problems(meta, entry, actor_sha)
     if problems:
         return fail(
             f"{url} is not the model the manifest names ({entry.study_name}:trial_id="

@@ -52,7 +52,7 @@ class ValidationReport(BaseModel):
     results: list[CheckResult] = Field(default_factory=list)
     created_at: datetime = Field(default_factory=_now)
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def passed(self) -> bool:
         """True when there is at least one result and none failed."""

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from cappuccino_operator.api import CATEGORY, GROUP, KINDS, VERSION, Kind
 
@@ -113,9 +114,9 @@ def _structural(node: dict[str, Any], *, with_defaults: bool) -> dict[str, Any]:
     return out
 
 
-def openapi_schema(model: type, *, with_defaults: bool = True) -> dict[str, Any]:
+def openapi_schema(model: type[BaseModel], *, with_defaults: bool = True) -> dict[str, Any]:
     """The structural OpenAPI v3 schema of one pydantic model (by alias, camelCase)."""
-    raw = model.model_json_schema(by_alias=True)  # type: ignore[attr-defined]
+    raw = model.model_json_schema(by_alias=True)
     resolved = _resolve(raw, raw.get("$defs", {}))
     schema = _structural(resolved, with_defaults=with_defaults)
     conditions = schema.get("properties", {}).get("conditions")

@@ -103,7 +103,7 @@ class _InventoryCollector:
         yield running
 
 
-REGISTRY.register(_InventoryCollector())  # type: ignore[arg-type]
+REGISTRY.register(_InventoryCollector())
 
 
 def counted(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

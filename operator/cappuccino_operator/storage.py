@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -113,7 +113,13 @@ class Databases:
                     ) from None
             return self._optuna[url]
 
-    def ensure_study(self, url: str, study_name: str, direction: str, namespace: str) -> int:
+    def ensure_study(
+        self,
+        url: str,
+        study_name: str,
+        direction: Literal["maximize", "minimize"],
+        namespace: str,
+    ) -> int:
         """Creates the Optuna study if missing (load_if_exists) and claims it for `namespace`
         (study system attr OWNER_ATTR); returns its study_id.
 

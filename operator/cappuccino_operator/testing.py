@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Literal
 
 from sqlalchemy import create_engine, text
 
@@ -23,7 +24,7 @@ def seed_trials(
     *,
     failed: int = 0,
     timeframe: str = "1h",
-    direction: str = "maximize",
+    direction: Literal["maximize", "minimize"] = "maximize",
     failed_by: str | None = None,
     numbers: dict[str, object] | None = None,
 ) -> list[int]:
@@ -38,7 +39,9 @@ def seed_trials(
     study = optuna.create_study(
         study_name=study_name, storage=storage_url, direction=direction, load_if_exists=True
     )
-    dist = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    dist: dict[str, optuna.distributions.BaseDistribution] = {
+        "x": optuna.distributions.FloatDistribution(0.0, 1.0)
+    }
     for i, value in enumerate(values):
         number = len(study.get_trials(deepcopy=False))
         sha = hashlib.sha256(f"{study_name}:{number}:{value}".encode()).hexdigest()

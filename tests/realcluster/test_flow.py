@@ -113,6 +113,12 @@ def deployment_pods(rc: RealCluster, ns: str, deployment: str) -> list[dict[str,
     return [p for p in json.loads(out)["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
+def delete_pods(rc: RealCluster, ns: str, deployment: str, *flags: str) -> None:
+    """Deletes every pod of a Deployment (kubectl delete pod NAME -n NS FLAGS...)."""
+    for p in deployment_pods(rc, ns, deployment):
+        rc.kubectl("delete", "pod", p["metadata"]["name"], "-n", ns, *flags)
+
+
 def chart_values(rc: RealCluster) -> list[str]:
     """--set flags: our images (pinned by their build-input tag), small volumes."""
     images = rc.images
@@ -167,6 +173,23 @@ def shrink_train_config(rc: RealCluster, ns: str) -> None:
     rc.kubectl(
         "patch", "configmap", cm_name, "-n", ns, "--type=merge", "-p", json.dumps({"data": data})
     )
+
+
+def assert_one_set_of_children(rc: RealCluster, ns: str, kind: str, name: str) -> None:
+    """A trader CR owns exactly one Deployment and at most one Service (ConfigMaps may be
+    several: one per frozen selection)."""
+    uid = get(rc, ns, kind, name)["metadata"]["uid"]
+    for child_kind in ("deployments", "services", "configmaps"):
+        items = json.loads(rc.kubectl("get", child_kind, "-n", ns, "-o", "json").stdout)
+        owned = [
+            i["metadata"]["name"]
+            for i in items["items"]
+            if any(o["uid"] == uid for o in i["metadata"].get("ownerReferences") or ())
+        ]
+        print(f"{kind}/{name} owns {child_kind}: {owned}")
+        if child_kind == "deployments":
+            assert len(owned) == 1, f"{kind}/{name} owns {owned}: duplicate children"
+        assert len(owned) <= 1 or child_kind == "configmaps", owned
 
 
 @pytest.mark.timeout(2400)
@@ -283,8 +306,7 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
 
     # The operator pod killed mid-reconcile (SIGKILL, no grace): its replacement must not
     # create a second set of children.
-    for p in deployment_pods(rc, ns, f"{RELEASE}-operator"):
-        rc.kubectl("delete", "pod", p["metadata"]["name"], "-n", ns, "--grace-period=0", "--force")
+    delete_pods(rc, ns, f"{RELEASE}-operator", "--grace-period=0", "--force")
 
     def available(name: str) -> bool:
         dep = try_get(rc, ns, "deployment", f"{name}-trader") or {}
@@ -295,18 +317,7 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
         lambda: until(rc, ns, lambda: available(ARENA) and available(ENSEMBLE), 600, "traders"),
     )
     for kind, name in (("arena", ARENA), ("ensemble", ENSEMBLE)):
-        uid = get(rc, ns, kind, name)["metadata"]["uid"]
-        for child_kind in ("deployments", "services", "configmaps"):
-            items = json.loads(rc.kubectl("get", child_kind, "-n", ns, "-o", "json").stdout)
-            owned = [
-                i["metadata"]["name"]
-                for i in items["items"]
-                if any(o["uid"] == uid for o in i["metadata"].get("ownerReferences") or ())
-            ]
-            print(f"{kind}/{name} owns {child_kind}: {owned}")
-            if child_kind == "deployments":
-                assert len(owned) == 1, f"{kind}/{name} owns {owned}: duplicate children"
-            assert len(owned) <= 1 or child_kind == "configmaps", owned
+        assert_one_set_of_children(rc, ns, kind, name)
     arena = timed(
         "Arena status: leader and Sharpe from the ledger",
         lambda: until(
@@ -377,8 +388,7 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
     assert actors, f"no actor.pth under the artifacts volume {host_dir}"
     for actor in actors:
         actor.write_bytes(actor.read_bytes() + b"tampered")
-    for p in deployment_pods(rc, ns, f"{ARENA}-trader"):
-        rc.kubectl("delete", "pod", p["metadata"]["name"], "-n", ns, "--wait=false")
+    delete_pods(rc, ns, f"{ARENA}-trader", "--wait=false")
 
     def init_failed() -> dict[str, Any] | None:
         c = cond(get(rc, ns, "arena", ARENA), "Ready")

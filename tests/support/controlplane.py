@@ -323,6 +323,16 @@ class Child:
                 f"last log lines ({self.log}):\n{self.log_tail()}"
             )
 
+    def started_and(self, probe: Callable[[], bool]) -> Callable[[], bool]:
+        """A `wait_for` condition: raises with the log tail once the process exited, else
+        answers `probe()`."""
+
+        def condition() -> bool:
+            self.check_alive("start")
+            return probe()
+
+        return condition
+
     def signal_group(self, sig: signal.Signals) -> None:
         if self.proc is None:
             return
@@ -447,9 +457,7 @@ class ControlPlane:
             ],
         )
         wait_for(
-            lambda: (
-                etcd.check_alive("start") or _https_get(f"{etcd_url}/health", admin_ctx)[0] == 200
-            ),
+            etcd.started_and(lambda: _https_get(f"{etcd_url}/health", admin_ctx)[0] == 200),
             timeout,
             "etcd /health",
             diagnostics=etcd.log_tail,
@@ -479,18 +487,14 @@ class ControlPlane:
             args.append(f"--advertise-address={advertise_address()}")
         api = self._spawn("kube-apiserver", args)
         wait_for(
-            lambda: (
-                api.check_alive("start")
-                or _https_get(f"{self.server}/healthz", admin_ctx)[0] == 200
-            ),
+            api.started_and(lambda: _https_get(f"{self.server}/healthz", admin_ctx)[0] == 200),
             timeout,
             "kube-apiserver /healthz",
             diagnostics=api.log_tail,
         )
         wait_for(
-            lambda: (
-                api.check_alive("start")
-                or _https_get(f"{self.server}/api/v1/namespaces/default", admin_ctx)[0] == 200
+            api.started_and(
+                lambda: _https_get(f"{self.server}/api/v1/namespaces/default", admin_ctx)[0] == 200
             ),
             timeout,
             "namespace default",
@@ -531,10 +535,7 @@ class ControlPlane:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         wait_for(
-            lambda: (
-                kcm.check_alive("start")
-                or _https_get(f"https://127.0.0.1:{port}/healthz", ctx)[0] == 200
-            ),
+            kcm.started_and(lambda: _https_get(f"https://127.0.0.1:{port}/healthz", ctx)[0] == 200),
             timeout,
             "kube-controller-manager /healthz",
             diagnostics=kcm.log_tail,

@@ -399,8 +399,14 @@ class FakeAlpaca:
     def app(self) -> FastAPI:
         """The FastAPI app: trading endpoints plus DATA's bars router on the same clock."""
         api = FastAPI()
-        clock = self.clock
-        api.include_router(make_data_router(state=FakeDataState(data=self.data, clock=clock)))
+        api.include_router(make_data_router(state=FakeDataState(data=self.data, clock=self.clock)))
+        self._add_faults(api)
+        self._add_account_routes(api)
+        self._add_order_routes(api)
+        return api
+
+    def _add_faults(self, api: FastAPI) -> None:
+        """The middleware that counts requests and injects the scheduled faults."""
         fake = self
 
         @api.middleware("http")
@@ -413,7 +419,7 @@ class FakeAlpaca:
             fake.advance()
             kind = fake._take_fault(request.method, path)
             if kind in ("429", "500", "503"):
-                status = int(kind)  # type: ignore[arg-type]
+                status = int(kind)
                 return _error(status, status * 100000, f"injected {kind}")
             if kind in ("hide", "404"):
                 return _error(404, 40410000, "not found (injected)")
@@ -426,54 +432,78 @@ class FakeAlpaca:
                 await asyncio.sleep(fake.slow_seconds)
             return response
 
+    def _account_json(self) -> dict[str, Any]:
+        equity = self.cash + sum(
+            q * self.price(s) for s, q in ((self._slash(k), v) for k, v in self.positions.items())
+        )
+        return {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, "fake-account")),
+            "account_number": "PA0000FAKE",
+            "status": "ACTIVE",
+            "crypto_status": "ACTIVE",
+            "currency": "USD",
+            "cash": _num(self.cash),
+            "buying_power": _num(self.cash),
+            "non_marginable_buying_power": _num(self.cash),
+            "equity": _num(equity),
+            "last_equity": _num(equity),
+            "portfolio_value": _num(equity),
+            "pattern_day_trader": False,
+            "trading_blocked": False,
+            "transfers_blocked": False,
+            "account_blocked": False,
+            "shorting_enabled": False,
+            "multiplier": "1",
+        }
+
+    def _asset_json(self, symbol: str) -> dict[str, Any]:
+        min_size, increment = self.rules(symbol)
+        return {
+            "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
+            "class": "crypto",
+            "exchange": "CRYPTO",
+            "symbol": symbol,
+            "name": symbol,
+            "status": "active",
+            "tradable": True,
+            "marginable": False,
+            "shortable": False,
+            "easy_to_borrow": False,
+            "fractionable": True,
+            "min_order_size": _num(min_size),
+            "min_trade_increment": _num(increment),
+            "price_increment": "0.01",
+        }
+
+    def _position_json(self, sym: str, qty: float) -> dict[str, Any]:
+        price = self.price(self._slash(sym))
+        return {
+            "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, self._slash(sym))),
+            "symbol": sym,
+            "exchange": "CRYPTO",
+            "asset_class": "crypto",
+            "avg_entry_price": _num(price),
+            "qty": _num(qty),
+            "qty_available": _num(qty),
+            "side": "long",
+            "market_value": _num(qty * price),
+            "cost_basis": _num(qty * price),
+            "unrealized_pl": "0",
+            "unrealized_plpc": "0",
+            "current_price": _num(price),
+        }
+
+    def _add_account_routes(self, api: FastAPI) -> None:
+        """Account, assets, positions and account activities."""
+        fake = self
+
         @api.get("/v2/account")
         def account() -> dict[str, Any]:
-            equity = fake.cash + sum(
-                q * fake.price(s)
-                for s, q in ((fake._slash(k), v) for k, v in fake.positions.items())
-            )
-            return {
-                "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, "fake-account")),
-                "account_number": "PA0000FAKE",
-                "status": "ACTIVE",
-                "crypto_status": "ACTIVE",
-                "currency": "USD",
-                "cash": _num(fake.cash),
-                "buying_power": _num(fake.cash),
-                "non_marginable_buying_power": _num(fake.cash),
-                "equity": _num(equity),
-                "last_equity": _num(equity),
-                "portfolio_value": _num(equity),
-                "pattern_day_trader": False,
-                "trading_blocked": False,
-                "transfers_blocked": False,
-                "account_blocked": False,
-                "shorting_enabled": False,
-                "multiplier": "1",
-            }
-
-        def asset_json(symbol: str) -> dict[str, Any]:
-            min_size, increment = fake.rules(symbol)
-            return {
-                "id": str(uuid.uuid5(uuid.NAMESPACE_DNS, symbol)),
-                "class": "crypto",
-                "exchange": "CRYPTO",
-                "symbol": symbol,
-                "name": symbol,
-                "status": "active",
-                "tradable": True,
-                "marginable": False,
-                "shortable": False,
-                "easy_to_borrow": False,
-                "fractionable": True,
-                "min_order_size": _num(min_size),
-                "min_trade_increment": _num(increment),
-                "price_increment": "0.01",
-            }
+            return fake._account_json()
 
         @api.get("/v2/assets")
         def assets() -> list[dict[str, Any]]:
-            return [asset_json(s) for s in fake.data.symbols]
+            return [fake._asset_json(s) for s in fake.data.symbols]
 
         @api.get("/v2/assets/{symbol:path}")
         def asset(symbol: str, request: Request) -> Any:
@@ -483,35 +513,33 @@ class FakeAlpaca:
             wanted = fake._slash(symbol.replace("/", ""))
             if wanted not in fake.data.symbols:
                 return _error(404, 40410000, "asset not found")
-            return asset_json(wanted)
-
-        def position_json(sym: str, qty: float) -> dict[str, Any]:
-            price = fake.price(fake._slash(sym))
-            return {
-                "asset_id": str(uuid.uuid5(uuid.NAMESPACE_DNS, fake._slash(sym))),
-                "symbol": sym,
-                "exchange": "CRYPTO",
-                "asset_class": "crypto",
-                "avg_entry_price": _num(price),
-                "qty": _num(qty),
-                "qty_available": _num(qty),
-                "side": "long",
-                "market_value": _num(qty * price),
-                "cost_basis": _num(qty * price),
-                "unrealized_pl": "0",
-                "unrealized_plpc": "0",
-                "current_price": _num(price),
-            }
+            return fake._asset_json(wanted)
 
         @api.get("/v2/positions")
         def positions() -> list[dict[str, Any]]:
-            return [position_json(s, q) for s, q in fake.positions.items()]
+            return [fake._position_json(s, q) for s, q in fake.positions.items()]
 
         @api.get("/v2/positions/{sym}")
         def position(sym: str) -> Any:
             if sym not in fake.positions:
                 return _error(404, 40410000, "position does not exist")
-            return position_json(sym, fake.positions[sym])
+            return fake._position_json(sym, fake.positions[sym])
+
+        @api.get("/v2/account/activities/{activity_type}")
+        def activities_of(activity_type: str, request: Request) -> Any:
+            with fake._lock:
+                return fake._list_activities({activity_type}, dict(request.query_params))
+
+        @api.get("/v2/account/activities")
+        def activities(request: Request) -> Any:
+            params = dict(request.query_params)
+            types = set(params.get("activity_types", "CFEE,FILL").split(","))
+            with fake._lock:
+                return fake._list_activities(types, params)
+
+    def _add_order_routes(self, api: FastAPI) -> None:
+        """Submit, list and look up orders (by id and by client order id)."""
+        fake = self
 
         @api.post("/v2/orders")
         async def submit(request: Request) -> JSONResponse:
@@ -542,20 +570,6 @@ class FakeAlpaca:
                 order = fake.orders[order_id]
                 fake._complete_partial(order)
                 return fake._order_json(order)
-
-        @api.get("/v2/account/activities/{activity_type}")
-        def activities_of(activity_type: str, request: Request) -> Any:
-            with fake._lock:
-                return fake._list_activities({activity_type}, dict(request.query_params))
-
-        @api.get("/v2/account/activities")
-        def activities(request: Request) -> Any:
-            params = dict(request.query_params)
-            types = set(params.get("activity_types", "CFEE,FILL").split(","))
-            with fake._lock:
-                return fake._list_activities(types, params)
-
-        return api
 
     def _slash(self, position_symbol: str) -> str:
         for s in self.data.symbols:

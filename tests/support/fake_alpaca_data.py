@@ -107,13 +107,21 @@ def _offset(token: str | None) -> int:
     return int(text.removeprefix("offset:"))
 
 
+class DataRouter(APIRouter):
+    """The crypto bars router and the state it serves (`router.state`)."""
+
+    def __init__(self, state: FakeDataState) -> None:
+        super().__init__()
+        self.state = state
+
+
 def make_data_router(
     data: MarketData | None = None,
     *,
     max_page_size: int = MAX_LIMIT,
     clock: Callable[[], pd.Timestamp] | None = None,
     state: FakeDataState | None = None,
-) -> APIRouter:
+) -> DataRouter:
     """Router for the crypto bars endpoints, serving `data` (default: the bundled sample).
 
     Args:
@@ -127,8 +135,7 @@ def make_data_router(
     state = state or FakeDataState(
         data=data if data is not None else load_sample(), max_page_size=max_page_size, clock=clock
     )
-    router = APIRouter()
-    router.state = state  # type: ignore[attr-defined]
+    router = DataRouter(state)
 
     @router.get("/v1beta3/crypto/us/bars")
     def bars(
@@ -198,12 +205,18 @@ def make_data_router(
     return router
 
 
-def fake_data_app(data: MarketData | None = None, **kwargs: object) -> FastAPI:
+def fake_data_app(
+    data: MarketData | None = None,
+    *,
+    max_page_size: int = MAX_LIMIT,
+    clock: Callable[[], pd.Timestamp] | None = None,
+    state: FakeDataState | None = None,
+) -> FastAPI:
     """A FastAPI app holding only the market-data router (`app.state.fake` is its state)."""
     app = FastAPI()
-    router = make_data_router(data, **kwargs)  # type: ignore[arg-type]
+    router = make_data_router(data, max_page_size=max_page_size, clock=clock, state=state)
     app.include_router(router)
-    app.state.fake = router.state  # type: ignore[attr-defined]
+    app.state.fake = router.state
     return app
 
 

@@ -323,7 +323,9 @@ class RealCluster:
         self._kill_shims()
         self._clean_host(restore_ip_forward=True)
 
-    def _spawn(self, name: str, argv: Sequence[str], env: dict[str, str] | None = None) -> Child:
+    def _spawn(
+        self, name: str, argv: Sequence[str | Path], env: dict[str, str] | None = None
+    ) -> Child:
         child = Child(name, [str(a) for a in argv], self.logs_dir / f"{name}.log", env=env)
         child.start()
         (self.run_dir / f"{name}.pid").write_text(str(child.pid))

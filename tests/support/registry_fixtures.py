@@ -11,7 +11,7 @@ import io
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 import torch
@@ -194,7 +194,7 @@ def build_world(storage: str, artifact_root: Path) -> RegistryWorld:
     """
     store = ArtifactStore(str(artifact_root))
     world = RegistryWorld(storage=storage, artifact_root=artifact_root)
-    plan: dict[str, tuple[str, list[float | None]]] = {
+    plan: dict[str, tuple[Literal["maximize", "minimize"], list[float | None]]] = {
         "alpha": ("maximize", [0.5, 1.2, -0.3, 2.0, 0.9]),
         "beta": ("maximize", [3.0, 0.1, 1.5]),
         "gamma": ("minimize", [0.7, 0.2, 0.4]),

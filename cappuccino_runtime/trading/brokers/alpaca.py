@@ -40,7 +40,8 @@ import logging
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import pandas as pd
 import requests
@@ -64,6 +65,13 @@ from cappuccino_runtime.trading.brokers.base import (
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.orders import OrderSide
 from cappuccino_runtime.trading.retry import Backoff, retry_temporary
+
+if TYPE_CHECKING:
+    from alpaca.trading.models import Asset, Order, Position, TradeAccount
+
+# alpaca-py types every TradingClient read as `Model | RawData` because a client built with
+# raw_data=True returns dicts; ours is built with the default raw_data=False, so the reads below
+# are cast to the model alone.
 
 __all__ = ["AlpacaBroker", "position_symbol", "trading_symbol"]
 
@@ -255,9 +263,12 @@ class AlpacaBroker:
     # -- account --------------------------------------------------------------------------------
     def asset_rules(self, symbol: str) -> AssetRules:
         if symbol not in self._rules:
-            asset = self._retrying(
-                f"read the asset {symbol}",
-                lambda: self.trading.get_asset(position_symbol(symbol)),
+            asset = cast(
+                "Asset",
+                self._retrying(
+                    f"read the asset {symbol}",
+                    lambda: self.trading.get_asset(position_symbol(symbol)),
+                ),
             )
             self._rules[symbol] = AssetRules(
                 symbol=symbol,
@@ -267,11 +278,15 @@ class AlpacaBroker:
         return self._rules[symbol]
 
     def positions(self) -> dict[str, float]:
-        rows = self._retrying("read positions", self.trading.get_all_positions)
+        rows = cast(
+            "list[Position]", self._retrying("read positions", self.trading.get_all_positions)
+        )
         return {trading_symbol(p.symbol, self.symbols): float(p.qty) for p in rows}
 
     def cash(self) -> float:
-        account = self._retrying("read the account", self.trading.get_account)
+        account = cast("TradeAccount", self._retrying("read the account", self.trading.get_account))
+        if account.cash is None:
+            raise BrokerError("Alpaca's account answer carries no cash balance; retry later.")
         return float(account.cash)
 
     # -- orders ---------------------------------------------------------------------------------
@@ -305,6 +320,7 @@ class AlpacaBroker:
 
     def open_orders(self) -> list[BrokerOrder]:
         """Every open order of the account, page by page (newest first, `until` moves back)."""
+        from alpaca.common.enums import Sort
         from alpaca.trading.enums import QueryOrderStatus
         from alpaca.trading.requests import GetOrdersRequest
 
@@ -313,10 +329,11 @@ class AlpacaBroker:
         until: datetime | None = None
         while True:
             request = GetOrdersRequest(
-                status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE, direction="desc", until=until
+                status=QueryOrderStatus.OPEN, limit=ORDERS_PAGE, direction=Sort.DESC, until=until
             )
-            rows = self._retrying(
-                "list open orders", lambda request=request: self.trading.get_orders(request)
+            rows = cast(
+                "list[Order]",
+                self._retrying("list open orders", partial(self.trading.get_orders, request)),
             )
             fresh = [r for r in rows if str(r.id) not in seen]
             for r in fresh:
@@ -337,7 +354,7 @@ class AlpacaBroker:
         while True:
             page = self._retrying(
                 "read fee activities",
-                lambda params=dict(params): self.trading.get("/account/activities/CFEE", params),
+                partial(self.trading.get, "/account/activities/CFEE", dict(params)),
             )
             rows = page if isinstance(page, list) else []
             out.extend(self._fee(r) for r in rows)

@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -206,5 +207,5 @@ def _order_to_json(order: BrokerOrder) -> dict[str, object]:
     return {**order.__dict__, "side": order.side.value}
 
 
-def _order_from_json(raw: dict[str, object]) -> BrokerOrder:
-    return BrokerOrder(**{**raw, "side": OrderSide(str(raw["side"]))})  # type: ignore[arg-type]
+def _order_from_json(raw: dict[str, Any]) -> BrokerOrder:
+    return BrokerOrder(**{**raw, "side": OrderSide(str(raw["side"]))})

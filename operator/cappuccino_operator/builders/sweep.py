@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Literal
 
 from cappuccino_operator.api.study import ParamOverride
 from cappuccino_operator.api.sweep import TrainingSweepSpec
@@ -346,7 +346,7 @@ def build_refit_job(
     if refit is None:
         raise ValueError("build_refit_job needs spec.refit")
     data = study.spec.data
-    device = "cuda" if spec.resources.gpu > 0 else "cpu"
+    device: Literal["cpu", "cuda"] = "cuda" if spec.resources.gpu > 0 else "cpu"
     argv = refit_command(
         study=study.study_name,
         top_n=refit.top_n,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypedDict
 
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import StudyContext, labels_for
@@ -18,7 +18,13 @@ from cappuccino_operator.builders.pods import (
     secret_env,
     tmp_volume,
 )
-from cappuccino_operator.commands import Replay, arena_command, trade_command, validate_command
+from cappuccino_operator.commands import (
+    Broker,
+    Replay,
+    arena_command,
+    trade_command,
+    validate_command,
+)
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import (
     ARENA_FILE,
@@ -200,6 +206,18 @@ def _replay(spec: TraderSpec, study: StudyContext) -> Replay | None:
     )
 
 
+class _TraderOptions(TypedDict):
+    """The options `arena_command` and `trade_command` share."""
+
+    broker: Broker
+    poll_interval: int
+    metrics_port: int
+    state_dir: str
+    portfolio_id: str
+    artifacts: str | None
+    replay: Replay | None
+
+
 def _image(spec: TraderSpec, config: OperatorConfig) -> str:
     return spec.image or config.runtime_image
 
@@ -222,7 +240,7 @@ def build_trader_deployment(
     manifest_file = f"{MANIFEST_DIR}/{_file(spec)}"
     digest = configmap["metadata"]["annotations"][MANIFEST_HASH_ANNOTATION]
     port = config.metrics_port
-    common = {
+    common: _TraderOptions = {
         "broker": spec.broker.type,
         "poll_interval": duration_seconds(spec.poll_interval),
         "metrics_port": port,

@@ -20,6 +20,7 @@ __all__ = [
     "INTERVAL",
     "apply_child",
     "ledger_read_url",
+    "namespaced",
     "normal_event",
     "parse_spec",
     "resolve_study",
@@ -38,6 +39,14 @@ def _interval() -> float:
 
 
 INTERVAL = _interval()
+
+
+def namespaced(namespace: str | None, what: str) -> str:
+    """The namespace kopf passes a handler of a namespaced resource (its signature allows None,
+    for cluster-scoped ones; every cappuccino resource is namespaced)."""
+    if namespace is None:
+        raise kopf.PermanentError(f"{what} has no namespace; cappuccino resources are namespaced.")
+    return namespace
 
 
 def parse_spec(model: type[M], spec: Mapping[str, Any], what: str) -> M:

@@ -11,7 +11,13 @@ from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.builders.context import study_context
 from cappuccino_operator.conditions import condition
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
-from cappuccino_operator.handlers.common import INTERVAL, parse_spec, storage_url, write_status
+from cappuccino_operator.handlers.common import (
+    INTERVAL,
+    namespaced,
+    parse_spec,
+    storage_url,
+    write_status,
+)
 from cappuccino_operator.metrics import reconciled
 from cappuccino_operator.queries import StudySummary, complete_count, study_report, study_summary
 from cappuccino_operator.storage import check_owner, study_owner
@@ -69,18 +75,19 @@ def _ensure(memo: Any, namespace: str, name: str, spec: StudySpec) -> tuple[str,
 @kopf.on.update(GROUP, VERSION, "studies", field="spec")
 def reconcile_study(
     name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Creates the Optuna study (load_if_exists), claims it for this namespace, reports Ready."""
     with reconciled("Study"):
-        _reconcile(name, namespace, spec, meta, body, status, patch, memo)
+        ns = namespaced(namespace, f"Study {name}")
+        _reconcile(name, ns, spec, meta, body, status, patch, memo)
 
 
 def _reconcile(
@@ -125,19 +132,20 @@ def _reconcile(
 @kopf.timer(GROUP, VERSION, "studies", interval=INTERVAL, initial_delay=1)
 def observe_study(
     name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Mirrors trial counts, the best trial and the report (PBO, DSR) into status; re-claims
     (or re-creates) the Optuna study level-based."""
     with reconciled("Study"):
-        _observe(name, namespace, spec, meta, body, status, patch, memo)
+        ns = namespaced(namespace, f"Study {name}")
+        _observe(name, ns, spec, meta, body, status, patch, memo)
 
 
 def _observe(

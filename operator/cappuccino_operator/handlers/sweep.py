@@ -26,6 +26,7 @@ from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyO
 from cappuccino_operator.handlers.common import (
     INTERVAL,
     apply_child,
+    namespaced,
     normal_event,
     parse_spec,
     resolve_study,
@@ -256,39 +257,41 @@ def _converge(
 @kopf.on.update(GROUP, VERSION, "trainingsweeps", field="spec")
 def reconcile_sweep(
     name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Converges the training-config ConfigMap and the worker Job (suspend/resume included)."""
     with reconciled(KIND):
-        _sync(name, namespace, spec, meta, body, status, patch, memo, from_timer=False)
+        ns = namespaced(namespace, f"{KIND} {name}")
+        _sync(name, ns, spec, meta, body, status, patch, memo, from_timer=False)
 
 
 @kopf.timer(GROUP, VERSION, "trainingsweeps", interval=INTERVAL, initial_delay=1)
 def observe_sweep(
     name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    meta: kopf.Meta,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Level-based: progress from the database, outcome from the Job, reasons from its pods,
     and missing children re-created."""
     with reconciled(KIND):
-        _sync(name, namespace, spec, meta, body, status, patch, memo, from_timer=True)
+        ns = namespaced(namespace, f"{KIND} {name}")
+        _sync(name, ns, spec, meta, body, status, patch, memo, from_timer=True)
 
 
 @kopf.on.delete(GROUP, VERSION, "trainingsweeps", optional=True)
-def forget_sweep(name: str, namespace: str, **_: Any) -> None:
+def forget_sweep(name: str, namespace: str | None, **_: Any) -> None:
     """Drops the sweep from the metrics (no finalizer: children go by garbage collection)."""
     inventory.forget(f"{namespace}/{name}")

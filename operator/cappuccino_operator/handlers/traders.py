@@ -35,6 +35,7 @@ from cappuccino_operator.handlers.common import (
     INTERVAL,
     apply_child,
     ledger_read_url,
+    namespaced,
     normal_event,
     parse_spec,
     resolve_study,
@@ -63,7 +64,10 @@ __all__ = [
 ]
 
 RETRY = 10
-MODELS = {"arenas": (ArenaSpec, "Arena"), "ensembles": (EnsembleSpec, "Ensemble")}
+MODELS: dict[str, tuple[type[TraderSpec], str]] = {
+    "arenas": (ArenaSpec, "Arena"),
+    "ensembles": (EnsembleSpec, "Ensemble"),
+}
 
 
 def _owned_manifests(
@@ -87,22 +91,27 @@ def _select(
 ) -> tuple[Selection, dict[str, Any]]:
     """Selects the models now: refit agents (study `<S>-refit`) when it has enough, else the
     search's trials; then the DSR gate. Returns the selection and the manifest's dsr_gate."""
-    kwargs = {
-        "top_n": spec.top_n,
-        "trial_ids": spec.trial_ids,
-        "min_value": spec.min_sharpe if isinstance(spec, ArenaSpec) else None,
-        "default_timeframe": study.spec.data.timeframe,
-    }
+
+    def select(study_name: str) -> Selection:
+        return select_trials(
+            conn,
+            study_name,
+            top_n=spec.top_n,
+            trial_ids=spec.trial_ids,
+            min_value=spec.min_sharpe if isinstance(spec, ArenaSpec) else None,
+            default_timeframe=study.spec.data.timeframe,
+        )
+
     selection = None
     source = study.study_name
     if complete_count(conn, study.refit_study_name) > 0:
         try:
-            selection = select_trials(conn, study.refit_study_name, **kwargs)
+            selection = select(study.refit_study_name)
             source = study.refit_study_name
         except SelectionError:
             selection = None  # too few refit agents (or ids of the search): use the search
     if selection is None:
-        selection = select_trials(conn, study.study_name, **kwargs)
+        selection = select(study.study_name)
     report = study_report(conn, source) or study_report(conn, study.study_name) or {}
     study_dsr = report.get("dsr") if isinstance(report.get("dsr"), int | float) else None
     low = dsr_refusals(selection, study_dsr, spec.min_dsr)
@@ -334,16 +343,18 @@ def _observe(
 @kopf.on.update(GROUP, VERSION, "arenas", field="spec")
 def reconcile_arena(
     name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Freezes the arena's models and applies its ConfigMap, Deployment and Service."""
-    _reconcile("arenas", name, namespace, spec, body, status, patch, memo)
+    _reconcile(
+        "arenas", name, namespaced(namespace, f"Arena {name}"), spec, body, status, patch, memo
+    )
 
 
 @kopf.on.resume(GROUP, VERSION, "ensembles")
@@ -351,50 +362,70 @@ def reconcile_arena(
 @kopf.on.update(GROUP, VERSION, "ensembles", field="spec")
 def reconcile_ensemble(
     name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Freezes the ensemble's models and applies its ConfigMap, Deployment and Service."""
-    _reconcile("ensembles", name, namespace, spec, body, status, patch, memo)
+    _reconcile(
+        "ensembles",
+        name,
+        namespaced(namespace, f"Ensemble {name}"),
+        spec,
+        body,
+        status,
+        patch,
+        memo,
+    )
 
 
 @kopf.timer(GROUP, VERSION, "arenas", interval=INTERVAL, initial_delay=1)
 def observe_arena(
     name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Ready from the Deployment/pods; leader and its Sharpe from arena_rankings."""
-    _observe("arenas", name, namespace, spec, body, status, patch, memo)
+    _observe(
+        "arenas", name, namespaced(namespace, f"Arena {name}"), spec, body, status, patch, memo
+    )
 
 
 @kopf.timer(GROUP, VERSION, "ensembles", interval=INTERVAL, initial_delay=1)
 def observe_ensemble(
     name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
+    namespace: str | None,
+    spec: kopf.Spec,
+    body: kopf.Body,
+    status: kopf.Status,
     patch: kopf.Patch,
-    memo: Any,
+    memo: kopf.Memo,
     **_: Any,
 ) -> None:
     """Ready from the Deployment/pods; equity and return from portfolio_snapshots."""
-    _observe("ensembles", name, namespace, spec, body, status, patch, memo)
+    _observe(
+        "ensembles",
+        name,
+        namespaced(namespace, f"Ensemble {name}"),
+        spec,
+        body,
+        status,
+        patch,
+        memo,
+    )
 
 
 @kopf.on.delete(GROUP, VERSION, "arenas", optional=True)
 @kopf.on.delete(GROUP, VERSION, "ensembles", optional=True)
-def forget_trader(name: str, namespace: str, **_: Any) -> None:
+def forget_trader(name: str, namespace: str | None, **_: Any) -> None:
     """Drops the trader from the metrics (no finalizer: children go by garbage collection)."""
     inventory.forget(f"{namespace}/{name}")
