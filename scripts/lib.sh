@@ -21,12 +21,12 @@ ensure_venv() {
     "$VENV/bin/python" -m pip install -q --upgrade pip setuptools wheel
   fi
   local stamp_src stamp
-  stamp_src="$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/operator/pyproject.toml"; echo "$REPO_ROOT")"
+  stamp_src="$(cat "$REPO_ROOT/pyproject.toml" "$REPO_ROOT/operator/pyproject.toml" "$REPO_ROOT/contracts/pyproject.toml"; echo "$REPO_ROOT")"
   stamp="$(printf '%s' "$stamp_src" | sha256sum | cut -c1-16)"
   if [ "$(cat "$VENV/.cappuccino-stamp" 2>/dev/null)" != "$stamp" ]; then
     log "installing Python dependencies (pip cache: $PIP_CACHE_DIR; torch is large the first time)"
     "$VENV/bin/python" -m pip install --progress-bar off \
-      -e "$REPO_ROOT[dev]" -e "$REPO_ROOT/operator"
+      -e "$REPO_ROOT/contracts" -e "$REPO_ROOT[dev]" -e "$REPO_ROOT/operator"
     echo "$stamp" > "$VENV/.cappuccino-stamp"
   fi
   export PATH="$VENV/bin:$PATH"

@@ -471,16 +471,12 @@ state = "{self.run_dir / "containerd" / "state"}"
         )
         self._wait("containerd socket", lambda: self.ctr("version", check=False) == 0, child)
 
+    def _ctr_base(self) -> list[str]:
+        return [str(self.node_bin / "ctr"), "--address", str(self.containerd_sock), "-n", "k8s.io"]
+
     def ctr(self, *args: str, check: bool = True) -> int:
         proc = subprocess.run(
-            [
-                str(self.node_bin / "ctr"),
-                "--address",
-                str(self.containerd_sock),
-                "-n",
-                "k8s.io",
-                *args,
-            ],
+            [*self._ctr_base(), *args],
             capture_output=True,
             text=True,
         )
@@ -502,7 +498,26 @@ state = "{self.run_dir / "containerd" / "state"}"
             if not stamp_file.is_file() or stamp_file.read_text() != stamp:
                 self.ctr("images", "import", str(tarball))
                 stamp_file.write_text(stamp)
+                self._remove_superseded(entry["ref"])
             self.images[name] = entry["ref"]
+
+    def _remove_superseded(self, ref: str) -> None:
+        """The store persists between runs and each source change imports a new multi-GB tag
+        of the same repository: drop the older ones (containerd then collects their layers)."""
+        repo = ref.rsplit(":", 1)[0]
+        listed = subprocess.run(
+            [*self._ctr_base(), "images", "list", "-q"],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        stale = [
+            r
+            for r in listed
+            if r.rsplit(":", 1)[0] in (repo, f"docker.io/library/{repo}", f"localhost/{repo}")
+            and r.rsplit(":", 1)[1] != ref.rsplit(":", 1)[1]
+        ]
+        if stale:
+            self.ctr("images", "rm", "--sync", *stale, check=False)
 
     # -- control plane ---------------------------------------------------------------------
 
