@@ -1,9 +1,9 @@
-"""Every argv the operator builds (operator/cappuccino_operator/commands.py, via the real
-builders and the examples) parses with the runtime's Typer app: a renamed or retyped flag on
-either side fails here, not in a cluster. Parsing only: nothing is invoked.
+"""Every argv the operator builds (contracts/cappuccino_contracts/argv.py, via the real builders
+and the examples) parses with the runtime's Typer app: a renamed or retyped flag on either side
+fails here, not in a cluster. Parsing only: nothing is invoked.
 
-A command that does not exist yet in the runtime is skipped, naming it, so the check starts
-as soon as it lands.
+A command missing from the runtime CLI FAILS, naming it (never a skip: a renamed command must
+not turn its tests into skips).
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ from typing import Any
 import pytest
 import typer
 import yaml
+from cappuccino_contracts.argv import (
+    Replay,
+    arena_command,
+    study_create_command,
+    trade_command,
+    train_command,
+    validate_command,
+)
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
@@ -23,14 +31,6 @@ from cappuccino_operator.builders.trader import (
     build_manifest_configmap,
     build_trader_deployment,
     manifest_document,
-)
-from cappuccino_operator.commands import (
-    Replay,
-    arena_command,
-    study_create_command,
-    trade_command,
-    train_command,
-    validate_command,
 )
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import SelectedTrial, Selection
@@ -55,7 +55,7 @@ def parse(argv: list[str]) -> Any:
     while hasattr(cmd, "list_commands"):
         sub = cmd.get_command(cmd.context_class(cmd), args[0])
         if sub is None:
-            pytest.skip(f"`{' '.join([*path, args[0]])}` does not exist in the runtime CLI yet")
+            pytest.fail(f"`{' '.join([*path, args[0]])}` does not exist in the runtime CLI")
         path.append(args.pop(0))
         cmd = sub
     return cmd.make_context(" ".join(path), args, resilient_parsing=False)
@@ -106,10 +106,8 @@ def test_refit_argv_parses() -> None:
 
 def test_train_config_file_is_accepted_by_the_runtime() -> None:
     """The `--config` file the operator mounts parses with the runtime's TrainingConfig."""
-    try:
-        from cappuccino_runtime.training.config import parse_config
-    except ImportError:
-        pytest.skip("cappuccino_runtime.training.config.parse_config does not exist yet")
+    from cappuccino_runtime.training.config import parse_config
+
     config = train_config(_study())
     parsed = parse_config(config, source="examples/study.yaml")
     assert parsed.env.fee_rate == 0.0025 and parsed.cpcv.n_groups == 4
@@ -160,3 +158,14 @@ def test_trade_and_arena_argvs_with_every_option_parse() -> None:
     ctx = parse(trade_command(manifest="/m.json", **{**common, "broker": "replay"}, replay=replay))
     assert ctx.params["replay_seconds_per_bar"] == 0.5
     parse(arena_command(config="/c.json", **{**common, "broker": "replay"}, replay=replay))
+
+
+def test_a_missing_command_or_flag_fails_rather_than_skips() -> None:
+    """The check itself can fail: an unknown command and an unknown flag are failures."""
+    with pytest.raises(pytest.fail.Exception, match="`cappuccino no-such` does not exist"):
+        parse(["cappuccino", "no-such"])
+    with pytest.raises(pytest.fail.Exception, match="`cappuccino models no-such` does not"):
+        parse(["cappuccino", "models", "no-such"])
+    # Typer may carry its own copy of click, so the error is matched by its message.
+    with pytest.raises(Exception, match="No such option: --no-such-flag"):
+        parse([*train_command(study="s", study_budget=1), "--no-such-flag"])

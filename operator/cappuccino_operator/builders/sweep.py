@@ -6,6 +6,8 @@ import hashlib
 import json
 from typing import Any, Literal
 
+from cappuccino_contracts.argv import refit_command, train_command
+
 from cappuccino_operator.api.study import ParamOverride
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.builders.context import StudyContext, labels_for
@@ -18,7 +20,6 @@ from cappuccino_operator.builders.pods import (
     env_from,
     tmp_volume,
 )
-from cappuccino_operator.commands import refit_command, train_command
 from cappuccino_operator.config import OperatorConfig
 
 __all__ = [

@@ -6,6 +6,14 @@ import hashlib
 import json
 from typing import Any, TypedDict
 
+from cappuccino_contracts.argv import (
+    Broker,
+    Replay,
+    arena_command,
+    trade_command,
+    validate_command,
+)
+
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import StudyContext, labels_for
 from cappuccino_operator.builders.pods import (
@@ -17,13 +25,6 @@ from cappuccino_operator.builders.pods import (
     env_from,
     secret_env,
     tmp_volume,
-)
-from cappuccino_operator.commands import (
-    Broker,
-    Replay,
-    arena_command,
-    trade_command,
-    validate_command,
 )
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import (

@@ -1,7 +1,11 @@
-"""The ONE place that builds the `cappuccino ...` argv lists the operator's pods run.
+"""The ONE place that builds the `cappuccino ...` argv lists the operator's pods run: the
+TrainingSweep worker (`train`), the refit Job (`models refit`), the trader's init container
+(`validate --manifest`) and the traders (`trade`, `arena`).
 
-Every command line here follows docs/CONTRACTS.md ("CLI"); tests/test_command_contract.py parses
-each one with the runtime's Typer app, so a renamed flag breaks a test, not a cluster.
+Stdlib only, so the torch-free operator image builds them and the runtime's CLI is checked
+against them: tests/test_command_contract.py parses each one with the runtime's real Typer app
+and FAILS (never skips) when a command or flag is missing, so a renamed flag breaks a test, not a
+cluster. docs/CONTRACTS.md ("CLI") describes the commands.
 """
 
 from __future__ import annotations
