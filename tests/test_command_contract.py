@@ -26,7 +26,12 @@ from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import study_context
-from cappuccino_operator.builders.sweep import build_refit_job, build_sweep_job, train_config
+from cappuccino_operator.builders.sweep import (
+    build_refit_job,
+    build_sweep_job,
+    build_train_config,
+    train_config,
+)
 from cappuccino_operator.builders.trader import (
     build_manifest_configmap,
     build_trader_deployment,
@@ -91,7 +96,10 @@ def test_sweep_worker_argv_parses() -> None:
         job = build_sweep_job("s", "ns", spec, _study(), CONFIG)
         ctx = parse(job["spec"]["template"]["spec"]["containers"][0]["command"])
         assert ctx.params["study"] == "ns.btc-hourly"
-        assert ctx.params["study_budget"] == 100
+        # the budget (100) is in the ConfigMap key the worker re-reads, not in argv
+        assert str(ctx.params["study_budget_file"]) == "/etc/cappuccino/study_budget"
+        assert ctx.params["study_budget"] is None
+        assert build_train_config("s", "ns", _study(), spec)["data"]["study_budget"] == "100"
 
 
 def test_refit_argv_parses() -> None:
@@ -115,6 +123,8 @@ def test_train_config_file_is_accepted_by_the_runtime() -> None:
 
 def test_train_argv_minimal_and_full_parse() -> None:
     parse(train_command(study="s", study_budget=3))
+    ctx = parse(train_command(study="s", study_budget_file="/etc/cappuccino/study_budget"))
+    assert str(ctx.params["study_budget_file"]) == "/etc/cappuccino/study_budget"
     ctx = parse(
         train_command(
             study="s", study_budget=3, phase="phase2", data="sample", symbols=["BTC/USD"],

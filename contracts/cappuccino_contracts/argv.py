@@ -35,7 +35,8 @@ def _opt(argv: list[str], flag: str, value: object | None) -> None:
 def train_command(
     *,
     study: str,
-    study_budget: int,
+    study_budget: int | None = None,
+    study_budget_file: str | None = None,
     phase: Literal["full", "phase1", "phase2"] = "full",
     data: str | None = None,
     symbols: Sequence[str] = (),
@@ -48,9 +49,15 @@ def train_command(
     metrics_port: int | None = None,
 ) -> list[str]:
     """`cappuccino train`: one TrainingSweep worker; runs trials until the study holds
-    `study_budget` finished trials, so any number of workers share one budget. The storage URL
-    comes from the CAPPUCCINO_STORAGE env var (a secretKeyRef), never from argv."""
-    argv = ["cappuccino", "train", "--study", study, "--study-budget", str(study_budget)]
+    `study_budget` finished trials, so any number of workers share one budget. The operator
+    passes `study_budget_file` instead (its ConfigMap key, re-read between trials), so raising
+    a budget never changes the pod template. The storage URL comes from the CAPPUCCINO_STORAGE
+    env var (a secretKeyRef), never from argv."""
+    if study_budget is None and study_budget_file is None:
+        raise ValueError("train_command needs study_budget or study_budget_file")
+    argv = ["cappuccino", "train", "--study", study]
+    _opt(argv, "--study-budget", study_budget)
+    _opt(argv, "--study-budget-file", study_budget_file)
     argv += ["--phase", phase]
     _opt(argv, "--data", data)
     if symbols:

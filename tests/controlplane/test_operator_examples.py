@@ -186,7 +186,10 @@ def test_trainingsweep_example_creates_gpu_job_and_follows_outcomes(
     assert worker["image"] == "cappuccino-runtime-cuda:0.1.0"
     argv = worker["command"]
     assert argv[:4] == ["cappuccino", "train", "--study", f"{namespace}.{STUDY}"]
-    assert argv[argv.index("--study-budget") + 1] == "100"
+    # the budget is the ConfigMap key the workers re-read, never argv (issue 10.8)
+    assert argv[argv.index("--study-budget-file") + 1] == "/etc/cappuccino/study_budget"
+    assert "--study-budget" not in argv
+    assert get(cp, namespace, "configmap", f"{name}-train-config")["data"]["study_budget"] == "100"
     assert argv[argv.index("--symbols") + 1] == "BTC/USD,ETH/USD"
     assert argv[argv.index("--device") + 1] == "cuda"
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -392,8 +395,7 @@ def test_trainingsweep_failure_budget_and_success(
         return obj if obj["metadata"]["uid"] != old_uid else None
 
     job = op.wait_until(replaced, TIMEOUT, "Job replaced with the new budget")
-    argv = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert argv[argv.index("--study-budget") + 1] == "8"
+    assert get(cp, namespace, "configmap", "succeeds-train-config")["data"]["study_budget"] == "8"
     s = wait_cond(op, cp, namespace, "trainingsweep", "succeeds", "Succeeded", "Unknown")
     assert s["status"]["progress"] == "5/8"
     assert cp.kubectl("get", "job", "wrong-phase-workers", "-n", namespace, check=False).returncode

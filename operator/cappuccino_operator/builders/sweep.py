@@ -41,6 +41,7 @@ __all__ = [
 
 CONFIG_DIR = "/etc/cappuccino"
 CONFIG_FILE = "train.json"
+BUDGET_FILE = "study_budget"
 GPU_RESOURCE = "nvidia.com/gpu"
 TEMPLATE_HASH_ANNOTATION = "cappuccino.dev/template-hash"
 BUDGET_ANNOTATION = "cappuccino.dev/study-budget"
@@ -115,8 +116,12 @@ def optuna_study_name(study: StudyContext, spec: TrainingSweepSpec) -> str:
     return f"{study.study_name}-phase1" if spec.phase == "phase1" else study.study_name
 
 
-def build_train_config(name: str, namespace: str, study: StudyContext) -> dict[str, Any]:
-    """ConfigMap holding the workers' training config (no secrets in it)."""
+def build_train_config(
+    name: str, namespace: str, study: StudyContext, spec: TrainingSweepSpec
+) -> dict[str, Any]:
+    """ConfigMap holding the workers' training config (no secrets in it) and the trial budget
+    (key `study_budget`, which the workers re-read between trials: raising spec.trials updates
+    this ConfigMap, never the Job)."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -125,7 +130,10 @@ def build_train_config(name: str, namespace: str, study: StudyContext) -> dict[s
             "namespace": namespace,
             "labels": labels_for("TrainingSweep", name, "trainer"),
         },
-        "data": {CONFIG_FILE: json.dumps(train_config(study), indent=2, sort_keys=True)},
+        "data": {
+            CONFIG_FILE: json.dumps(train_config(study), indent=2, sort_keys=True),
+            BUDGET_FILE: str(spec.trials),
+        },
     }
 
 
@@ -205,7 +213,7 @@ def build_sweep_job(
     sid = sweep_id(namespace, name, uid)
     argv = train_command(
         study=study.study_name,
-        study_budget=spec.trials,
+        study_budget_file=f"{CONFIG_DIR}/{BUDGET_FILE}",
         phase=spec.phase,
         data=data.source,
         symbols=data.symbols,

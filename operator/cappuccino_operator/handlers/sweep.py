@@ -226,7 +226,7 @@ def _converge(
     """Applies the config and the worker Job (re-created when missing, replaced on real
     drift). Returns a Succeeded=Unknown condition when an apply was refused."""
     gen = body["metadata"].get("generation")
-    config_map = build_train_config(name, namespace, study)
+    config_map = build_train_config(name, namespace, study, sweep)
     built = build_sweep_job(
         name, namespace, sweep, study, memo.config, body["metadata"].get("uid", "")
     )

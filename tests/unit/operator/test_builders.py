@@ -111,7 +111,8 @@ def test_train_config_is_the_runtime_shape_and_holds_no_secret() -> None:
         CONFIG,
         namespace="ns",
     )
-    cm = build_train_config("sw", "ns", study)
+    cm = build_train_config("sw", "ns", study, _sweep())
+    assert cm["data"]["study_budget"] == "10"
     cfg = json.loads(cm["data"]["train.json"])
     assert cfg == {
         "search_space": {
@@ -180,6 +181,11 @@ def test_job_failure_policy_and_version_stable_template_hash() -> None:
     backoff = build_sweep_job("sw", "ns", _sweep(backoffLimit=7), STUDY, CONFIG, "uid-1")
     key = "cappuccino.dev/template-hash"
     assert raised["metadata"]["annotations"][key] == job["metadata"]["annotations"][key]
+    # the budget is not in the pod: workers re-read it from the ConfigMap (issue 10.8)
+    assert raised["spec"]["template"] == job["spec"]["template"]
+    argv = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--study-budget" not in argv
+    assert argv[argv.index("--study-budget-file") + 1] == "/etc/cappuccino/study_budget"
     assert backoff["metadata"]["annotations"][key] == job["metadata"]["annotations"][key]
     assert other["metadata"]["annotations"][key] != job["metadata"]["annotations"][key]
     running = json.loads(json.dumps(job))
