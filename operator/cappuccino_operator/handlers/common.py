@@ -105,8 +105,9 @@ def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
             if e.status != 403:
                 raise
             raise StudyNotReady(
-                f"The operator may not read Secret {namespace}/{ref.name} (a namespaced install "
-                "reads only the Secrets its Role names: add it to resourceNames)."
+                f"The operator may not read Secret {namespace}/{ref.name}: it reads only the "
+                "Secrets its ClusterRole/Role names; add it to their resourceNames (chart value "
+                "operator.rbac.extraSecretNames)."
             ) from None
         if not value:
             raise StudyNotReady(

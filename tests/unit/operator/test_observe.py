@@ -136,6 +136,13 @@ def test_trader_ready() -> None:
                                          "lastState": {"terminated": {"exitCode": 1, "message": "trial 4 missing"}}}])  # fmt: skip
     ready = trader_ready({"status": {}}, [crash], 1)
     assert ready["reason"] == "InitContainerFailed" and "trial 4 missing" in ready["message"]
+    # A Secret the pod mounts by name is missing (the operator never reads it: issue 10.7).
+    missing = _pod(containerStatuses=[{"name": "trader", "state": {"waiting": {
+        "reason": "CreateContainerConfigError",
+        "message": 'secret "alpaca-paper" not found'}}}])  # fmt: skip
+    ready = trader_ready({"status": {}}, [missing], 1)
+    assert ready["status"] == "False" and ready["reason"] == "CreateContainerConfigError"
+    assert 'secret "alpaca-paper" not found' in ready["message"]
 
 
 def test_last_transition_time_changes_only_on_flip() -> None:
