@@ -8,6 +8,7 @@ not turn its tests into skips).
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import typer
 import yaml
 from cappuccino_contracts.argv import (
     Replay,
+    TraderOptions,
     arena_command,
     study_create_command,
     trade_command,
@@ -160,14 +162,15 @@ def test_arena_trader_argvs_parse() -> None:
 
 
 def test_trade_and_arena_argvs_with_every_option_parse() -> None:
-    common = {"broker": "alpaca", "poll_interval": 5, "metrics_port": 9100, "state_dir": "/s",
-              "portfolio_id": "ns/x", "artifacts": "/a"}  # fmt: skip
-    parse(trade_command(manifest="/m.json", **common))
-    parse(arena_command(config="/c.json", **common))
+    common = TraderOptions(broker="alpaca", poll_interval=5, metrics_port=9100, state_dir="/s",
+                           portfolio_id="ns/x", artifacts="/a")  # fmt: skip
+    parse(trade_command(manifest="/m.json", options=common))
+    parse(arena_command(config="/c.json", options=common))
     replay = Replay(data="sample", start="2024-01-01", end="2024-02-01", seconds_per_bar=0.5)
-    ctx = parse(trade_command(manifest="/m.json", **{**common, "broker": "replay"}, replay=replay))
+    with_replay = dataclasses.replace(common, broker="replay", replay=replay)
+    ctx = parse(trade_command(manifest="/m.json", options=with_replay))
     assert ctx.params["replay_seconds_per_bar"] == 0.5
-    parse(arena_command(config="/c.json", **{**common, "broker": "replay"}, replay=replay))
+    parse(arena_command(config="/c.json", options=with_replay))
 
 
 def test_a_missing_command_or_flag_fails_rather_than_skips() -> None:

@@ -16,6 +16,7 @@ from typing import Literal
 
 __all__ = [
     "Replay",
+    "TraderOptions",
     "arena_command",
     "refit_command",
     "study_create_command",
@@ -124,74 +125,39 @@ class Replay:
     seconds_per_bar: float = 1.0
 
 
-def _trader_options(
-    argv: list[str],
-    *,
-    broker: Broker,
-    poll_interval: int,
-    metrics_port: int,
-    state_dir: str,
-    portfolio_id: str,
-    artifacts: str | None,
-    replay: Replay | None,
-) -> list[str]:
-    argv += ["--broker", broker, "--poll-interval", str(poll_interval)]
-    argv += ["--metrics-port", str(metrics_port), "--state-dir", state_dir]
-    argv += ["--portfolio-id", portfolio_id]
-    _opt(argv, "--artifacts", artifacts)
-    if broker == "replay" and replay is not None:
-        argv += ["--replay-data", replay.data]
-        _opt(argv, "--replay-start", replay.start)
-        _opt(argv, "--replay-end", replay.end)
-        argv += ["--replay-seconds-per-bar", str(replay.seconds_per_bar)]
-    return argv
+@dataclass(frozen=True)
+class TraderOptions:
+    """The options `trade` and `arena` share. The ledger URL comes from CAPPUCCINO_LEDGER_URL
+    (a secretKeyRef), never from argv."""
+
+    broker: Broker
+    poll_interval: int
+    metrics_port: int
+    state_dir: str
+    portfolio_id: str
+    artifacts: str | None = None
+    replay: Replay | None = None
+
+    def argv(self) -> list[str]:
+        argv = ["--broker", self.broker, "--poll-interval", str(self.poll_interval)]
+        argv += ["--metrics-port", str(self.metrics_port), "--state-dir", self.state_dir]
+        argv += ["--portfolio-id", self.portfolio_id]
+        _opt(argv, "--artifacts", self.artifacts)
+        if self.broker == "replay" and self.replay is not None:
+            argv += ["--replay-data", self.replay.data]
+            _opt(argv, "--replay-start", self.replay.start)
+            _opt(argv, "--replay-end", self.replay.end)
+            argv += ["--replay-seconds-per-bar", str(self.replay.seconds_per_bar)]
+        return argv
 
 
-def trade_command(
-    *,
-    manifest: str,
-    broker: Broker,
-    poll_interval: int,
-    metrics_port: int,
-    state_dir: str,
-    portfolio_id: str,
-    artifacts: str | None = None,
-    replay: Replay | None = None,
-) -> list[str]:
-    """`cappuccino trade`: an Ensemble's trader. The ledger URL comes from CAPPUCCINO_LEDGER_URL
-    (a secretKeyRef); `portfolio_id` is "<namespace>/<name>" (docs/CONTRACTS.md)."""
-    return _trader_options(
-        ["cappuccino", "trade", "--manifest", manifest],
-        broker=broker,
-        poll_interval=poll_interval,
-        metrics_port=metrics_port,
-        state_dir=state_dir,
-        portfolio_id=portfolio_id,
-        artifacts=artifacts,
-        replay=replay,
-    )
+def trade_command(*, manifest: str, options: TraderOptions) -> list[str]:
+    """`cappuccino trade`: an Ensemble's trader; `options.portfolio_id` is "<namespace>/<name>"
+    (docs/CONTRACTS.md)."""
+    return ["cappuccino", "trade", "--manifest", manifest, *options.argv()]
 
 
-def arena_command(
-    *,
-    config: str,
-    broker: Broker,
-    poll_interval: int,
-    metrics_port: int,
-    state_dir: str,
-    portfolio_id: str,
-    artifacts: str | None = None,
-    replay: Replay | None = None,
-) -> list[str]:
-    """`cappuccino arena`: an Arena's trader; `portfolio_id` is the arena id "<ns>/<name>",
-    each member's portfolio is "<ns>/<name>/<study_name>:<trial_id>"."""
-    return _trader_options(
-        ["cappuccino", "arena", "--config", config],
-        broker=broker,
-        poll_interval=poll_interval,
-        metrics_port=metrics_port,
-        state_dir=state_dir,
-        portfolio_id=portfolio_id,
-        artifacts=artifacts,
-        replay=replay,
-    )
+def arena_command(*, config: str, options: TraderOptions) -> list[str]:
+    """`cappuccino arena`: an Arena's trader; `options.portfolio_id` is the arena id
+    "<ns>/<name>", each member's portfolio is "<ns>/<name>/<study_name>:<trial_id>"."""
+    return ["cappuccino", "arena", "--config", config, *options.argv()]

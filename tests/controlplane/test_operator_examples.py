@@ -492,6 +492,8 @@ def test_arena_example_freezes_selection_and_reports_leader(
 
     status = op.wait_until(leader, TIMEOUT, "arena leader in status")
     assert status["leaderSharpe"] == pytest.approx(2.5) and status["models"] == 5
+    # the leader's Optuna trial number (a fresh study: the seeding order) is written too
+    assert status["leaderTrialNumber"] == seeded.index(top5[1])
     out = cp.kubectl("get", "arenas", "-n", namespace).stdout
     assert out.split()[:7] == ["NAME", "STUDY", "MODELS", "LEADER", "SHARPE", "READY", "AGE"]
     row = out.splitlines()[1].split()

@@ -6,38 +6,41 @@ from typing import Any
 
 import kopf
 
-from cappuccino_operator.api import GROUP, VERSION
-from cappuccino_operator.api.study import StudySpec
+from cappuccino_operator.api.study import StudyReport, StudySpec, StudyStatus, TrialCounts
 from cappuccino_operator.builders.context import study_context
 from cappuccino_operator.conditions import condition
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
-from cappuccino_operator.handlers.common import (
-    INTERVAL,
-    namespaced,
-    parse_spec,
-    storage_url,
-    write_status,
-)
-from cappuccino_operator.metrics import reconciled
+from cappuccino_operator.handlers.common import parse_spec, storage_url, write_status
+from cappuccino_operator.handlers.kinds import Event, OperatorMemo, register
 from cappuccino_operator.queries import StudySummary, complete_count, study_report, study_summary
 from cappuccino_operator.storage import check_owner, study_owner
 
-__all__ = ["observe_study", "reconcile_study"]
+__all__: list[str] = []  # registers its handlers (handlers.kinds.register)
 
 RETRY = 15
+#: Ready=False reason of each problem the Study handlers report.
+_REASONS: dict[type[Exception], str] = {
+    StorageUnavailable: "StorageUnavailable",
+    StudyNotReady: "SecretNotFound",
+    StudyOwnedElsewhere: "StudyOwnedElsewhere",
+}
 
 
 def _summary_fields(s: StudySummary) -> dict[str, Any]:
+    """StudyStatus fields from the study's counts and best trial."""
     fields: dict[str, Any] = {
-        "trials": {
-            k: s.counts.get(k, 0) for k in ("complete", "running", "pruned", "failed", "waiting")
-        }
+        "trials": TrialCounts(
+            **{
+                k: s.counts.get(k, 0)
+                for k in ("complete", "running", "pruned", "failed", "waiting")
+            }
+        )
     }
     if s.best_trial_id is not None:
         fields |= {
-            "bestValue": s.best_value,
-            "bestTrialId": s.best_trial_id,
-            "bestTrialNumber": s.best_trial_number,
+            "best_value": s.best_value,
+            "best_trial_id": s.best_trial_id,
+            "best_trial_number": s.best_trial_number,
         }
     return fields
 
@@ -46,18 +49,17 @@ def _report_fields(report: dict[str, Any] | None) -> dict[str, Any]:
     """Study status `report` from the study user attr (contract 2); absent = not computed."""
     if not report:
         return {}
-    keys = {"pbo": "pbo", "dsr": "dsr", "psr": "psr", "n_trials": "nTrials"}
     out: dict[str, Any] = {}
-    for key, field in keys.items():
+    for key in ("pbo", "dsr", "psr", "n_trials"):
         value = report.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            out[field] = value
+            out[key] = value
     if isinstance(report.get("computed_at"), str):
-        out["computedAt"] = report["computed_at"]
-    return {"report": out} if out else {}
+        out["computed_at"] = report["computed_at"]
+    return {"report": StudyReport(**out)} if out else {}
 
 
-def _ensure(memo: Any, namespace: str, name: str, spec: StudySpec) -> tuple[str, str]:
+def _ensure(memo: OperatorMemo, namespace: str, name: str, spec: StudySpec) -> tuple[str, str]:
     ctx = study_context(name, spec, memo.config, namespace=namespace)
     url = storage_url(memo, namespace, spec.storage_secret_ref)
     try:
@@ -70,54 +72,25 @@ def _ensure(memo: Any, namespace: str, name: str, spec: StudySpec) -> tuple[str,
     return ctx.study_name, url
 
 
-@kopf.on.resume(GROUP, VERSION, "studies")
-@kopf.on.create(GROUP, VERSION, "studies")
-@kopf.on.update(GROUP, VERSION, "studies", field="spec")
-def reconcile_study(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
+def _reconcile(ev: Event) -> None:
     """Creates the Optuna study (load_if_exists), claims it for this namespace, reports Ready."""
-    with reconciled("Study"):
-        ns = namespaced(namespace, f"Study {name}")
-        _reconcile(name, ns, spec, meta, body, status, patch, memo)
-
-
-def _reconcile(
-    name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
-    gen = meta.get("generation")
+    name, namespace, spec, body, status, patch, memo = (
+        ev.name,
+        ev.namespace,
+        ev.spec,
+        ev.body,
+        ev.status,
+        ev.patch,
+        ev.memo,
+    )
+    gen = ev.generation
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
     try:
         study_name, _url = _ensure(memo, namespace, name, parsed)
-    except StorageUnavailable as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
-        )
-        raise kopf.TemporaryError(str(e), delay=RETRY) from None
-    except StudyNotReady as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "SecretNotFound", str(e), gen)]
-        )
-        raise kopf.TemporaryError(str(e), delay=RETRY) from None
-    except StudyOwnedElsewhere as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StudyOwnedElsewhere", str(e), gen)]
-        )
+    except (StorageUnavailable, StudyNotReady, StudyOwnedElsewhere) as e:
+        ev.not_ready(_REASONS[type(e)], str(e))
+        if not isinstance(e, StudyOwnedElsewhere):
+            raise kopf.TemporaryError(str(e), delay=RETRY) from None
         kopf.warn(body, reason="StudyOwnedElsewhere", message=str(e))
         raise kopf.TemporaryError(str(e), delay=60) from None
     write_status(
@@ -125,40 +98,22 @@ def _reconcile(
         status,
         gen,
         [condition("Ready", "True", "StudyReady", f"Optuna study {study_name!r} exists.", gen)],
-        studyName=study_name,
+        StudyStatus(study_name=study_name),
     )
 
 
-@kopf.timer(GROUP, VERSION, "studies", interval=INTERVAL, initial_delay=1)
-def observe_study(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
+def _observe(ev: Event) -> None:
     """Mirrors trial counts, the best trial and the report (PBO, DSR) into status; re-claims
     (or re-creates) the Optuna study level-based."""
-    with reconciled("Study"):
-        ns = namespaced(namespace, f"Study {name}")
-        _observe(name, ns, spec, meta, body, status, patch, memo)
-
-
-def _observe(
-    name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
-    gen = meta.get("generation")
+    name, namespace, spec, status, patch, memo = (
+        ev.name,
+        ev.namespace,
+        ev.spec,
+        ev.status,
+        ev.patch,
+        ev.memo,
+    )
+    gen = ev.generation
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
     report: dict[str, Any] | None = None
     refit: str | None = None
@@ -177,28 +132,14 @@ def _observe(
             _ensure(memo, namespace, name, parsed)
         else:
             check_owner(study_name, owner, namespace)
-    except StorageUnavailable as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
-        )
-        return
-    except StudyNotReady as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "SecretNotFound", str(e), gen)]
-        )
-        return
-    except StudyOwnedElsewhere as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StudyOwnedElsewhere", str(e), gen)]
-        )
+    except (StorageUnavailable, StudyNotReady, StudyOwnedElsewhere) as e:
+        ev.not_ready(_REASONS[type(e)], str(e))
         return
     except Exception as e:  # a query failing mid-way means the database went away
         from cappuccino_operator.storage import describe_error
 
         msg = f"Reading study {parsed.study_name or name!r} failed ({describe_error(e)})."
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StorageUnavailable", msg, gen)]
-        )
+        ev.not_ready("StorageUnavailable", msg)
         return
     summary = summary or StudySummary(study_name)
     c = summary.counts
@@ -211,8 +152,24 @@ def _observe(
         status,
         gen,
         [condition("Ready", "True", "StudyReady", message, gen)],
-        studyName=study_name,
-        refitStudyName=refit,
-        **_summary_fields(summary),
-        **_report_fields(report),
+        StudyStatus(
+            study_name=study_name,
+            refit_study_name=refit,
+            **_summary_fields(summary),
+            **_report_fields(report),
+        ),
     )
+
+
+def _sync(ev: Event, from_timer: bool) -> None:
+    (_observe if from_timer else _reconcile)(ev)
+
+
+register(
+    "studies",
+    "Study",
+    _sync,
+    short="study",
+    timer_help="Mirrors trial counts, the best trial and the report into status; re-claims (or "
+    "re-creates) the Optuna study level-based.",
+)
