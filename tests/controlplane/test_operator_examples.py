@@ -176,7 +176,16 @@ def test_trainingsweep_example_creates_gpu_job_and_follows_outcomes(
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == 4
-    assert spec["backoffLimit"] == 3 and spec["activeDeadlineSeconds"] == 86400
+    # Issue 10.4: retries per worker (index), so one bad worker does not end the others; the
+    # API server accepts it beside podFailurePolicy, defaults the Job-wide limit to unlimited
+    # and refuses to change it later (the builder sets it at creation).
+    assert spec["backoffLimitPerIndex"] == 3 and spec["activeDeadlineSeconds"] == 86400
+    assert spec["backoffLimit"] == 2147483647
+    refused = cp.kubectl(
+        "patch", "job", f"{name}-workers", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"backoffLimitPerIndex":5}}', check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "field is immutable" in refused.stderr, refused.stderr
     # Accepted by the API server as built: evictions/preemptions do not use up backoffLimit.
     assert spec["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
     assert spec["podReplacementPolicy"] == "Failed"

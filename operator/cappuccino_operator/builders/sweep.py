@@ -262,7 +262,10 @@ def build_sweep_job(
         "completionMode": "Indexed",
         "completions": spec.parallelism,
         "parallelism": spec.parallelism,
-        "backoffLimit": spec.backoff_limit,
+        # Retries per worker (index): one worker failing past its limit ends only that index,
+        # the others go on (the Job-wide backoffLimit then defaults to "unlimited"); immutable
+        # once the Job exists (issue 10.4).
+        "backoffLimitPerIndex": spec.backoff_limit,
         "podFailurePolicy": POD_FAILURE_POLICY,
         # A replacement pod starts only once the old one is gone: two workers of one index
         # never run at once (podFailurePolicy requires it).
@@ -316,7 +319,13 @@ def job_replacement(existing: dict[str, Any] | None, built: dict[str, Any]) -> s
 
 
 # Fields of a Job the API server refuses to change after creation.
-_IMMUTABLE_JOB_FIELDS = ("template", "completionMode", "podFailurePolicy", "podReplacementPolicy")
+_IMMUTABLE_JOB_FIELDS = (
+    "template",
+    "completionMode",
+    "podFailurePolicy",
+    "podReplacementPolicy",
+    "backoffLimitPerIndex",
+)
 
 
 def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> dict[str, Any]:
@@ -324,7 +333,8 @@ def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> di
     (pod template, failure policy) and budget annotation when it exists. The template hash
     matched (job_replacement), so those are what the user asked for; a newer operator that lays
     the same pod out differently, or a budget change while workers run, changes only suspend,
-    parallelism, completions, backoffLimit, deadlines and TTL."""
+    parallelism, completions, deadlines and TTL (backoffLimitPerIndex is immutable too: a
+    changed spec.backoffLimit applies to the sweep's next Job)."""
     if existing is None:
         return built
     out = json.loads(json.dumps(built))
@@ -333,6 +343,9 @@ def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> di
             out["spec"][key] = existing["spec"][key]
         else:
             out["spec"].pop(key, None)
+    if "backoffLimitPerIndex" not in out["spec"]:
+        # a Job created before per-index limits: its Job-wide backoffLimit stays ours to set
+        out["spec"]["backoffLimit"] = built["spec"]["backoffLimitPerIndex"]
     annotations = existing.get("metadata", {}).get("annotations") or {}
     if BUDGET_ANNOTATION in annotations:
         out["metadata"]["annotations"][BUDGET_ANNOTATION] = annotations[BUDGET_ANNOTATION]

@@ -201,7 +201,15 @@ def test_job_failure_policy_and_version_stable_template_hash() -> None:
     view = job_apply_view(running, raised)  # the template stays what the Job was created with
     assert view["spec"]["template"] == running["spec"]["template"]
     assert view["metadata"]["annotations"]["cappuccino.dev/study-budget"] == "10"
-    assert job_apply_view(running, backoff)["spec"]["backoffLimit"] == 7
+    # backoffLimitPerIndex is immutable: a changed backoffLimit applies to the next Job, and
+    # a Job of an operator without per-index limits keeps its Job-wide backoffLimit ours
+    assert spec["backoffLimitPerIndex"] == 3 and "backoffLimit" not in spec
+    assert job_apply_view(running, backoff)["spec"]["backoffLimitPerIndex"] == 3
+    assert "backoffLimit" not in job_apply_view(running, backoff)["spec"]
+    no_per_index = json.loads(json.dumps(running))
+    del no_per_index["spec"]["backoffLimitPerIndex"]
+    view = job_apply_view(no_per_index, backoff)["spec"]
+    assert view["backoffLimit"] == 7 and "backoffLimitPerIndex" not in view
 
 
 def test_phase1_fills_its_own_study() -> None:

@@ -157,3 +157,18 @@ def test_last_transition_time_changes_only_on_flip() -> None:
     )
     assert [c["lastTransitionTime"] for c in (first[0], same[0], flip[0])] == ["t1", "t1", "t3"]
     assert same[0]["reason"] == "B"
+
+
+def test_a_failed_index_ends_the_sweep_only_short_of_its_budget() -> None:
+    """Issue 10.4: with backoffLimitPerIndex one worker giving up fails its index only; the
+    Job reports FailedIndexes once all are done. Budget reached: Succeeded; short: Failed."""
+    job = {"status": {"conditions": [{"type": "Failed", "status": "True",
+                                      "reason": "FailedIndexes", "message": "Job has failed indexes"}]}}  # fmt: skip
+    done = StudySummary("s", counts={"complete": 10}, best_value=1.0, best_trial_id=1,
+                        best_trial_number=0)  # fmt: skip
+    _f, conds, outcome = sweep_status(SPEC, done, job, [], 1)
+    assert outcome == "Succeeded"
+    short = StudySummary("s", counts={"complete": 4})
+    _f, conds, outcome = sweep_status(SPEC, short, job, [], 1)
+    assert outcome == "Failed"
+    assert next(c for c in conds if c["type"] == "Failed")["reason"] == "FailedIndexes"
