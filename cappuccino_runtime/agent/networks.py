@@ -16,10 +16,10 @@ import io
 import math
 
 import torch
+from cappuccino_contracts.artifacts import ModelSpec, checksum_mismatch
 from torch import nn
 
-from cappuccino_runtime.artifacts.records import ModelSpec
-from cappuccino_runtime.artifacts.store import sha256_bytes
+from cappuccino_runtime.artifacts import sha256_bytes
 from cappuccino_runtime.errors import ArtifactError, IdentityError
 
 __all__ = ["Actor", "Critic", "load_actor", "load_critic", "load_state_dict_bytes"]
@@ -109,10 +109,9 @@ def load_state_dict_bytes(data: bytes, *, what: str) -> dict[str, torch.Tensor]:
 
 
 def _load(module: nn.Module, data: bytes, expected_sha256: str | None, what: str) -> nn.Module:
-    if expected_sha256 is not None and sha256_bytes(data) != expected_sha256:
+    if mismatch := checksum_mismatch(what, sha256_bytes(data), expected_sha256, "the caller"):
         raise IdentityError(
-            f"{what} has sha256 {sha256_bytes(data)} but {expected_sha256} was expected; refusing "
-            "to load weights that are not the recorded model."
+            f"{mismatch}; refusing to load weights that are not the recorded model."
         )
     state = load_state_dict_bytes(data, what=what)
     try:

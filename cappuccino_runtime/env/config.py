@@ -7,9 +7,8 @@ configs differ.
 
 from __future__ import annotations
 
+from cappuccino_contracts.artifacts import ExecutionSpec, RewardName
 from pydantic import BaseModel, ConfigDict, Field
-
-from cappuccino_runtime.artifacts.records import ExecutionSpec, RewardName
 
 __all__ = ["EnvConfig"]
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cappuccino_contracts.artifacts import ModelNumbers, ModelSpec
 from pydantic import BaseModel, ConfigDict, computed_field
-
-from cappuccino_runtime.artifacts.records import ModelSpec
-from cappuccino_runtime.registry.manifests import ModelNumbers
 
 __all__ = ["RegistryTrial", "TrialRef"]
 

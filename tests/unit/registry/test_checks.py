@@ -6,8 +6,8 @@ import math
 from typing import Any
 
 import pytest
+from cappuccino_contracts.artifacts import ModelSpec, TrialRecord
 
-from cappuccino_runtime.artifacts import ModelSpec, TrialRecord
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.validation.checks import (
     check_completion,
