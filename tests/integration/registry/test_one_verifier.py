@@ -1,0 +1,143 @@
+"""Every path that trusts a model refuses a tampered one through the one verifier, in one line.
+
+The paths: `cappuccino validate --manifest` (the CLI and, with --artifacts, the init
+container), the library's validate_manifest, the trader's loader (load_deployed_models, with
+and without an artifact root), and `deploy` (which validates the trial dirs it copies from).
+On the code before validation/verify.py each path spelled its own check, so the loader and
+validation named the same tampering differently; here they must say the same sentence.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
+from cappuccino_runtime.cli.main import main
+from cappuccino_runtime.deploy import DeployRefused, deploy, load_deployed_models
+from cappuccino_runtime.errors import ArtifactError, IdentityError
+from cappuccino_runtime.validation import Checkpoint, ValidationOptions, validate_trial_id
+from cappuccino_runtime.validation.runner import validate_manifest
+from tests.integration.registry.conftest import copy_artifacts
+from tests.support.registry_fixtures import RegistryWorld
+
+
+def _deploy(world: RegistryWorld, engine: Engine, root: Path, out: Path) -> None:
+    deploy("ensemble", engine, ArtifactStore(str(root)), "alpha", 2, out, created_by="t")
+
+
+def _swap_actor(into: Path, from_: Path) -> str:
+    """Replaces one model's actor.pth with another real model's (valid weights, wrong model)."""
+    shutil.copy(from_ / "actor.pth", into / "actor.pth")
+    return sha256_bytes((into / "actor.pth").read_bytes())
+
+
+def _deployment_failure(report_failures: list[str]) -> str:
+    assert report_failures, "validation passed a tampered model"
+    return report_failures[0]
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_validate_the_cli_and_the_loader_refuse_a_tampered_deploy_dir_with_one_message(
+    sqlite_world: RegistryWorld,
+    sqlite_engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    root, _ = copy_artifacts(sqlite_world, tmp_path)
+    ens = tmp_path / "ens"
+    _deploy(sqlite_world, sqlite_engine, root, ens)
+    found = _swap_actor(ens / "model_0", ens / "model_1")
+
+    report = validate_manifest(ens)
+    failures = [r for r in report.failures() if r.checkpoint is Checkpoint.DEPLOYMENT]
+    message = _deployment_failure([r.message for r in failures])
+    assert "\n" not in message
+    assert f"actor.pth hashes to {found[:12]}… but the manifest records" in message
+    assert "but trial.json records" in message and "but metadata.json records" in message
+
+    with pytest.raises(IdentityError) as loader_error:
+        load_deployed_models(ens)
+    assert str(loader_error.value).startswith(message)
+
+    code, output = _cli(["validate", "--manifest", str(ens)], capsys)
+    assert code != 0
+    assert message in " ".join(output.split()) or message in output
+
+
+def test_the_init_container_and_the_loader_refuse_tampered_weights_on_the_artifact_volume(
+    sqlite_world: RegistryWorld,
+    sqlite_engine: Engine,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The operator's case: the manifest from a ConfigMap, the weights from the artifact root."""
+    root, _ = copy_artifacts(sqlite_world, tmp_path)
+    ens = tmp_path / "ens"
+    _deploy(sqlite_world, sqlite_engine, root, ens)
+    best, second = sqlite_world.complete("alpha")[:2]
+    trial_dir = root / "alpha" / f"trial_{best.number}_1h"
+    _swap_actor(trial_dir, root / "alpha" / f"trial_{second.number}_1h")
+    manifest = ens / "ensemble_manifest.json"
+
+    report = validate_manifest(manifest, artifacts=str(root))
+    message = _deployment_failure(
+        [r.message for r in report.failures() if r.checkpoint is Checkpoint.DEPLOYMENT]
+    )
+    assert str(trial_dir) in message and "hashes to" in message
+
+    with pytest.raises(IdentityError) as loader_error:
+        load_deployed_models(manifest, artifacts=str(root))
+    assert str(loader_error.value).startswith(message)
+
+    code, output = _cli(
+        ["validate", "--manifest", str(manifest), "--artifacts", str(root)], capsys
+    )
+    assert code != 0 and message in output
+
+
+def test_deploy_and_validate_name_a_tampered_trial_the_same_way(
+    sqlite_world: RegistryWorld, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    root, store = copy_artifacts(sqlite_world, tmp_path)
+    best, second = sqlite_world.complete("alpha")[:2]
+    trial_dir = root / "alpha" / f"trial_{best.number}_1h"
+    found = _swap_actor(trial_dir, root / "alpha" / f"trial_{second.number}_1h")
+
+    report, _ = validate_trial_id(sqlite_engine, store, best.trial_id, ValidationOptions())
+    (validated,) = [r.message for r in report.failures() if r.checkpoint is Checkpoint.METADATA]
+    assert f"actor.pth hashes to {found[:12]}… but trial.json records" in validated
+
+    with pytest.raises(DeployRefused) as refused:
+        deploy("ensemble", sqlite_engine, store, "alpha", 2, tmp_path / "out", created_by="t")
+    deployed = [r.message for r in refused.value.report.failures()]
+    assert validated in deployed
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_loader_bounds_the_size_like_validation(
+    sqlite_world: RegistryWorld, sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    """An actor.pth over the size bound is refused by the loader before it is read."""
+    root, _ = copy_artifacts(sqlite_world, tmp_path)
+    ens = tmp_path / "ens"
+    _deploy(sqlite_world, sqlite_engine, root, ens)
+    actor = ens / "model_0" / "actor.pth"
+    with actor.open("ab") as fh:
+        fh.truncate(600 * 1024 * 1024)  # sparse: 600 MiB listed, nothing written
+    with pytest.raises(ArtifactError, match="over the 536870912-byte limit"):
+        load_deployed_models(ens)
+    report = validate_manifest(ens)
+    assert any("over the 536870912-byte limit" in r.message for r in report.failures())
