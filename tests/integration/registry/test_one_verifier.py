@@ -16,12 +16,12 @@ import pytest
 from sqlalchemy import Engine
 
 from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
-from cappuccino_runtime.cli.main import main
 from cappuccino_runtime.deploy import DeployRefused, deploy, load_deployed_models
 from cappuccino_runtime.errors import ArtifactError, IdentityError
 from cappuccino_runtime.validation import Checkpoint, ValidationOptions, validate_trial_id
 from cappuccino_runtime.validation.runner import validate_manifest
 from tests.integration.registry.conftest import copy_artifacts
+from tests.integration.registry.test_cli import run
 from tests.support.registry_fixtures import RegistryWorld
 
 
@@ -35,19 +35,23 @@ def _swap_actor(into: Path, from_: Path) -> str:
     return sha256_bytes((into / "actor.pth").read_bytes())
 
 
-def _first(messages: list[str]) -> str:
+def _refused_alike(
+    manifest: Path, artifacts: str | None, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """validate_manifest, the loader and `cappuccino validate --manifest` refuse the model
+    with the same one-line message; returns it."""
+    report = validate_manifest(manifest, artifacts=artifacts)
+    messages = [r.message for r in report.failures() if r.checkpoint is Checkpoint.DEPLOYMENT]
     assert messages, "validation passed a tampered model"
-    return messages[0]
-
-
-def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as e:
-        code = int(e.code or 0)
-    out, err = capsys.readouterr()
-    return code, out + err
+    message = messages[0]
+    assert "\n" not in message
+    with pytest.raises(IdentityError) as loader_error:
+        load_deployed_models(manifest, artifacts=artifacts)
+    assert str(loader_error.value).startswith(message)
+    argv = ["validate", "--manifest", str(manifest)]
+    code, out, err = run([*argv, "--artifacts", artifacts] if artifacts else argv, capsys)
+    assert code != 0 and message in out + err
+    return message
 
 
 def test_validate_the_cli_and_the_loader_refuse_a_tampered_deploy_dir_with_one_message(
@@ -60,21 +64,9 @@ def test_validate_the_cli_and_the_loader_refuse_a_tampered_deploy_dir_with_one_m
     ens = tmp_path / "ens"
     _deploy(sqlite_engine, root, ens)
     found = _swap_actor(ens / "model_0", ens / "model_1")
-
-    report = validate_manifest(ens)
-    failures = [r for r in report.failures() if r.checkpoint is Checkpoint.DEPLOYMENT]
-    message = _first([r.message for r in failures])
-    assert "\n" not in message
+    message = _refused_alike(ens, None, capsys)
     assert f"actor.pth hashes to {found[:12]}… but the manifest records" in message
     assert "but trial.json records" in message and "but metadata.json records" in message
-
-    with pytest.raises(IdentityError) as loader_error:
-        load_deployed_models(ens)
-    assert str(loader_error.value).startswith(message)
-
-    code, output = _cli(["validate", "--manifest", str(ens)], capsys)
-    assert code != 0
-    assert message in output
 
 
 def test_the_init_container_and_the_loader_refuse_tampered_weights_on_the_artifact_volume(
@@ -90,20 +82,8 @@ def test_the_init_container_and_the_loader_refuse_tampered_weights_on_the_artifa
     best, second = sqlite_world.complete("alpha")[:2]
     trial_dir = root / "alpha" / f"trial_{best.number}_1h"
     _swap_actor(trial_dir, root / "alpha" / f"trial_{second.number}_1h")
-    manifest = ens / "ensemble_manifest.json"
-
-    report = validate_manifest(manifest, artifacts=str(root))
-    message = _first(
-        [r.message for r in report.failures() if r.checkpoint is Checkpoint.DEPLOYMENT]
-    )
+    message = _refused_alike(ens / "ensemble_manifest.json", str(root), capsys)
     assert str(trial_dir) in message and "hashes to" in message
-
-    with pytest.raises(IdentityError) as loader_error:
-        load_deployed_models(manifest, artifacts=str(root))
-    assert str(loader_error.value).startswith(message)
-
-    code, output = _cli(["validate", "--manifest", str(manifest), "--artifacts", str(root)], capsys)
-    assert code != 0 and message in output
 
 
 def test_deploy_and_validate_name_a_tampered_trial_the_same_way(

@@ -17,7 +17,6 @@ from cappuccino_contracts.artifacts import (
     ModelIdentity,
     ModelMetadata,
     ModelNumbers,
-    ModelSpec,
     TrialRecord,
     checksum_mismatch,
     identity_mismatches,
@@ -31,20 +30,12 @@ from cappuccino_contracts.artifacts import (
 
 from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.errors import ArtifactError
+from tests.support.registry_fixtures import make_spec
 
 SHA = "a" * 64
 
 
 def _record() -> TrialRecord:
-    spec = ModelSpec(
-        symbols=["BTC/USD"],
-        timeframe="1h",
-        lookback=2,
-        feature_set="ohlcv-basic",
-        obs_dim=4,
-        action_dim=1,
-        net_dimension=8,
-    )
     return TrialRecord(
         study_name="alpha",
         trial_id=7,
@@ -52,7 +43,7 @@ def _record() -> TrialRecord:
         value=1.5,
         timeframe="1h",
         checksums={"actor.pth": SHA},
-        model=spec,
+        model=make_spec(),
     )
 
 
@@ -80,40 +71,28 @@ def _with(raw: dict[str, Any], path: list[str], key: str) -> bytes:
     return json.dumps(raw).encode()
 
 
-@pytest.mark.parametrize(
-    ("path", "key", "named"),
-    [
-        ([], "surprise", "'surprise'"),
-        (["model"], "hidden_layers", "'model.hidden_layers'"),
-        (["model", "execution"], "fee_bps", "'model.execution.fee_bps'"),
-    ],
-)
-def test_an_unknown_key_in_trial_json_fails_naming_the_key_and_the_file(
-    path: list[str], key: str, named: str
+CASES = [
+    (TRIAL_FILE, [], "surprise"),
+    (TRIAL_FILE, ["model"], "hidden_layers"),
+    (TRIAL_FILE, ["model", "execution"], "fee_bps"),
+    (METADATA_FILE, [], "sha512"),
+    (METADATA_FILE, ["numbers"], "sortino"),
+]
+
+
+@pytest.mark.parametrize(("name", "path", "key"), CASES)
+def test_an_unknown_key_fails_naming_the_key_and_the_file(
+    name: str, path: list[str], key: str
 ) -> None:
-    raw = json.loads(_record().model_dump_json())
-    where = "/art/alpha/trial_3_1h/trial.json"
+    model, parse = (
+        (_record(), parse_trial_json) if name == TRIAL_FILE else (_metadata(), parse_metadata)
+    )
+    where = f"/art/alpha/trial_3_1h/{name}"
     with pytest.raises(ArtifactFileError) as e:
-        parse_trial_json(_with(raw, path, key), where)
+        parse(_with(json.loads(model.model_dump_json()), path, key), where)
     message = str(e.value)
-    assert f"unknown key {named}" in message and where in message
+    assert f"unknown key {'.'.join([*path, key])!r}" in message and where in message
     assert "\n" not in message
-
-
-@pytest.mark.parametrize(
-    ("path", "key", "named"),
-    [([], "sha512", "'sha512'"), (["numbers"], "sortino", "'numbers.sortino'")],
-)
-def test_an_unknown_key_in_metadata_json_fails_naming_the_key_and_the_file(
-    path: list[str], key: str, named: str
-) -> None:
-    raw = json.loads(_metadata().model_dump_json())
-    where = "/deploy/model_0/metadata.json"
-    with pytest.raises(ArtifactFileError) as e:
-        parse_metadata(_with(raw, path, key), where)
-    message = str(e.value)
-    assert f"unknown key {named}" in message and where in message
-    assert "\n" not in message and "cappuccino deploy" in message
 
 
 def test_the_readers_round_trip_what_the_writers_write(tmp_path: Path) -> None:
