@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
+from cappuccino_runtime.artifacts import sha256_bytes
 from cappuccino_runtime.deploy import DeployRefused, deploy, load_deployed_models
 from cappuccino_runtime.errors import ArtifactError, IdentityError
 from cappuccino_runtime.validation import Checkpoint, ValidationOptions, validate_trial_id
@@ -25,8 +25,19 @@ from tests.integration.registry.test_cli import run
 from tests.support.registry_fixtures import RegistryWorld
 
 
-def _deploy(engine: Engine, root: Path, out: Path) -> None:
-    deploy("ensemble", engine, ArtifactStore(str(root)), "alpha", 2, out, created_by="t")
+@pytest.fixture
+def deployed(
+    sqlite_world: RegistryWorld, sqlite_engine: Engine, tmp_path: Path
+) -> tuple[Path, Path]:
+    """(a private artifact root, an ensemble of alpha's top 2 deployed from it)."""
+    root, store = copy_artifacts(sqlite_world, tmp_path)
+    ens = tmp_path / "ens"
+    deploy("ensemble", sqlite_engine, store, "alpha", 2, ens, created_by="t")
+    return root, ens
+
+
+def _trial_dir(world: RegistryWorld, root: Path, rank: int) -> Path:
+    return root / "alpha" / f"trial_{world.complete('alpha')[rank].number}_1h"
 
 
 def _swap_actor(into: Path, from_: Path) -> str:
@@ -55,14 +66,9 @@ def _refused_alike(
 
 
 def test_validate_the_cli_and_the_loader_refuse_a_tampered_deploy_dir_with_one_message(
-    sqlite_world: RegistryWorld,
-    sqlite_engine: Engine,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    deployed: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    root, _ = copy_artifacts(sqlite_world, tmp_path)
-    ens = tmp_path / "ens"
-    _deploy(sqlite_engine, root, ens)
+    _, ens = deployed
     found = _swap_actor(ens / "model_0", ens / "model_1")
     message = _refused_alike(ens, None, capsys)
     assert f"actor.pth hashes to {found[:12]}… but the manifest records" in message
@@ -70,18 +76,12 @@ def test_validate_the_cli_and_the_loader_refuse_a_tampered_deploy_dir_with_one_m
 
 
 def test_the_init_container_and_the_loader_refuse_tampered_weights_on_the_artifact_volume(
-    sqlite_world: RegistryWorld,
-    sqlite_engine: Engine,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    sqlite_world: RegistryWorld, deployed: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The operator's case: the manifest from a ConfigMap, the weights from the artifact root."""
-    root, _ = copy_artifacts(sqlite_world, tmp_path)
-    ens = tmp_path / "ens"
-    _deploy(sqlite_engine, root, ens)
-    best, second = sqlite_world.complete("alpha")[:2]
-    trial_dir = root / "alpha" / f"trial_{best.number}_1h"
-    _swap_actor(trial_dir, root / "alpha" / f"trial_{second.number}_1h")
+    root, ens = deployed
+    trial_dir = _trial_dir(sqlite_world, root, 0)
+    _swap_actor(trial_dir, _trial_dir(sqlite_world, root, 1))
     message = _refused_alike(ens / "ensemble_manifest.json", str(root), capsys)
     assert str(trial_dir) in message and "hashes to" in message
 
@@ -90,9 +90,8 @@ def test_deploy_and_validate_name_a_tampered_trial_the_same_way(
     sqlite_world: RegistryWorld, sqlite_engine: Engine, tmp_path: Path
 ) -> None:
     root, store = copy_artifacts(sqlite_world, tmp_path)
-    best, second = sqlite_world.complete("alpha")[:2]
-    trial_dir = root / "alpha" / f"trial_{best.number}_1h"
-    found = _swap_actor(trial_dir, root / "alpha" / f"trial_{second.number}_1h")
+    best = sqlite_world.complete("alpha")[0]
+    found = _swap_actor(_trial_dir(sqlite_world, root, 0), _trial_dir(sqlite_world, root, 1))
 
     report, _ = validate_trial_id(sqlite_engine, store, best.trial_id, ValidationOptions())
     (validated,) = [r.message for r in report.failures() if r.checkpoint is Checkpoint.METADATA]
@@ -105,13 +104,9 @@ def test_deploy_and_validate_name_a_tampered_trial_the_same_way(
     assert not (tmp_path / "out").exists()
 
 
-def test_the_loader_bounds_the_size_like_validation(
-    sqlite_world: RegistryWorld, sqlite_engine: Engine, tmp_path: Path
-) -> None:
+def test_the_loader_bounds_the_size_like_validation(deployed: tuple[Path, Path]) -> None:
     """An actor.pth over the size bound is refused by the loader before it is read."""
-    root, _ = copy_artifacts(sqlite_world, tmp_path)
-    ens = tmp_path / "ens"
-    _deploy(sqlite_engine, root, ens)
+    _, ens = deployed
     actor = ens / "model_0" / "actor.pth"
     with actor.open("ab") as fh:
         fh.truncate(600 * 1024 * 1024)  # sparse: 600 MiB listed, nothing written
