@@ -138,22 +138,19 @@ def check_db_identity(
             message=f"trial_id {expected.trial_id} does not exist in the database.",
             fix="the manifest names a deleted trial; rebuild it with `cappuccino deploy`.",
         )
-    problems = []
-    if db.study_name != expected.study_name:
-        problems.append(
-            f"trial_id {expected.trial_id} belongs to study {db.study_name!r}, not "
-            f"{expected.study_name!r}"
-        )
-    if db.number != expected.number:
-        problems.append(f"its number is {db.number}, not {expected.number}")
+    found = ModelIdentity(study_name=db.study_name, trial_id=db.trial_id, number=db.number)
+    asked = ModelIdentity(
+        study_name=expected.study_name, trial_id=expected.trial_id, number=expected.number
+    )
+    problems = identity_mismatches(found, asked, "manifest")
     if not same_value(db.value, value):
-        problems.append(f"its value is {db.value}, the manifest says {value}")
+        problems.append(f"value {db.value} (manifest: {value})")
     if problems:
         return CheckResult(
             checkpoint=Checkpoint.MANIFEST,
             subject=subject,
             passed=False,
-            message="; ".join(problems) + ".",
+            message=f"the database's trial_id {expected.trial_id} has " + "; ".join(problems) + ".",
             fix=f"rebuild the manifest with `cappuccino deploy ... --study {expected.study_name}`.",
         )
     return CheckResult(

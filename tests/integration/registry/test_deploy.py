@@ -164,7 +164,7 @@ def test_manifest_listing_a_trial_of_another_study_fails(
     failed = {r.checkpoint for r in report.failures()}
     assert {Checkpoint.MANIFEST, Checkpoint.DEPLOYMENT} <= failed
     messages = " ".join(r.message for r in report.failures())
-    assert "belongs to study 'beta', not 'alpha'" in messages
+    assert "has study_name 'beta' (manifest: 'alpha')" in messages
     assert "trial.json names study_name 'beta' (manifest: 'alpha')" in messages
     with pytest.raises(IdentityError, match="holds study 'beta'"):
         load_deployed_models(path)
