@@ -284,7 +284,7 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
 
 
 def _write_json(store: ArtifactStore, path: str, payload: bytes) -> None:
-    """Temp name, then rename, so readers never see half a file."""
+    """Atomically (cappuccino_runtime.atomic), so readers never see half a file."""
     write_atomic(path, payload, store.fs)
 
 

@@ -313,8 +313,8 @@ class ModelIdentity(BaseModel):
     sha256: str | None = None
 
     def describe(self) -> str:
-        """`study 'S' trial_id 7 (#3)`: how messages name a model."""
-        shown = f" (#{self.number})" if self.number is not None else ""
+        """`study 'S' trial_id 7 #3`: how messages name a model."""
+        shown = f" #{self.number}" if self.number is not None else ""
         return f"study {self.study_name!r} trial_id {self.trial_id}{shown}"
 
 
