@@ -35,7 +35,6 @@ from cappuccino_runtime.artifacts import (
     sha256_bytes,
 )
 from cappuccino_runtime.data import MarketData, load_market_data
-from cappuccino_runtime.data.timeframes import timeframe_ratio
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.evaluation import (
     expected_max_sharpe,
@@ -43,6 +42,7 @@ from cappuccino_runtime.evaluation import (
     sharpe_moments,
 )
 from cappuccino_runtime.settings import Settings, pick_device
+from cappuccino_runtime.timeframes import timeframe_ratio
 from cappuccino_runtime.training.config import TrainingConfig, parse_config, resolve_trial
 from cappuccino_runtime.training.cpcv import CPCVSplit
 from cappuccino_runtime.training.dataset import prepare

@@ -16,9 +16,9 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial
 
 from cappuccino_runtime.data import MarketData, load_market_data
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import CappuccinoError, ConfigError
 from cappuccino_runtime.settings import Settings, pick_device
+from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.training.config import TrainingConfig, load_config
 from cappuccino_runtime.training.objective import Objective
 from cappuccino_runtime.training.plan import PLAN_ATTR, EvaluationPlan
