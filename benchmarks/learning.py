@@ -40,7 +40,7 @@ import pandas as pd
 import torch
 
 from cappuccino_runtime.data import MarketData, load_market_data
-from cappuccino_runtime.env import EnvConfig, VecTradingEnv, evaluate_policy, rebalance
+from cappuccino_runtime.env import EnvConfig, VecTradingEnv, rebalance, run_policy
 from cappuccino_runtime.features import Normalizer, compute_features, warmup_bars
 from cappuccino_runtime.metrics import (
     annualised_sharpe,
@@ -312,9 +312,9 @@ def main(argv: list[str] | None = None) -> None:
 
     scale = spec.price_scale
     agent = run_agent(outcome.actor, o, c, features, start, stop, env_config, device, scale)
-    scored = evaluate_policy(
+    scored = run_policy(
         outcome.actor, o, c, features, env_config, [(start, stop)], device, price_scale=scale
-    )[0]
+    ).curves[0]
     check = float(np.max(np.abs(scored / agent.equity - 1.0)))
     books = {
         "agent": agent,
@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\n2021 out of sample ({stop - start - 1} hourly decisions; equal-weight and momentum "
         f"rebalance every {args.rebalance_every} bars, momentum window {args.momentum_window} "
-        f"bars; agent equity vs the CPCV scorer's evaluate_policy: max rel. diff {check:.1e})"
+        f"bars; agent equity vs the CPCV scorer's run_policy: max rel. diff {check:.1e})"
     )
     print(
         f"{'strategy':<16} {'Sharpe':>7} {'return':>9} {'max DD':>8} {'turnover':>10} "
