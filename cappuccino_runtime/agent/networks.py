@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TypeVar
 
 import torch
 from torch import nn
@@ -108,12 +109,19 @@ def load_state_dict_bytes(data: bytes, *, what: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def _load(module: nn.Module, data: bytes, expected_sha256: str | None, what: str) -> nn.Module:
+_Net = TypeVar("_Net", Actor, Critic)
+
+
+def _load(
+    net: type[_Net], data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str
+) -> _Net:
+    """Builds the `net` the spec describes and loads verified weights into it (eval mode)."""
     if expected_sha256 is not None and sha256_bytes(data) != expected_sha256:
         raise IdentityError(
             f"{what} has sha256 {sha256_bytes(data)} but {expected_sha256} was expected; refusing "
             "to load weights that are not the recorded model."
         )
+    module = net.from_spec(spec)
     state = load_state_dict_bytes(data, what=what)
     try:
         module.load_state_dict(state, strict=True)
@@ -121,22 +129,19 @@ def _load(module: nn.Module, data: bytes, expected_sha256: str | None, what: str
         raise ArtifactError(
             f"{what} does not fit the network its trial describes: {e}".splitlines()[0]
         ) from e
-    return module.eval()
+    module.eval()
+    return module
 
 
 def load_actor(
     data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "actor.pth"
 ) -> Actor:
     """Builds the Actor the spec describes and loads verified weights into it."""
-    module = _load(Actor.from_spec(spec), data, expected_sha256, what)
-    assert isinstance(module, Actor)
-    return module
+    return _load(Actor, data, spec, expected_sha256, what)
 
 
 def load_critic(
     data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "critic.pth"
 ) -> Critic:
     """Builds the Critic the spec describes and loads verified weights into it."""
-    module = _load(Critic.from_spec(spec), data, expected_sha256, what)
-    assert isinstance(module, Critic)
-    return module
+    return _load(Critic, data, spec, expected_sha256, what)
