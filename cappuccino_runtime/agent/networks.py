@@ -23,7 +23,14 @@ from cappuccino_runtime.artifacts.records import ModelSpec
 from cappuccino_runtime.artifacts.store import sha256_bytes
 from cappuccino_runtime.errors import ArtifactError, IdentityError
 
-__all__ = ["Actor", "Critic", "load_actor", "load_critic", "load_state_dict_bytes"]
+__all__ = [
+    "Actor",
+    "Critic",
+    "load_actor",
+    "load_critic",
+    "load_state_dict_bytes",
+    "state_dict_bytes",
+]
 
 
 #: CleanRL's gains: hidden layers sqrt(2), actor head 0.01, critic head 1.0.
@@ -91,6 +98,14 @@ class Critic(nn.Module):
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> Critic:
         return cls(spec.obs_dim, spec.net_dimension)
+
+
+def state_dict_bytes(module: nn.Module) -> bytes:
+    """torch.save of the module's plain state dict (CPU tensors), as bytes: the format of
+    actor.pth / critic.pth, read back by `load_state_dict_bytes`."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)
+    return buf.getvalue()
 
 
 def load_state_dict_bytes(data: bytes, *, what: str) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ import pytest
 import torch
 from sqlalchemy import Engine
 
-from cappuccino_runtime.agent.networks import Actor
+from cappuccino_runtime.agent.networks import Actor, state_dict_bytes
 from cappuccino_runtime.artifacts import ArtifactStore, TrialRecord
 from cappuccino_runtime.registry import get_trial
 from cappuccino_runtime.validation import (
@@ -32,7 +32,6 @@ from tests.support.registry_fixtures import (
     FixtureTrial,
     RegistryWorld,
     make_spec,
-    state_dict_bytes,
     tree_state,
 )
 
