@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import logging
 import math
 import subprocess
@@ -47,7 +46,7 @@ from cappuccino_contracts.artifacts import (
 )
 
 import cappuccino_runtime
-from cappuccino_runtime.agent.networks import Actor, Critic
+from cappuccino_runtime.agent.networks import Actor, Critic, state_dict_bytes
 from cappuccino_runtime.agent.ppo import train
 from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.data import MarketData
@@ -140,13 +139,6 @@ def split_seed(seed: int, split: int) -> int:
     if not 0 <= split < SEED_STRIDE:
         raise ValueError(f"split index {split} is outside 0..{SEED_STRIDE - 1}.")
     return seed + split
-
-
-def _state_bytes(module: torch.nn.Module) -> bytes:
-    """torch.save of the module's plain state dict (CPU tensors), as bytes."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)
@@ -507,7 +499,10 @@ class Objective:
     def _record(self, trial: optuna.Trial, outcome: TrialOutcome, seed: int, *, state: str) -> None:
         """Sets the user attrs and writes the artifacts (weights only for COMPLETE trials)."""
         returns_bytes = encode_returns(outcome.returns)
-        actor_bytes, critic_bytes = _state_bytes(outcome.actor), _state_bytes(outcome.critic)
+        actor_bytes, critic_bytes = (
+            state_dict_bytes(outcome.actor),
+            state_dict_bytes(outcome.critic),
+        )
         timeframe = outcome.setup.timeframe
         metric = "excess Sharpe" if outcome.objective == "excess_sharpe" else "Sharpe"
         attrs: dict[str, Any] = {

@@ -37,9 +37,9 @@ from pydantic import BaseModel, ConfigDict
 from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.atomic import write_atomic
 from cappuccino_runtime.data import MarketData
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_ratio
 from cappuccino_runtime.errors import CappuccinoError, ConfigError
 from cappuccino_runtime.features import FEATURE_SETS, warmup_bars
+from cappuccino_runtime.timeframes import canonical_timeframe, timeframe_ratio
 from cappuccino_runtime.training.config import TrainingConfig, TrialSetup
 from cappuccino_runtime.training.dataset import capacity_problem
 from cappuccino_runtime.training.plan import EvaluationPlan, build_plan

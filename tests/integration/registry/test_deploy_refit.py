@@ -18,21 +18,15 @@ from cappuccino_runtime.training.refit import RefitOptions, run_refit
 from cappuccino_runtime.training.runner import TrainOptions, run_training
 from cappuccino_runtime.validation import validate_manifest
 from tests.integration.training.support import TINY_CONFIG
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import BACKENDS, backend_url
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def refit_world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     base = tmp_path_factory.mktemp(f"refit-{request.param}")
-    if request.param == "sqlite":
-        storage = f"sqlite:///{base / 'optuna.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        storage = server.create_database()
+    storage = backend_url(request, base)
     settings = Settings.from_env(home=base, storage=None).model_copy(
         update={"storage": storage, "artifact_root": str(base / "art")}
     )
