@@ -16,6 +16,7 @@ import pytest
 import typer
 import yaml
 from cappuccino_contracts.argv import (
+    DataOptions,
     Replay,
     TraderOptions,
     arena_command,
@@ -129,8 +130,9 @@ def test_train_argv_minimal_and_full_parse() -> None:
     assert str(ctx.params["study_budget_file"]) == "/etc/cappuccino/study_budget"
     ctx = parse(
         train_command(
-            study="s", study_budget=3, phase="phase2", data="sample", symbols=["BTC/USD"],
-            timeframe="1h", start="2023-01-01", end="2024-01-01", device="cpu",
+            study="s", study_budget=3, phase="phase2",
+            data=DataOptions(data="sample", symbols=["BTC/USD"], timeframe="1h",
+                             start="2023-01-01", end="2024-01-01", device="cpu"),
             config="/etc/c.json", artifact_root="/a",
         )
     )  # fmt: skip

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 __all__ = [
+    "DataOptions",
     "Replay",
     "TraderOptions",
     "arena_command",
@@ -33,18 +34,35 @@ def _opt(argv: list[str], flag: str, value: object | None) -> None:
         argv += [flag, str(value)]
 
 
+@dataclass(frozen=True)
+class DataOptions:
+    """The market data and device options `train` and `models refit` share."""
+
+    data: str | None = None
+    symbols: Sequence[str] = ()
+    timeframe: str | None = None
+    start: str | None = None
+    end: str | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+    def argv(self) -> list[str]:
+        argv: list[str] = []
+        _opt(argv, "--data", self.data)
+        if self.symbols:
+            argv += ["--symbols", ",".join(self.symbols)]
+        _opt(argv, "--timeframe", self.timeframe)
+        _opt(argv, "--start", self.start)
+        _opt(argv, "--end", self.end)
+        return [*argv, "--device", self.device]
+
+
 def train_command(
     *,
     study: str,
     study_budget: int | None = None,
     study_budget_file: str | None = None,
     phase: Literal["full", "phase1", "phase2"] = "full",
-    data: str | None = None,
-    symbols: Sequence[str] = (),
-    timeframe: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    device: Literal["auto", "cpu", "cuda"] = "auto",
+    data: DataOptions = DataOptions(),
     config: str | None = None,
     artifact_root: str | None = None,
     metrics_port: int | None = None,
@@ -59,14 +77,7 @@ def train_command(
     argv = ["cappuccino", "train", "--study", study]
     _opt(argv, "--study-budget", study_budget)
     _opt(argv, "--study-budget-file", study_budget_file)
-    argv += ["--phase", phase]
-    _opt(argv, "--data", data)
-    if symbols:
-        argv += ["--symbols", ",".join(symbols)]
-    _opt(argv, "--timeframe", timeframe)
-    _opt(argv, "--start", start)
-    _opt(argv, "--end", end)
-    argv += ["--device", device]
+    argv += ["--phase", phase, *data.argv()]
     _opt(argv, "--config", config)
     _opt(argv, "--artifact-root", artifact_root)
     _opt(argv, "--metrics-port", metrics_port)  # trials done/pruned/failed, env-steps/s
@@ -78,26 +89,14 @@ def refit_command(
     study: str,
     top_n: int,
     seeds: int,
-    data: str | None = None,
-    symbols: Sequence[str] = (),
-    timeframe: str | None = None,
-    start: str | None = None,
-    end: str | None = None,
-    device: Literal["auto", "cpu", "cuda"] = "auto",
+    data: DataOptions = DataOptions(),
     artifact_root: str | None = None,
 ) -> list[str]:
     """`cappuccino models refit` (contract 1): the best `top_n` trials of `study` retrained on
     all pre-hold-out bars with `seeds` seeds each, scored once on the hold-out, into study
     `<study>-refit`. Storage from CAPPUCCINO_STORAGE, as for train."""
     argv = ["cappuccino", "models", "refit", "--study", study]
-    argv += ["--top-n", str(top_n), "--seeds", str(seeds)]
-    _opt(argv, "--data", data)
-    if symbols:
-        argv += ["--symbols", ",".join(symbols)]
-    _opt(argv, "--timeframe", timeframe)
-    _opt(argv, "--start", start)
-    _opt(argv, "--end", end)
-    argv += ["--device", device]
+    argv += ["--top-n", str(top_n), "--seeds", str(seeds), *data.argv()]
     _opt(argv, "--artifact-root", artifact_root)
     return argv
 

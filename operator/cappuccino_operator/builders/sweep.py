@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
-from cappuccino_contracts.argv import refit_command, train_command
+from cappuccino_contracts.argv import DataOptions, refit_command, train_command
 
 from cappuccino_operator.api.study import ParamOverride
 from cappuccino_operator.api.sweep import TrainingSweepSpec
@@ -199,6 +199,19 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _data_options(study: StudyContext, spec: TrainingSweepSpec) -> DataOptions:
+    """The Study's data and the sweep's device, as the worker and refit commands take them."""
+    data = study.spec.data
+    return DataOptions(
+        data=data.source,
+        symbols=tuple(data.symbols or ()),
+        timeframe=data.timeframe,
+        start=data.start,
+        end=data.end,
+        device="cuda" if spec.resources.gpu > 0 else "cpu",
+    )
+
+
 def build_sweep_job(
     name: str,
     namespace: str,
@@ -208,19 +221,13 @@ def build_sweep_job(
     uid: str = "",
 ) -> dict[str, Any]:
     """The indexed Job: `parallelism` workers sharing the study's trial budget."""
-    data = study.spec.data
     labels = labels_for("TrainingSweep", name, "trainer")
     sid = sweep_id(namespace, name, uid)
     argv = train_command(
         study=study.study_name,
         study_budget_file=f"{CONFIG_DIR}/{BUDGET_FILE}",
         phase=spec.phase,
-        data=data.source,
-        symbols=data.symbols,
-        timeframe=data.timeframe,
-        start=data.start,
-        end=data.end,
-        device="cuda" if spec.resources.gpu > 0 else "cpu",
+        data=_data_options(study, spec),
         config=f"{CONFIG_DIR}/{CONFIG_FILE}",
         artifact_root=study.artifact_root,
         metrics_port=config.metrics_port,
@@ -367,18 +374,12 @@ def build_refit_job(
     refit = spec.refit
     if refit is None:
         raise ValueError("build_refit_job needs spec.refit")
-    data = study.spec.data
     device: Literal["cpu", "cuda"] = "cuda" if spec.resources.gpu > 0 else "cpu"
     argv = refit_command(
         study=study.study_name,
         top_n=refit.top_n,
         seeds=refit.seeds,
-        data=data.source,
-        symbols=data.symbols,
-        timeframe=data.timeframe,
-        start=data.start,
-        end=data.end,
-        device=device,
+        data=_data_options(study, spec),
         artifact_root=study.artifact_root,
     )
     labels = labels_for("TrainingSweep", name, "refit")

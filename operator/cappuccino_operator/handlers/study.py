@@ -74,15 +74,9 @@ def _ensure(memo: OperatorMemo, namespace: str, name: str, spec: StudySpec) -> t
 
 def _reconcile(ev: Event) -> None:
     """Creates the Optuna study (load_if_exists), claims it for this namespace, reports Ready."""
-    name, namespace, spec, body, status, patch, memo = (
-        ev.name,
-        ev.namespace,
-        ev.spec,
-        ev.body,
-        ev.status,
-        ev.patch,
-        ev.memo,
-    )
+    name, namespace, spec = ev.name, ev.namespace, ev.spec
+    body, status, patch = ev.body, ev.status, ev.patch
+    memo = ev.memo
     gen = ev.generation
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
     try:
@@ -105,14 +99,8 @@ def _reconcile(ev: Event) -> None:
 def _observe(ev: Event) -> None:
     """Mirrors trial counts, the best trial and the report (PBO, DSR) into status; re-claims
     (or re-creates) the Optuna study level-based."""
-    name, namespace, spec, status, patch, memo = (
-        ev.name,
-        ev.namespace,
-        ev.spec,
-        ev.status,
-        ev.patch,
-        ev.memo,
-    )
+    name, namespace, spec = ev.name, ev.namespace, ev.spec
+    status, patch, memo = ev.status, ev.patch, ev.memo
     gen = ev.generation
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
     report: dict[str, Any] | None = None

@@ -108,14 +108,8 @@ def _refit(
 
 def _sync(ev: Event, from_timer: bool) -> None:
     """One level-based pass: observe everything, decide, converge the children."""
-    name, namespace, body, status, patch, memo = (
-        ev.name,
-        ev.namespace,
-        ev.body,
-        ev.status,
-        ev.patch,
-        ev.memo,
-    )
+    name, namespace, body = ev.name, ev.namespace, ev.body
+    status, patch, memo = ev.status, ev.patch, ev.memo
     gen = ev.generation
     sweep = parse_spec(TrainingSweepSpec, ev.spec, f"{KIND} {namespace}/{name}")
     owner = ev.owner

@@ -195,14 +195,8 @@ def _ledger_secret(memo: OperatorMemo, namespace: str) -> tuple[str, str] | None
 def _sync(plural: str, ev: Event) -> None:
     """One level-based pass: freeze (or reuse) the selection, apply the Deployment and
     Service (re-created when deleted, reverted when edited by hand), report the truth."""
-    name, namespace, body, status, patch, memo = (
-        ev.name,
-        ev.namespace,
-        ev.body,
-        ev.status,
-        ev.patch,
-        ev.memo,
-    )
+    name, namespace, body = ev.name, ev.namespace, ev.body
+    status, patch, memo = ev.status, ev.patch, ev.memo
     model, kind = MODELS[plural]
     gen = ev.generation
     parsed = parse_spec(model, ev.spec, f"{kind} {namespace}/{name}")
