@@ -199,6 +199,30 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _pod_spec(
+    spec: TrainingSweepSpec,
+    study: StudyContext,
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The pod of a worker or refit Job: one container, never restarted in place, no API
+    token, the sweep's node selector and tolerations."""
+    if ef := env_from(study):
+        container["envFrom"] = ef
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": POD_SECURITY,
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    return pod_spec
+
+
 def _data_options(study: StudyContext, spec: TrainingSweepSpec) -> DataOptions:
     """The Study's data and the sweep's device, as the worker and refit commands take them."""
     data = study.spec.data
@@ -252,19 +276,7 @@ def build_sweep_job(
         # the chart's PodMonitor scrapes the port named `metrics` of trainer pods
         "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
     }
-    if ef := env_from(study):
-        container["envFrom"] = ef
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "securityContext": POD_SECURITY,
-        "automountServiceAccountToken": False,
-        "containers": [container],
-        "volumes": [tmp, config_volume, *art_vols],
-    }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.tolerations:
-        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    pod_spec = _pod_spec(spec, study, container, [tmp, config_volume, *art_vols])
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
         "completions": spec.parallelism,
@@ -396,19 +408,7 @@ def build_refit_job(
         "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         "volumeMounts": [tmp_mount, *art_mounts],
     }
-    if ef := env_from(study):
-        container["envFrom"] = ef
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "securityContext": POD_SECURITY,
-        "automountServiceAccountToken": False,
-        "containers": [container],
-        "volumes": [tmp, *art_vols],
-    }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.tolerations:
-        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    pod_spec = _pod_spec(spec, study, container, [tmp, *art_vols])
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
