@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
 from cappuccino_operator.api.study import StudyReport, StudySpec, StudyStatus, TrialCounts
-from cappuccino_operator.builders.context import study_context
+from cappuccino_operator.builders.context import StudyContext, study_context
 from cappuccino_operator.conditions import condition
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
 from cappuccino_operator.handlers.common import parse_spec, storage_url, write_status
 from cappuccino_operator.handlers.kinds import Event, OperatorMemo, register
 from cappuccino_operator.queries import StudySummary, complete_count, study_report, study_summary
-from cappuccino_operator.storage import check_owner, study_owner
+from cappuccino_operator.storage import check_owner, describe_error, study_owner
 
-__all__: list[str] = []  # registers its handlers (handlers.kinds.register)
+__all__ = ["StudyReading", "study_ready"]  # and registers its handlers (kinds.register)
 
 RETRY = 15
 #: Ready=False reason of each problem the Study handlers report.
@@ -96,57 +97,71 @@ def _reconcile(ev: Event) -> None:
     )
 
 
+@dataclass(frozen=True)
+class StudyReading:
+    """What the status timer read from the database for one Study."""
+
+    study_name: str
+    summary: StudySummary | None
+    owner: str | None
+    report: dict[str, Any] | None
+    refit_study_name: str | None
+
+
+def _read(memo: OperatorMemo, ctx: StudyContext, url: str) -> StudyReading:
+    """I/O: counts, best trial, owner, report and whether the refit study has agents."""
+    report: dict[str, Any] | None = None
+    refit: str | None = None
+    with memo.db.connect(url) as conn:
+        summary = study_summary(conn, ctx.study_name)
+        owner = study_owner(conn, ctx.study_name)
+        if summary is not None:
+            report = study_report(conn, ctx.study_name)
+            if complete_count(conn, ctx.refit_study_name) > 0:
+                refit = ctx.refit_study_name
+    return StudyReading(ctx.study_name, summary, owner, report, refit)
+
+
+def study_ready(
+    reading: StudyReading, generation: int | None
+) -> tuple[dict[str, Any], StudyStatus]:
+    """Pure: the Ready condition and the status fields of a Study whose storage answered."""
+    summary = reading.summary or StudySummary(reading.study_name)
+    c = summary.counts
+    message = (
+        f"Optuna study {reading.study_name!r}: {c.get('complete', 0)} complete, "
+        f"{c.get('running', 0)} running, {c.get('failed', 0)} failed trials."
+    )
+    fields = StudyStatus(
+        study_name=reading.study_name,
+        refit_study_name=reading.refit_study_name,
+        **_summary_fields(summary),
+        **_report_fields(reading.report),
+    )
+    return condition("Ready", "True", "StudyReady", message, generation), fields
+
+
 def _observe(ev: Event) -> None:
     """Mirrors trial counts, the best trial and the report (PBO, DSR) into status; re-claims
     (or re-creates) the Optuna study level-based."""
-    name, namespace, spec = ev.name, ev.namespace, ev.spec
-    status, patch, memo = ev.status, ev.patch, ev.memo
-    gen = ev.generation
-    parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
-    report: dict[str, Any] | None = None
-    refit: str | None = None
+    parsed = parse_spec(StudySpec, ev.spec, f"Study {ev.namespace}/{ev.name}")
     try:
-        ctx = study_context(name, parsed, memo.config, namespace=namespace)
-        study_name = ctx.study_name
-        url = storage_url(memo, namespace, parsed.storage_secret_ref)
-        with memo.db.connect(url) as conn:
-            summary = study_summary(conn, study_name)
-            owner = study_owner(conn, study_name)
-            if summary is not None:
-                report = study_report(conn, study_name)
-                if complete_count(conn, ctx.refit_study_name) > 0:
-                    refit = ctx.refit_study_name
-        if summary is None or owner is None:  # database replaced, study deleted: recreate
-            _ensure(memo, namespace, name, parsed)
+        ctx = study_context(ev.name, parsed, ev.memo.config, namespace=ev.namespace)
+        url = storage_url(ev.memo, ev.namespace, parsed.storage_secret_ref)
+        reading = _read(ev.memo, ctx, url)
+        if reading.summary is None or reading.owner is None:
+            _ensure(ev.memo, ev.namespace, ev.name, parsed)  # database replaced, study deleted
         else:
-            check_owner(study_name, owner, namespace)
+            check_owner(ctx.study_name, reading.owner, ev.namespace)
     except (StorageUnavailable, StudyNotReady, StudyOwnedElsewhere) as e:
         ev.not_ready(_REASONS[type(e)], str(e))
         return
     except Exception as e:  # a query failing mid-way means the database went away
-        from cappuccino_operator.storage import describe_error
-
-        msg = f"Reading study {parsed.study_name or name!r} failed ({describe_error(e)})."
+        msg = f"Reading study {parsed.study_name or ev.name!r} failed ({describe_error(e)})."
         ev.not_ready("StorageUnavailable", msg)
         return
-    summary = summary or StudySummary(study_name)
-    c = summary.counts
-    message = (
-        f"Optuna study {study_name!r}: {c.get('complete', 0)} complete, {c.get('running', 0)} "
-        f"running, {c.get('failed', 0)} failed trials."
-    )
-    write_status(
-        patch,
-        status,
-        gen,
-        [condition("Ready", "True", "StudyReady", message, gen)],
-        StudyStatus(
-            study_name=study_name,
-            refit_study_name=refit,
-            **_summary_fields(summary),
-            **_report_fields(report),
-        ),
-    )
+    ready, fields = study_ready(reading, ev.generation)
+    write_status(ev.patch, ev.status, ev.generation, [ready], fields)
 
 
 def _sync(ev: Event, from_timer: bool) -> None:

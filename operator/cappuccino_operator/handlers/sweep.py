@@ -37,7 +37,7 @@ from cappuccino_operator.observe import refit_condition, sweep_status, terminal_
 from cappuccino_operator.queries import StudySummary, study_summary, sweep_failures
 from cappuccino_operator.storage import describe_error
 
-__all__: list[str] = []  # registers its handlers (handlers.kinds.register)
+__all__ = ["progress_message"]  # and registers its handlers (handlers.kinds.register)
 
 RETRY = 10
 KIND = "TrainingSweep"
@@ -131,18 +131,10 @@ def _sync(ev: Event, from_timer: bool) -> None:
     summary, failures = _summary(memo, namespace, study, sweep, sid, body)
     job = memo.kube.get("batch/v1", "Job", namespace, job_name(name))
     common = {"studyName": optuna_study_name(study, sweep), "jobName": job_name(name)}
-    ended = terminal_state(status, gen)
-    if ended is not None:  # sticky: never re-create workers of a finished sweep
-        inventory.set_running(owner, False)
-        conditions = _refit(name, namespace, sweep, study, status, body, memo, gen)
-        fields: dict[str, Any] = {}
-        if summary is not None:
-            fields, _c, _o = sweep_status(sweep, summary, job, [], gen, sweep_failures=failures)
-            fields.pop("workers", None)
-        write_status(
-            patch, status, gen, conditions, TrainingSweepStatus.model_validate({**common, **fields})
-        )
-        inventory.set_children(owner, {"Job": int(job is not None), "ConfigMap": 1})
+    if (
+        terminal_state(status, gen) is not None
+    ):  # sticky: never re-create a finished sweep's workers
+        _sync_finished(ev, sweep, study, summary, failures, job, common)
         return
     pods = memo.kube.list("v1", "Pod", namespace, {"cappuccino.dev/trainingsweep": name})
     fields, conditions, outcome = sweep_status(
@@ -155,31 +147,79 @@ def _sync(ev: Event, from_timer: bool) -> None:
         goal=study.spec.objective.goal,
         direction=study.spec.direction,
     )
-    before = status.get("done")
-    if summary is not None and isinstance(before, int) and fields["done"] > before:
-        best = f"; best value {summary.best_value:.4g}" if summary.best_value is not None else ""
-        normal_event(
-            body,
-            "TrialsProgressing",
-            f"{fields['done']}/{sweep.trials} trials finished{best}.",
-        )
-    if outcome is not None:
-        _stop_workers(memo, namespace, name, sweep, study, job, body)
-        if outcome == "Succeeded":
-            conditions += _refit(name, namespace, sweep, study, status, body, memo, gen)
-            normal_event(body, "SweepSucceeded", conditions[0]["message"])
-        else:
-            kopf.warn(body, reason="SweepFailed", message=conditions[0]["message"])
-        inventory.set_running(owner, False)
-    else:
-        problem = _converge(memo, namespace, name, sweep, study, job, body)
-        if problem is not None:
-            conditions = [c for c in conditions if c["type"] != "Succeeded"] + [problem]
-        inventory.set_running(owner, not sweep.suspend)
+    if message := progress_message(status.get("done"), summary, fields["done"], sweep.trials):
+        normal_event(body, "TrialsProgressing", message)
+    conditions = _drive(ev, sweep, study, job, outcome, conditions)
     inventory.set_children(owner, {"Job": 1, "ConfigMap": 1})
     write_status(
         patch, status, gen, conditions, TrainingSweepStatus.model_validate({**common, **fields})
     )
+
+
+def progress_message(
+    before: object, summary: StudySummary | None, done: int, trials: int
+) -> str | None:
+    """Pure: the TrialsProgressing event when more trials finished since the last status."""
+    if summary is None or not isinstance(before, int) or done <= before:
+        return None
+    best = f"; best value {summary.best_value:.4g}" if summary.best_value is not None else ""
+    return f"{done}/{trials} trials finished{best}."
+
+
+def _sync_finished(
+    ev: Event,
+    sweep: TrainingSweepSpec,
+    study: StudyContext,
+    summary: StudySummary | None,
+    failures: int,
+    job: dict[str, Any] | None,
+    common: dict[str, Any],
+) -> None:
+    """A finished sweep: progress figures and the refit only; its workers stay gone."""
+    gen = ev.generation
+    inventory.set_running(ev.owner, False)
+    conditions = _refit(ev.name, ev.namespace, sweep, study, ev.status, ev.body, ev.memo, gen)
+    fields: dict[str, Any] = {}
+    if summary is not None:
+        fields, _c, _o = sweep_status(sweep, summary, job, [], gen, sweep_failures=failures)
+        fields.pop("workers", None)
+    write_status(
+        ev.patch,
+        ev.status,
+        gen,
+        conditions,
+        TrainingSweepStatus.model_validate({**common, **fields}),
+    )
+    inventory.set_children(ev.owner, {"Job": int(job is not None), "ConfigMap": 1})
+
+
+def _drive(
+    ev: Event,
+    sweep: TrainingSweepSpec,
+    study: StudyContext,
+    job: dict[str, Any] | None,
+    outcome: str | None,
+    conditions: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Acts on the decided outcome: stops the workers (and refits) once it is reached, else
+    converges the children; returns the conditions to write."""
+    name, namespace, body, memo = ev.name, ev.namespace, ev.body, ev.memo
+    if outcome is None:
+        problem = _converge(memo, namespace, name, sweep, study, job, body)
+        inventory.set_running(ev.owner, not sweep.suspend)
+        if problem is None:
+            return conditions
+        return [c for c in conditions if c["type"] != "Succeeded"] + [problem]
+    _stop_workers(memo, namespace, name, sweep, study, job, body)
+    inventory.set_running(ev.owner, False)
+    if outcome != "Succeeded":
+        kopf.warn(body, reason="SweepFailed", message=conditions[0]["message"])
+        return conditions
+    conditions = conditions + _refit(
+        name, namespace, sweep, study, ev.status, body, memo, ev.generation
+    )
+    normal_event(body, "SweepSucceeded", conditions[0]["message"])
+    return conditions
 
 
 def _stop_workers(
