@@ -302,6 +302,15 @@ class ModelMetadata(BaseModel):
     """this model's own numbers (sharpe_value is numbers.sharpe)"""
 
 
+class _Named(Protocol):
+    @property
+    def study_name(self) -> str: ...
+    @property
+    def trial_id(self) -> int: ...
+    @property
+    def number(self) -> int: ...
+
+
 class ModelIdentity(BaseModel):
     """Who a model is: (study_name, trial_id), the number for display, its actor's sha256."""
 
@@ -311,6 +320,11 @@ class ModelIdentity(BaseModel):
     trial_id: int
     number: int | None = None
     sha256: str | None = None
+
+    @classmethod
+    def of(cls, model: _Named) -> ModelIdentity:
+        """The identity of anything that names a trial (a TrialRecord, a registry trial...)."""
+        return cls(study_name=model.study_name, trial_id=model.trial_id, number=model.number)
 
     def describe(self) -> str:
         """`study 'S' trial_id 7 #3`: how messages name a model."""
