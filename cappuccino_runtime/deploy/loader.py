@@ -16,15 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cappuccino_contracts.manifests import ARENA_FILE, ENSEMBLE_FILE, Manifest, read_manifest
+
 from cappuccino_runtime.artifacts import ACTOR_FILE, TRIAL_FILE, ModelSpec, TrialRecord
 from cappuccino_runtime.errors import ArtifactError, IdentityError
-from cappuccino_runtime.registry.manifests import (
-    ARENA_FILE,
-    ENSEMBLE_FILE,
-    METADATA_FILE,
-    Manifest,
-    read_manifest,
-)
+from cappuccino_runtime.registry.metadata import METADATA_FILE
 from cappuccino_runtime.validation.files import locate
 from cappuccino_runtime.validation.runner import is_deploy_dir_entry, resolve_entry_dir
 

@@ -1,24 +1,11 @@
-"""Model registry: top-N and lookups over Optuna's tables, and the deployment manifests."""
+"""Model registry: top-N and lookups over Optuna's tables, and each deployed model's metadata.json.
+
+The deployment manifests are cappuccino_contracts.manifests.
+"""
 
 from __future__ import annotations
 
-from cappuccino_runtime.registry.manifests import (
-    ARENA_FILE,
-    ENSEMBLE_FILE,
-    METADATA_FILE,
-    ArenaConfig,
-    ArenaModel,
-    DeployedModelEntry,
-    DsrGate,
-    EnsembleManifest,
-    Manifest,
-    ManifestError,
-    ModelMetadata,
-    ModelNumbers,
-    ValidationStatus,
-    read_manifest,
-    read_metadata,
-)
+from cappuccino_runtime.registry.metadata import METADATA_FILE, ModelMetadata, read_metadata
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.registry.queries import (
     AmbiguousTrialNumber,
@@ -31,27 +18,15 @@ from cappuccino_runtime.registry.queries import (
 )
 
 __all__ = [
-    "ARENA_FILE",
-    "ENSEMBLE_FILE",
     "METADATA_FILE",
     "AmbiguousTrialNumber",
-    "ArenaConfig",
-    "ArenaModel",
-    "DeployedModelEntry",
-    "DsrGate",
-    "EnsembleManifest",
-    "Manifest",
-    "ManifestError",
     "ModelMetadata",
-    "ModelNumbers",
     "RegistryTrial",
     "TrialRef",
-    "ValidationStatus",
     "connect",
     "find_by_number",
     "get_trial",
     "list_studies",
-    "read_manifest",
     "read_metadata",
     "resolve_number",
     "top_trials",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from cappuccino_contracts.manifests import ModelNumbers
+from cappuccino_contracts.registry import TrialRow
 from pydantic import BaseModel, ConfigDict, computed_field
 
 from cappuccino_runtime.artifacts.records import ModelSpec
-from cappuccino_runtime.registry.manifests import ModelNumbers
 
 __all__ = ["RegistryTrial", "TrialRef"]
 
@@ -22,19 +21,8 @@ class TrialRef(BaseModel):
     number: int
 
 
-class RegistryTrial(BaseModel):
+class RegistryTrial(TrialRow):
     """One trial as stored in Optuna's tables, with the user attrs training records."""
-
-    model_config = ConfigDict(frozen=True)
-
-    study_name: str
-    trial_id: int
-    number: int
-    state: str
-    value: float | None
-    direction: str
-    params: dict[str, Any]
-    user_attrs: dict[str, Any]
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property

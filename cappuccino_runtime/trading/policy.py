@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from cappuccino_contracts.naming import model_id
 
 from cappuccino_runtime.agent.networks import Actor
 from cappuccino_runtime.artifacts.records import ModelSpec
@@ -27,7 +28,7 @@ class ModelSlot:
 
     @property
     def model_id(self) -> str:
-        return f"{self.study_name}:{self.trial_id}"
+        return model_id(self.study_name, self.trial_id)
 
 
 class ModelBank:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import optuna
+from cappuccino_contracts.naming import PHASE1_SUFFIX
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
@@ -34,7 +35,6 @@ from cappuccino_runtime.evaluation.sharpe import per_bar_sharpe
 from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
 from cappuccino_runtime.training.plan import EvaluationPlan
-from cappuccino_runtime.training.two_phase import PHASE1_SUFFIX
 from cappuccino_runtime.training.worker import trial_value
 
 __all__ = [

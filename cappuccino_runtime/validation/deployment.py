@@ -7,15 +7,12 @@ import json
 import posixpath
 
 import fsspec
+from cappuccino_contracts.manifests import DeployedModelEntry
 from pydantic import ValidationError
 
 from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, TRIAL_FILE, TrialRecord
 from cappuccino_runtime.errors import ArtifactError
-from cappuccino_runtime.registry.manifests import (
-    METADATA_FILE,
-    DeployedModelEntry,
-    ModelMetadata,
-)
+from cappuccino_runtime.registry.metadata import METADATA_FILE, ModelMetadata
 from cappuccino_runtime.validation.checks import subject_of
 from cappuccino_runtime.validation.files import file_sha256, locate
 from cappuccino_runtime.validation.report import Checkpoint, CheckResult

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
+from cappuccino_contracts.manifests import ManifestError, read_manifest
 from fsspec.core import url_to_fs
 from sqlalchemy import Engine
 
@@ -22,7 +23,6 @@ from cappuccino_runtime.artifacts import (
     TrialRecord,
 )
 from cappuccino_runtime.errors import ConfigError
-from cappuccino_runtime.registry.manifests import ManifestError, read_manifest
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.registry.queries import find_by_number, get_trial, top_trials
 from cappuccino_runtime.validation.checks import (

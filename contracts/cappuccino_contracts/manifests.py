@@ -3,7 +3,11 @@
 - ensemble_manifest.json (`EnsembleManifest`): flat, index-aligned lists, as the original
   ensemble trader read them, plus `study_name`, `trial_ids` and a sha256 per model.
 - arena_config.json (`ArenaConfig`): one entry per arena member.
-- metadata.json (`ModelMetadata`): beside the weights in every `model_{i}/` directory.
+
+`cappuccino deploy` (runtime) and the operator's Arena/Ensemble handlers write these files;
+the trader, `cappuccino validate --manifest` (the init container) and the dashboard read them
+with `read_manifest`. Every model is strict (`extra="forbid"`): a key this module does not
+know fails with a one-line error naming the key and the file, never silently dropped.
 
 `source_dirs`/`source_dir` entries are relative to the artifact root
 (`{study_name}/trial_{number}_{timeframe}`) so a manifest frozen into a ConfigMap can be
@@ -21,12 +25,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cappuccino_runtime.errors import ConfigError
+from cappuccino_contracts.errors import ConfigError
 
 __all__ = [
     "ARENA_FILE",
     "ENSEMBLE_FILE",
-    "METADATA_FILE",
     "ArenaConfig",
     "ArenaModel",
     "DeployedModelEntry",
@@ -34,19 +37,19 @@ __all__ = [
     "EnsembleManifest",
     "Manifest",
     "ManifestError",
-    "ModelMetadata",
     "ModelNumbers",
     "RiskSettings",
     "TraderSettings",
     "ValidationStatus",
     "VotingSettings",
+    "describe_validation_error",
+    "manifest_file",
+    "read_json",
     "read_manifest",
-    "read_metadata",
 ]
 
 ENSEMBLE_FILE = "ensemble_manifest.json"
 ARENA_FILE = "arena_config.json"
-METADATA_FILE = "metadata.json"
 
 
 class ManifestError(ConfigError):
@@ -89,7 +92,7 @@ def _check_model_paths(paths: list[str]) -> None:
 class ValidationStatus(BaseModel):
     """Outcome of the checkpoints run on one model at deploy time."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     passed: bool
     checks: dict[str, bool] = Field(default_factory=dict)
@@ -128,6 +131,8 @@ class VotingSettings(BaseModel):
 class TraderSettings(BaseModel):
     """Trader settings the operator freezes beside the models; all optional (a manifest from
     `cappuccino deploy` carries none and the trader keeps its defaults)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     portfolio_id: str | None = Field(default=None, min_length=1)
     initial_cash: float | None = Field(default=None, gt=0, allow_inf_nan=False)
@@ -173,7 +178,7 @@ class DsrGate(BaseModel):
 class DeployedModelEntry(BaseModel):
     """One model of a manifest, in a kind-independent form (what loaders iterate over)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int
     study_name: str
@@ -252,7 +257,7 @@ class EnsembleManifest(TraderSettings):
 class ArenaModel(BaseModel):
     """One arena member in arena_config.json."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_id: str = Field(min_length=1)
     trial_number: int
@@ -335,27 +340,32 @@ class ArenaConfig(TraderSettings):
 Manifest = EnsembleManifest | ArenaConfig
 
 
-class ModelMetadata(BaseModel):
-    """metadata.json beside each deployed model's weights."""
-
-    model_config = ConfigDict(frozen=True)
-
-    trial_number: int
-    trial_id: int
-    study_name: str = Field(min_length=1)
-    sharpe_value: float | None
-    timeframe: str
-    source_dir: str
-    sha256: str
-    sha256_critic: str | None = None
-    validation_passed: bool
-    deployed_at: datetime = Field(default_factory=_now)
-    deployed_by: str
-    numbers: ModelNumbers | None = None
-    """this model's own numbers (sharpe_value is numbers.sharpe)"""
+def describe_validation_error(e: ValidationError) -> str:
+    """The first problem of a pydantic error in one line: an unknown key is named as such."""
+    first = e.errors()[0]
+    where = ".".join(str(x) for x in first["loc"]) or "the top level"
+    if first["type"] == "extra_forbidden":
+        return f"unknown key {first['loc'][-1]!r} (at {where}): remove it or fix its spelling"
+    return f"{where}: {first['msg']}"
 
 
-def _load_json(path: Path, what: str) -> Any:
+def manifest_file(path: str | Path) -> Path:
+    """The manifest file itself: `path`, or the one manifest inside a deploy directory."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    found = [c for c in (p / ENSEMBLE_FILE, p / ARENA_FILE) if c.is_file()]
+    if len(found) != 1:
+        raise ManifestError(
+            f"{p} holds {'both' if found else 'neither'} {ENSEMBLE_FILE} "
+            f"{'and' if found else 'nor'} {ARENA_FILE}; pass the manifest file itself. "
+            f"{_rebuild_hint()}"
+        )
+    return found[0]
+
+
+def read_json(path: Path, what: str) -> Any:
+    """The JSON document at `path`; ManifestError naming `what` and the file otherwise."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as e:
@@ -371,18 +381,8 @@ def read_manifest(path: str | Path) -> Manifest:
         ManifestError: the file is missing or lacks study_name/trial_ids (with how to rebuild
             it), or its fields contradict each other.
     """
-    p = Path(path)
-    if p.is_dir():
-        candidates = [p / ENSEMBLE_FILE, p / ARENA_FILE]
-        found = [c for c in candidates if c.is_file()]
-        if len(found) != 1:
-            raise ManifestError(
-                f"{p} holds {'both' if found else 'neither'} {ENSEMBLE_FILE} "
-                f"{'and' if found else 'nor'} {ARENA_FILE}; pass the manifest file itself. "
-                f"{_rebuild_hint()}"
-            )
-        p = found[0]
-    raw = _load_json(p, "Manifest")
+    p = manifest_file(path)
+    raw = read_json(p, "Manifest")
     if not isinstance(raw, dict):
         raise ManifestError(f"Manifest {p} is not a JSON object. {_rebuild_hint()}")
     is_arena = "arena_name" in raw or "models" in raw or p.name == ARENA_FILE
@@ -405,24 +405,6 @@ def read_manifest(path: str | Path) -> Manifest:
             return ArenaConfig.model_validate(raw)
         return EnsembleManifest.model_validate(raw)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "manifest"
         raise ManifestError(
-            f"Manifest {p} is inconsistent: {where}: {first['msg']}. {_rebuild_hint(kind)}"
-        ) from e
-
-
-def read_metadata(path: str | Path) -> ModelMetadata:
-    """Parses a model directory's metadata.json."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / METADATA_FILE
-    raw = _load_json(p, "Model metadata")
-    try:
-        return ModelMetadata.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ManifestError(
-            f"Model metadata {p} is invalid: {where}: {first['msg']}. {_rebuild_hint()}"
+            f"Manifest {p} is invalid: {describe_validation_error(e)}. {_rebuild_hint(kind)}"
         ) from e
