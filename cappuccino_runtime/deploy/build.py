@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import posixpath
 import shutil
 import socket
 from dataclasses import dataclass
@@ -25,6 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
+from cappuccino_contracts.artifacts import (
+    ACTOR_FILE,
+    CRITIC_FILE,
+    METADATA_FILE,
+    TRIAL_FILE,
+    ModelMetadata,
+    ModelNumbers,
+    checksum_mismatch,
+    deployed_model_dir,
+    trial_source_dir,
+)
 from cappuccino_contracts.manifests import (
     ARENA_FILE,
     ENSEMBLE_FILE,
@@ -32,22 +42,14 @@ from cappuccino_contracts.manifests import (
     ArenaModel,
     DsrGate,
     EnsembleManifest,
-    ModelNumbers,
     ValidationStatus,
 )
 from cappuccino_contracts.naming import model_id, refit_study_name
 from sqlalchemy import Engine
 
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    TRIAL_FILE,
-    ArtifactStore,
-    sha256_bytes,
-)
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.deploy.atomic import replace_dir, sibling_temp_dir
 from cappuccino_runtime.errors import ConfigError, IdentityError, ValidationFailed
-from cappuccino_runtime.registry.metadata import METADATA_FILE, ModelMetadata
 from cappuccino_runtime.registry.models import RegistryTrial
 from cappuccino_runtime.registry.queries import list_studies, top_trials
 from cappuccino_runtime.validation.files import locate
@@ -148,11 +150,11 @@ def _read_checked(inspection: TrialInspection, name: str) -> bytes:
     if path is None:
         raise IdentityError(f"{name} of {inspection.trial_dir} vanished during deployment.")
     data = bytes(inspection.fs.cat_file(path))
-    expected = inspection.record.checksums.get(name)
-    if expected is not None and sha256_bytes(data) != expected:
+    recorded = inspection.record.checksums.get(name)
+    if mismatch := checksum_mismatch(name, sha256_bytes(data), recorded, "trial.json"):
         raise IdentityError(
-            f"{name} of study {inspection.trial.study_name!r} trial_id "
-            f"{inspection.trial.trial_id} changed during deployment (sha256 mismatch); "
+            f"{inspection.fs.unstrip_protocol(path)} of study {inspection.trial.study_name!r} "
+            f"trial_id {inspection.trial.trial_id} changed during deployment ({mismatch}); "
             "nothing was deployed. Retry once the artifacts are stable."
         )
     return data
@@ -162,7 +164,7 @@ def _source_rel(inspection: TrialInspection) -> str:
     """`{study}/trial_{n}_{tf}`: the trial dir relative to the artifact root."""
     t = inspection.trial
     timeframe = inspection.record.timeframe if inspection.record else (t.timeframe or "")
-    return posixpath.join(t.study_name, f"trial_{t.number}_{timeframe}")
+    return trial_source_dir(t.study_name, t.number, timeframe)
 
 
 def _write_model(
@@ -284,7 +286,7 @@ def deploy(
         shas: list[str] = []
         metas: list[ModelMetadata] = []
         for i, inspection in enumerate(inspections):
-            sha, meta = _write_model(staging / f"model_{i}", inspection, creator, now)
+            sha, meta = _write_model(staging / deployed_model_dir(i), inspection, creator, now)
             shas.append(sha)
             metas.append(meta)
         rels = [_source_rel(i) for i in inspections]
@@ -301,7 +303,7 @@ def deploy(
                 model_numbers=[m.numbers or ModelNumbers() for m in metas],
                 dsr_gate=gate,
                 sha256=shas,
-                model_paths=[f"model_{i}" for i in range(len(inspections))],
+                model_paths=[deployed_model_dir(i) for i in range(len(inspections))],
                 source_dirs=rels,
                 created_at=now,
                 created_by=creator,
@@ -319,7 +321,7 @@ def deploy(
                         trial_id=ins.trial.trial_id,
                         sharpe_value=ins.trial.value,
                         numbers=metas[i].numbers,
-                        model_path=f"model_{i}",
+                        model_path=deployed_model_dir(i),
                         source_dir=rels[i],
                         sha256=shas[i],
                         validation_status=ValidationStatus(

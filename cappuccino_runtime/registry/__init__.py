@@ -1,11 +1,10 @@
-"""Model registry: top-N and lookups over Optuna's tables, and each deployed model's metadata.json.
+"""Model registry: top-N and lookups over Optuna's tables (statements: cappuccino_contracts.registry).
 
-The deployment manifests are cappuccino_contracts.manifests.
+The deployment manifests are cappuccino_contracts.manifests; metadata.json is cappuccino_contracts.artifacts.
 """
 
 from __future__ import annotations
 
-from cappuccino_runtime.registry.metadata import METADATA_FILE, ModelMetadata, read_metadata
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.registry.queries import (
     AmbiguousTrialNumber,
@@ -18,16 +17,13 @@ from cappuccino_runtime.registry.queries import (
 )
 
 __all__ = [
-    "METADATA_FILE",
     "AmbiguousTrialNumber",
-    "ModelMetadata",
     "RegistryTrial",
     "TrialRef",
     "connect",
     "find_by_number",
     "get_trial",
     "list_studies",
-    "read_metadata",
     "resolve_number",
     "top_trials",
 ]

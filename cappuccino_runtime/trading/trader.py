@@ -47,7 +47,6 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.errors import (
     ConfigError,
@@ -62,6 +61,7 @@ from cappuccino_runtime.persistence.ledger import (
     RankingRecord,
     SnapshotRecord,
 )
+from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.trading.arena import rank_members
 from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.ensemble import EnsembleRule, mean_action_target, vote_targets

@@ -7,7 +7,9 @@ one-line message). The operator catches `ConfigError` where a spec breaks a cont
 
 from __future__ import annotations
 
-__all__ = ["CappuccinoError", "ConfigError"]
+from pydantic import ValidationError
+
+__all__ = ["CappuccinoError", "ConfigError", "describe_validation_error"]
 
 
 class CappuccinoError(Exception):
@@ -17,3 +19,22 @@ class CappuccinoError(Exception):
 class ConfigError(CappuccinoError):
     """Bad user input (flags, config files, specs, manifests, names). Not retried; the CLI
     exits 2."""
+
+
+def describe_validation_error(e: ValidationError) -> str:
+    """The first problem of a pydantic validation error as one clause naming the key
+    (`unknown key 'models.0.foo'`, `missing key 'trial_ids'`, `key 'x': <why>`), for the
+    one-line errors every strict boundary raises."""
+    errors = e.errors()
+    first = errors[0]
+    key = ".".join(str(x) for x in first["loc"])
+    if first["type"] == "extra_forbidden":
+        what = f"unknown key {key!r}"
+    elif first["type"] == "missing":
+        what = f"missing key {key!r}"
+    elif key:
+        what = f"key {key!r}: {first['msg']}"
+    else:
+        what = str(first["msg"])
+    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+    return " ".join(f"{what}{more}".split())

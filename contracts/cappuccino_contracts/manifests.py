@@ -25,7 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cappuccino_contracts.errors import ConfigError
+from cappuccino_contracts.artifacts import ModelNumbers
+from cappuccino_contracts.errors import ConfigError, describe_validation_error
 
 __all__ = [
     "ARENA_FILE",
@@ -37,14 +38,11 @@ __all__ = [
     "EnsembleManifest",
     "Manifest",
     "ManifestError",
-    "ModelNumbers",
     "RiskSettings",
     "TraderSettings",
     "ValidationStatus",
     "VotingSettings",
-    "describe_validation_error",
     "manifest_file",
-    "read_json",
     "read_manifest",
 ]
 
@@ -141,29 +139,6 @@ class TraderSettings(BaseModel):
     poll_interval_seconds: float | None = Field(default=None, gt=0)
     broker: Literal["alpaca", "replay"] | None = None
     risk: RiskSettings | None = None
-
-
-class ModelNumbers(BaseModel):
-    """The numbers attached to one deployed model, each that model's own.
-
-    `sharpe` is the agent's own out-of-sample Sharpe (annualised): its hold-out Sharpe for a
-    refit agent (`sharpe_kind` "holdout", with bar count and period), or for a CPCV trial
-    deployed as is, the Sharpe of its saved split-0 agent on that split's held-out groups
-    ("cpcv_split0"). `hyperparameter_score` is the search's mean CPCV score of the
-    hyperparameters, which no single agent earned.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    sharpe: float | None = None
-    sharpe_kind: Literal["holdout", "cpcv_split0"] | None = None
-    holdout_sharpe: float | None = None
-    holdout_bars: int | None = None
-    holdout_start: datetime | None = None
-    holdout_end: datetime | None = None
-    dsr: float | None = None
-    psr: float | None = None
-    hyperparameter_score: float | None = None
 
 
 class DsrGate(BaseModel):
@@ -340,15 +315,6 @@ class ArenaConfig(TraderSettings):
 Manifest = EnsembleManifest | ArenaConfig
 
 
-def describe_validation_error(e: ValidationError) -> str:
-    """The first problem of a pydantic error in one line: an unknown key is named as such."""
-    first = e.errors()[0]
-    where = ".".join(str(x) for x in first["loc"]) or "the top level"
-    if first["type"] == "extra_forbidden":
-        return f"unknown key {first['loc'][-1]!r} (at {where}): remove it or fix its spelling"
-    return f"{where}: {first['msg']}"
-
-
 def manifest_file(path: str | Path) -> Path:
     """The manifest file itself: `path`, or the one manifest inside a deploy directory."""
     p = Path(path)
@@ -364,7 +330,7 @@ def manifest_file(path: str | Path) -> Path:
     return found[0]
 
 
-def read_json(path: Path, what: str) -> Any:
+def _read_json(path: Path, what: str) -> Any:
     """The JSON document at `path`; ManifestError naming `what` and the file otherwise."""
     try:
         return json.loads(path.read_text())
@@ -382,7 +348,7 @@ def read_manifest(path: str | Path) -> Manifest:
             it), or its fields contradict each other.
     """
     p = manifest_file(path)
-    raw = read_json(p, "Manifest")
+    raw = _read_json(p, "Manifest")
     if not isinstance(raw, dict):
         raise ManifestError(f"Manifest {p} is not a JSON object. {_rebuild_hint()}")
     is_arena = "arena_name" in raw or "models" in raw or p.name == ARENA_FILE

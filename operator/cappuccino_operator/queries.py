@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cappuccino_contracts.artifacts import ATTR_ARTIFACT_URI, ATTR_SHA256_ACTOR, ATTR_TIMEFRAME
 from cappuccino_contracts.registry import (
     TrialRow,
     best_trials,
@@ -115,7 +116,7 @@ MODEL_NUMBERS = (
     "hyperparameter_score",
 )
 REPORT_ATTR = "report"
-_MODEL_ATTRS = ("sha256_actor", "artifact_uri", "timeframe", *MODEL_NUMBERS)
+_MODEL_ATTRS = (ATTR_SHA256_ACTOR, ATTR_ARTIFACT_URI, ATTR_TIMEFRAME, *MODEL_NUMBERS)
 
 
 def select_trials(
@@ -150,7 +151,7 @@ def select_trials(
             )
     else:
         rows = _explicit_trials(conn, study_name, trial_ids or ())
-    no_sha = [r.trial_id for r in rows if not r.user_attrs.get("sha256_actor")]
+    no_sha = [r.trial_id for r in rows if not r.user_attrs.get(ATTR_SHA256_ACTOR)]
     if no_sha:
         raise SelectionError(
             f"Trials {no_sha} of study {study_name!r} have no sha256_actor user attr, so their "
@@ -192,9 +193,9 @@ def _selected(r: TrialRow, default_timeframe: str) -> SelectedTrial:
         trial_id=r.trial_id,
         number=r.number,
         value=_finite(r.value),
-        sha256=str(a["sha256_actor"]),
-        artifact_uri=str(a["artifact_uri"]) if a.get("artifact_uri") else None,
-        timeframe=str(a.get("timeframe") or default_timeframe),
+        sha256=str(a[ATTR_SHA256_ACTOR]),
+        artifact_uri=str(a[ATTR_ARTIFACT_URI]) if a.get(ATTR_ARTIFACT_URI) else None,
+        timeframe=str(a.get(ATTR_TIMEFRAME) or default_timeframe),
         numbers={k: a[k] for k in MODEL_NUMBERS if k in a},
     )
 

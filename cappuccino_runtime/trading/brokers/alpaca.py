@@ -48,13 +48,13 @@ import requests
 
 from cappuccino_runtime.data.alpaca import AlpacaDataConfig, TimeoutSession
 from cappuccino_runtime.data.market import MarketData
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import (
     BrokerError,
     ConfigError,
     DataUnavailable,
     TemporaryBrokerError,
 )
+from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.trading.brokers.base import (
     AssetRules,
     BrokerOrder,
