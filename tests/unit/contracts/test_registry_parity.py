@@ -24,15 +24,12 @@ from sqlalchemy import create_engine
 
 from cappuccino_runtime.persistence import make_engine, upgrade
 from cappuccino_runtime.registry import connect, get_trial, top_trials
-
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+from tests.support.postgres import BACKENDS, backend_url
 
 
 @pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'optuna.db'}"
-    return str(request.getfixturevalue("postgres_url"))
+    return backend_url(request, tmp_path)
 
 
 @pytest.mark.parametrize("direction", ["maximize", "minimize"])
