@@ -8,6 +8,7 @@ torch, numpy, kopf or either package). One module per shared shape or rule:
 - `manifests`: ensemble_manifest.json / arena_config.json models and their one reader.
 - `tables`: the trading ledger's tables (one MetaData) and the Optuna columns we read.
 - `registry`: the "best trials" statements over Optuna's tables.
+- `artifacts`: the artifact layout, trial.json / metadata.json and their readers, trial attrs.
 
 docs/CONTRACTS.md says who imports each.
 """
