@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from cappuccino_contracts.naming import LOCAL_NAMESPACE, portfolio_id
 from sqlalchemy import Engine, create_engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -98,7 +99,9 @@ def _arena_windows(deployments: Path | None) -> dict[str, float]:
             raw = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        arena_id = raw.get("portfolio_id") or f"local/{raw.get('arena_name', path.parent.name)}"
+        arena_id = raw.get("portfolio_id") or portfolio_id(
+            LOCAL_NAMESPACE, raw.get("arena_name", path.parent.name)
+        )
         if raw.get("ranking_window_seconds"):
             out[arena_id] = float(raw["ranking_window_seconds"])
     return out

@@ -23,6 +23,8 @@ from typing import Any, Final, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cappuccino_contracts.errors import describe_validation_error
+
 __all__ = [
     "ACTOR_FILE",
     "ATTR_ARTIFACT_URI",
@@ -409,23 +411,6 @@ _TRIAL_HINT = (
 _METADATA_HINT = "Rebuild the deployment with `cappuccino deploy arena|ensemble`."
 
 
-def _problem(e: ValidationError) -> str:
-    """The first problem of a validation error as one clause naming the key."""
-    errors = e.errors()
-    first = errors[0]
-    key = ".".join(str(x) for x in first["loc"])
-    if first["type"] == "extra_forbidden":
-        what = f"unknown key {key!r}"
-    elif first["type"] == "missing":
-        what = f"missing key {key!r}"
-    elif key:
-        what = f"key {key!r}: {first['msg']}"
-    else:
-        what = str(first["msg"])
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return " ".join(f"{what}{more}".split())
-
-
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -434,7 +419,8 @@ def _parse(model: type[_M], data: bytes, where: str, hint: str) -> _M:
         return model.model_validate_json(data)
     except ValidationError as e:
         raise ArtifactFileError(
-            f"{where} is not a valid {posixpath.basename(where)}: {_problem(e)}.", hint
+            f"{where} is not a valid {posixpath.basename(where)}: {describe_validation_error(e)}.",
+            hint,
         ) from e
 
 

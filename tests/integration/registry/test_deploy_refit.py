@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from cappuccino_contracts.artifacts import LOCAL_FILES, read_metadata
+from cappuccino_contracts.manifests import read_manifest
 
 from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.deploy.build import LowDsrRefused, deploy
-from cappuccino_runtime.registry import connect, read_manifest, top_trials
+from cappuccino_runtime.registry import connect, top_trials
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
