@@ -17,10 +17,10 @@ import math
 from typing import TypeVar
 
 import torch
+from cappuccino_contracts.artifacts import ModelSpec, checksum_mismatch
 from torch import nn
 
-from cappuccino_runtime.artifacts.records import ModelSpec
-from cappuccino_runtime.artifacts.store import sha256_bytes
+from cappuccino_runtime.artifacts import sha256_bytes
 from cappuccino_runtime.errors import ArtifactError, IdentityError
 
 __all__ = [
@@ -131,10 +131,9 @@ def _load(
     net: type[_Net], data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str
 ) -> _Net:
     """Builds the `net` the spec describes and loads verified weights into it (eval mode)."""
-    if expected_sha256 is not None and sha256_bytes(data) != expected_sha256:
+    if mismatch := checksum_mismatch(what, sha256_bytes(data), expected_sha256, "the caller"):
         raise IdentityError(
-            f"{what} has sha256 {sha256_bytes(data)} but {expected_sha256} was expected; refusing "
-            "to load weights that are not the recorded model."
+            f"{mismatch}; refusing to load weights that are not the recorded model."
         )
     module = net.from_spec(spec)
     state = load_state_dict_bytes(data, what=what)

@@ -10,9 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from cappuccino_contracts.artifacts import ExecutionSpec, RewardName
 from pydantic import BaseModel, ConfigDict, Field
-
-from cappuccino_runtime.artifacts.records import ExecutionSpec, RewardName
 
 __all__ = ["EnvConfig"]
 

@@ -20,9 +20,9 @@ from datetime import datetime
 from enum import StrEnum
 
 import torch
+from cappuccino_contracts.artifacts import ExecutionSpec
 from pydantic import BaseModel, ConfigDict
 
-from cappuccino_runtime.artifacts.records import ExecutionSpec
 from cappuccino_runtime.env.execution import execute
 
 __all__ = ["OrderSide", "PlannedOrder", "client_order_id", "plan_orders"]

@@ -36,31 +36,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+from cappuccino_contracts.artifacts import (
+    ACTOR_FILE,
+    CRITIC_FILE,
+    RETURNS_FILE,
+    TRIAL_USER_ATTRS,
+    ModelSpec,
+    TrialRecord,
+)
 
 import cappuccino_runtime
 from cappuccino_runtime.agent.networks import Actor, Critic, state_dict_bytes
 from cappuccino_runtime.agent.ppo import train
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    ArtifactStore,
-    ModelSpec,
-    TrialRecord,
-    sha256_bytes,
-)
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.env import VecTradingEnv, buy_and_hold_equity, fit_price_scale, run_policy
 from cappuccino_runtime.training.config import TrainingConfig, TrialSetup, resolve_trial
 from cappuccino_runtime.training.cpcv import CPCVSplit
 from cappuccino_runtime.training.dataset import PreparedData, prepare, split_data
+from cappuccino_runtime.training.oos import Objective as ObjectiveName
 from cappuccino_runtime.training.oos import (
-    RETURNS_FILE,
     SegmentReturns,
     encode_returns,
     segment_returns,
     split_metric,
 )
-from cappuccino_runtime.training.oos import Objective as ObjectiveName
 from cappuccino_runtime.training.plan import EvaluationPlan
 from cappuccino_runtime.training.scoring import run_summary
 from cappuccino_runtime.training.search_space import CategoricalParam, SearchSpace, sample_params
@@ -70,7 +70,6 @@ __all__ = [
     "HYPERPARAMETER_SCORE",
     "SEED_STRIDE",
     "SPLIT_DIAGNOSTICS",
-    "USER_ATTRS",
     "Objective",
     "SplitResult",
     "TrialOutcome",
@@ -92,29 +91,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The user attrs every COMPLETE trial carries (docs/CONTRACTS.md).
-USER_ATTRS = (
-    "mean_sharpe_bot",
-    "mean_sharpe_hodl",
-    "sharpe_list_bot",
-    "sharpe_list_hodl",
-    "std_sharpe_bot",
-    "timeframe",
-    "artifact_uri",
-    "sha256_actor",
-    "sha256_critic",
-    "data_hash",
-    "code_version",
-    "seed",
-    "model_spec",
-    "objective",
-    "value_label",
-    "sharpe_list_excess",
-    "split_seeds",
-    "plan_digest",
-    "oos_returns_sha256",
-    "split_diagnostics",
-)
 
 #: Keys of each entry of the `split_diagnostics` user attr (one entry per CPCV split): PPO's
 #: approx_kl (mean over iterations; ~0 means the policy never moved), the last iteration's
@@ -558,7 +534,7 @@ class Objective:
             checksums.update(
                 {ACTOR_FILE: attrs["sha256_actor"], CRITIC_FILE: attrs["sha256_critic"]}
             )
-        for key in USER_ATTRS:
+        for key in TRIAL_USER_ATTRS:
             trial.set_user_attr(key, attrs[key])
         record = TrialRecord(
             study_name=self.study_name,

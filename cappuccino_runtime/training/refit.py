@@ -24,16 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from cappuccino_contracts.artifacts import ACTOR_FILE, CRITIC_FILE, RETURNS_FILE, TrialRecord
 from optuna.trial import FrozenTrial, TrialState
 
 from cappuccino_runtime.agent.networks import state_dict_bytes
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    ArtifactStore,
-    TrialRecord,
-    sha256_bytes,
-)
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.evaluation import (
@@ -52,7 +47,7 @@ from cappuccino_runtime.training.objective import (
     train_split,
     trial_seed,
 )
-from cappuccino_runtime.training.oos import RETURNS_FILE, encode_returns
+from cappuccino_runtime.training.oos import encode_returns
 from cappuccino_runtime.training.options import CommonOptions, load_selected_market
 from cappuccino_runtime.training.report import compute_report, require_plan, store_report
 from cappuccino_runtime.training.runner import CONFIG_ATTR, check_data

@@ -14,6 +14,13 @@ from typing import Any, Literal
 
 import optuna
 import torch
+from cappuccino_contracts.artifacts import (
+    ACTOR_FILE,
+    CRITIC_FILE,
+    ModelSpec,
+    NormalizerStats,
+    TrialRecord,
+)
 from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
@@ -22,15 +29,7 @@ from optuna.distributions import (
 from optuna.trial import TrialState, create_trial
 
 from cappuccino_runtime.agent.networks import Actor, Critic, state_dict_bytes
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    ArtifactStore,
-    ModelSpec,
-    NormalizerStats,
-    TrialRecord,
-    sha256_bytes,
-)
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 
 __all__ = [
     "FixtureTrial",

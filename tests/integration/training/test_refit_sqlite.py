@@ -8,13 +8,14 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+from cappuccino_contracts.artifacts import ACTOR_FILE, RETURNS_FILE
 
-from cappuccino_runtime.artifacts import ACTOR_FILE, ArtifactStore
+from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.cli.main import main
 from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
-from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
+from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
 from cappuccino_runtime.training.report import REPORT_ATTR, StudyReport
 from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training

@@ -12,15 +12,16 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from cappuccino_contracts.artifacts import ACTOR_FILE, CRITIC_FILE, RETURNS_FILE, TRIAL_USER_ATTRS
 
 from cappuccino_runtime.agent.networks import load_actor, load_critic
-from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, ArtifactStore
+from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.metrics import annualised_sharpe
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
-from cappuccino_runtime.training.objective import USER_ATTRS, Objective, run_trial
-from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
+from cappuccino_runtime.training.objective import Objective, run_trial
+from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.plan import build_plan
 from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training
 from cappuccino_runtime.training.search_space import DESTINATIONS
@@ -96,7 +97,7 @@ def test_trial_records_contract_attrs_and_loadable_artifacts(tmp_path: Path) -> 
     plan = read_plan(study)
     assert plan is not None and plan.holdout is not None
     for t in trials:
-        assert set(t.user_attrs) == set(USER_ATTRS)
+        assert set(t.user_attrs) == set(TRIAL_USER_ATTRS)
         attrs = t.user_attrs
         # the value is the hyperparameter score: mean paired excess Sharpe over buy-and-hold
         assert attrs["objective"] == "excess_sharpe"
