@@ -12,11 +12,9 @@ from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.deploy.build import LowDsrRefused, deploy
 from cappuccino_runtime.registry import connect, read_manifest, top_trials
 from cappuccino_runtime.settings import Settings
-from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
-from cappuccino_runtime.training.runner import TrainOptions, run_training
 from cappuccino_runtime.validation import validate_manifest
-from tests.integration.training.support import TINY_CONFIG, local_settings, tiny_market
+from tests.integration.training.support import local_settings, train_tiny
 from tests.support.postgres import BACKENDS, backend_url
 
 
@@ -26,13 +24,7 @@ def refit_world(
 ) -> Settings:
     base = tmp_path_factory.mktemp(f"refit-{request.param}")
     settings = local_settings(base, backend_url(request, base))
-    market = tiny_market()
-    run_training(
-        TrainOptions(study="q", n_trials=2, seed=2, device="cpu"),
-        settings=settings,
-        config=parse_config(TINY_CONFIG),
-        market=market,
-    )
+    market = train_tiny(settings, "q", n_trials=2, seed=2)
     run_refit(
         RefitOptions(study="q", top_n=1, seeds=2, device="cpu"), settings=settings, market=market
     )

@@ -47,6 +47,21 @@ def local_settings(home: Path, storage: str | None = None) -> Settings:
     )
 
 
+def train_tiny(settings: Settings, study: str, n_trials: int, seed: int) -> MarketData:
+    """Runs `n_trials` TINY_CONFIG trials of `study` on tiny_market() (CPU); returns the bars."""
+    from cappuccino_runtime.training.config import parse_config
+    from cappuccino_runtime.training.runner import TrainOptions, run_training
+
+    market = tiny_market()
+    run_training(
+        TrainOptions(study=study, n_trials=n_trials, seed=seed, device="cpu"),
+        settings=settings,
+        config=parse_config(TINY_CONFIG),
+        market=market,
+    )
+    return market
+
+
 # About 2200 hourly bars of the bundled sample.
 DATA_ARGS = ["--data", "sample", "--start", "2019-03-01", "--end", "2019-06-01"]
 
