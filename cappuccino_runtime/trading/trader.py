@@ -45,6 +45,7 @@ from typing import Literal
 
 import pandas as pd
 import torch
+from cappuccino_contracts.risk import RiskSettings
 from pydantic import BaseModel, ConfigDict, Field
 
 from cappuccino_runtime.data.timeframes import timeframe_delta
@@ -67,7 +68,6 @@ from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.ensemble import EnsembleRule, mean_action_target, vote_targets
 from cappuccino_runtime.trading.executor import OrderExecutor
 from cappuccino_runtime.trading.guards import (
-    GuardConfig,
     GuardKind,
     GuardStatus,
     cap_targets,
@@ -103,7 +103,7 @@ class TraderConfig(BaseModel):
     initial_cash: float = Field(
         default=10_000.0, gt=0, allow_inf_nan=False, description="cash of a new book"
     )
-    guards: GuardConfig = Field(default_factory=GuardConfig)
+    risk: RiskSettings = Field(default_factory=RiskSettings, description="risk guard limits")
     ranking_window_hours: float = Field(default=7 * 24, gt=0, description="arena Sharpe window")
     top_k: int = Field(default=3, ge=0, description="arena members promoted")
     route: Literal["all", "promoted"] = Field(
@@ -373,7 +373,7 @@ class Trader:
                 )
                 target = result.target
             out[view.plan.portfolio_id] = cap_targets(
-                target, self.config.guards.max_position_weight
+                target, self.config.risk.max_position_fraction
             )
         return out
 
@@ -389,7 +389,7 @@ class Trader:
         pid = view.plan.portfolio_id
         history = [*self._equity.get(pid, []), (bar_end, view.equity)]
         status = check_guards(
-            self.config.guards,
+            self.config.risk,
             now=self.broker.now(),
             equity=history,
             latest_bar_end=bar_end,
