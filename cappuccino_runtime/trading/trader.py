@@ -60,6 +60,8 @@ from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.persistence.ledger import (
     Ledger,
     OrderRecord,
+    OrderSide,
+    OrderStatus,
     RankingRecord,
     SnapshotRecord,
 )
@@ -424,7 +426,7 @@ class Trader:
                     client_order_id=client_order_id(identity, decision_ts, o.symbol, o.side),
                     portfolio_id=pid,
                     symbol=o.symbol,
-                    side=o.side.value,
+                    side=o.side,
                     ref_price=o.ref_price,
                     decision_ts=bar_end,
                     created_at=self.broker.now(),
@@ -470,7 +472,7 @@ class Trader:
             max(0.0, (o.notional or 0.0) - o.filled_notional)
             for p in self._routed
             for o in self.ledger.open_orders(p)
-            if o.side == "buy" and o.status != "intent"
+            if o.side is OrderSide.BUY and o.status is not OrderStatus.INTENT
         )
         others = sum(self.ledger.book(p).cash for p in self._routed if p != portfolio_id)
         own = self.ledger.book(portfolio_id).cash
@@ -592,8 +594,8 @@ def _available(
         i = index.get(order.symbol)
         if i is None:
             continue
-        if order.side == "buy" and order.notional is not None:
+        if order.side is OrderSide.BUY and order.notional is not None:
             cash -= max(0.0, order.notional - order.filled_notional)
-        elif order.side == "sell" and order.qty is not None:
+        elif order.side is OrderSide.SELL and order.qty is not None:
             holdings[i] -= max(0.0, order.qty - order.filled_qty)
     return max(0.0, cash), [max(0.0, h) for h in holdings]
