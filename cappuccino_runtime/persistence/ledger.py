@@ -315,6 +315,7 @@ class InMemoryLedger:
     def __init__(self) -> None:
         self._books: dict[str, Book] = {}
         self._orders: dict[str, OrderRecord] = {}
+        self._open: dict[str, dict[str, None]] = {}  # portfolio -> open order ids, in order
         self._fills: dict[str, FillRecord] = {}
         self._snapshots: dict[str, dict[datetime, SnapshotRecord]] = {}
         self._rankings: dict[str, dict[datetime, list[RankingRecord]]] = {}
@@ -346,7 +347,17 @@ class InMemoryLedger:
 
     def record_intent(self, order: OrderRecord) -> OrderRecord:
         self.book(order.portfolio_id)
-        return self._orders.setdefault(order.client_order_id, order)
+        if order.client_order_id not in self._orders:
+            self._orders[order.client_order_id] = order
+            self._index(order)
+        return self._orders[order.client_order_id]
+
+    def _index(self, order: OrderRecord) -> None:
+        open_ids = self._open.setdefault(order.portfolio_id, {})
+        if order.status in OPEN_STATUSES:
+            open_ids[order.client_order_id] = None
+        else:
+            open_ids.pop(order.client_order_id, None)
 
     def record_decision(self, snapshot: SnapshotRecord, orders: list[OrderRecord]) -> bool:
         self.book(snapshot.portfolio_id)
@@ -371,12 +382,15 @@ class InMemoryLedger:
             status=OrderStatus(status),
             broker_order_id=broker_order_id or order.broker_order_id,
         )
+        self._index(self._orders[client_order_id])
 
     def orders(self, portfolio_id: str) -> list[OrderRecord]:
         return [o for o in self._orders.values() if o.portfolio_id == portfolio_id]
 
     def open_orders(self, portfolio_id: str) -> list[OrderRecord]:
-        return [o for o in self.orders(portfolio_id) if o.status in OPEN_STATUSES]
+        """From an index of the open ones, as the SQL ledger's status index: never a scan of
+        the order history."""
+        return [self._orders[cid] for cid in self._open.get(portfolio_id, {})]
 
     def record_fill(self, fill: FillRecord) -> bool:
         if fill.fill_key in self._fills:
