@@ -25,16 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks._common import add_compute_args, add_data_arg, apply_compute_args
 from cappuccino_runtime.env import EnvConfig, VecTradingEnv
 from cappuccino_runtime.env.reference import ReferenceTradingEnv
-from cappuccino_runtime.settings import pick_device
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "data"
-    / "binance_spot_1h_2017-08_2021-12"
-)
 SYMBOLS = ("BTC", "ETH", "LTC", "SOL")
 
 
@@ -130,22 +124,13 @@ def best_rates(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Binance JSON folder.")
+    add_data_arg(parser)
     parser.add_argument("--steps", type=int, default=200, help="step() calls per round.")
     parser.add_argument("--rounds", type=int, default=7, help="Rounds per figure (best kept).")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: the per-step tensors are small, and on a "
-        "shared 2-core box a second OpenMP thread mostly waits; use 0 for torch's default).",
-    )
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda.")
+    add_compute_args(parser)
     parser.add_argument("--batch", default="1,64,1024,4096", help="Comma-separated B values.")
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = torch.device(pick_device(args.device))
+    device = apply_compute_args(args)
 
     open_, close, features, how = load_inputs(args.data)
     config = EnvConfig(lookback=5, episode_length=min(720, len(close) - 5))

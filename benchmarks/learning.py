@@ -39,8 +39,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from benchmarks._common import add_compute_args, add_data_arg, apply_compute_args
 from cappuccino_runtime.data import MarketData, load_market_data
-from cappuccino_runtime.env import EnvConfig, VecTradingEnv, evaluate_policy, rebalance
+from cappuccino_runtime.env import EnvConfig, VecTradingEnv, rebalance, run_policy
 from cappuccino_runtime.features import Normalizer, compute_features, warmup_bars
 from cappuccino_runtime.metrics import (
     annualised_sharpe,
@@ -48,16 +49,9 @@ from cappuccino_runtime.metrics import (
     max_drawdown,
     returns_from_equity,
 )
-from cappuccino_runtime.settings import pick_device
 from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.objective import TrialOutcome, run_trial
 
-DEFAULT_DATA = (
-    Path(__file__).resolve().parents[1].parent
-    / "shared"
-    / "data"
-    / "binance_spot_1h_2017-08_2021-12"
-)
 TRAIN_START = "2018-01-01"
 TEST_START = "2021-01-01"
 TEST_END = "2022-01-01"
@@ -242,7 +236,7 @@ def describe(name: str, book: Book, initial_cash: float) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Binance JSON folder.")
+    add_data_arg(parser)
     parser.add_argument("--symbols", default="BTC,ETH,LTC", help="Base assets, quoted in USDT.")
     parser.add_argument(
         "--timesteps", type=int, default=150_000, help="PPO env-steps per CPCV split."
@@ -251,16 +245,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--net-dimension", type=int, default=256, help="MLP hidden width.")
     parser.add_argument("--num-envs", type=int, default=16, help="Parallel training envs.")
     parser.add_argument("--seed", type=int, default=0, help="Trial seed.")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto.")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads on CPU (0: torch's default)."
-    )
+    add_compute_args(parser)
     parser.add_argument("--rebalance-every", type=int, default=24, help="Baseline rebalance bars.")
     parser.add_argument("--momentum-window", type=int, default=720, help="Momentum lookback bars.")
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
+    device = str(apply_compute_args(args))
     symbols = [s.strip().upper() for s in args.symbols.split(",") if s.strip()]
 
     market = load(args.data, symbols)
@@ -312,9 +301,9 @@ def main(argv: list[str] | None = None) -> None:
 
     scale = spec.price_scale
     agent = run_agent(outcome.actor, o, c, features, start, stop, env_config, device, scale)
-    scored = evaluate_policy(
+    scored = run_policy(
         outcome.actor, o, c, features, env_config, [(start, stop)], device, price_scale=scale
-    )[0]
+    ).curves[0]
     check = float(np.max(np.abs(scored / agent.equity - 1.0)))
     books = {
         "agent": agent,
@@ -327,7 +316,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\n2021 out of sample ({stop - start - 1} hourly decisions; equal-weight and momentum "
         f"rebalance every {args.rebalance_every} bars, momentum window {args.momentum_window} "
-        f"bars; agent equity vs the CPCV scorer's evaluate_policy: max rel. diff {check:.1e})"
+        f"bars; agent equity vs the CPCV scorer's run_policy: max rel. diff {check:.1e})"
     )
     print(
         f"{'strategy':<16} {'Sharpe':>7} {'return':>9} {'max DD':>8} {'turnover':>10} "

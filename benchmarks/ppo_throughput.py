@@ -36,17 +36,16 @@ import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmarks.env_throughput import DEFAULT_DATA, load_inputs
+from benchmarks._common import add_compute_args, add_data_arg, apply_compute_args
+from benchmarks.env_throughput import load_inputs
 from cappuccino_runtime.agent.ppo import PPOArgs, train
 from cappuccino_runtime.env import EnvConfig, VecTradingEnv
 from cappuccino_runtime.env.reference import ReferenceTradingEnv
-from cappuccino_runtime.settings import pick_device
 
 ROLLOUT = 2048
 MINIBATCH = 256
@@ -321,26 +320,17 @@ def profile_ours(run: Callable[[], None], rows: int = 15) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Binance JSON folder.")
+    add_data_arg(parser)
     parser.add_argument("--envs", default="1,64", help="Comma-separated B values for ours.")
     parser.add_argument("--sb3-envs", default="1", help="Comma-separated B values for SB3.")
     parser.add_argument("--iterations", type=int, default=3, help="Rollouts per timed run.")
     parser.add_argument("--rounds", type=int, default=3, help="Timed runs per figure (best kept).")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads for every figure (default 1: on a shared 2-core box a "
-        "second OpenMP thread mostly waits; 0 keeps torch's default).",
-    )
-    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu).")
+    add_compute_args(parser)
     parser.add_argument(
         "--profile", action="store_true", help="Also print a torch.profiler table of ours."
     )
     args = parser.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = torch.device(pick_device(args.device))
+    device = apply_compute_args(args)
     sync = _sync(device)
     ours_envs = [int(b) for b in args.envs.split(",") if b]
     sb3_envs = [int(b) for b in args.sb3_envs.split(",") if b]

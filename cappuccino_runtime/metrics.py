@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from cappuccino_runtime.timeframes import timeframe_delta
+
 __all__ = [
     "alpha_vs_benchmark",
     "annualised_sharpe",
@@ -22,28 +24,18 @@ __all__ = [
     "max_drawdown",
     "returns_from_equity",
     "sharpe_standard_error",
-    "timeframe_seconds",
     "trades_per_hour",
 ]
 
-_UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _YEAR_SECONDS = 365 * 86400
 
 
-def timeframe_seconds(timeframe: str) -> int:
-    """'15m' -> 900, '1h' -> 3600, '1d' -> 86400. Raises ValueError naming the bad value."""
-    tf = timeframe.strip().lower()
-    if len(tf) < 2 or tf[-1] not in _UNIT_SECONDS or not tf[:-1].isdigit() or int(tf[:-1]) <= 0:
-        raise ValueError(
-            f"timeframe {timeframe!r} is not understood; use a positive count and a unit of "
-            "m, h, d or w, e.g. '5m', '1h', '4h', '1d'."
-        )
-    return int(tf[:-1]) * _UNIT_SECONDS[tf[-1]]
-
-
 def bars_per_year(timeframe: str) -> float:
-    """Bars in a 365-day year of continuous trading: 8760 for '1h', 365 for '1d'."""
-    return _YEAR_SECONDS / timeframe_seconds(timeframe)
+    """Bars in a 365-day year of continuous trading: 8760 for '1h', 365 for '1d'.
+
+    `timeframe` follows the one grammar of cappuccino_runtime.timeframes (ConfigError if bad).
+    """
+    return _YEAR_SECONDS / timeframe_delta(timeframe).total_seconds()
 
 
 def returns_from_equity(equity: ArrayLike) -> np.ndarray:

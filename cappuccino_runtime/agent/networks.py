@@ -14,15 +14,23 @@ from __future__ import annotations
 
 import io
 import math
+from typing import TypeVar
 
 import torch
+from cappuccino_contracts.artifacts import ModelSpec, checksum_mismatch
 from torch import nn
 
-from cappuccino_runtime.artifacts.records import ModelSpec
-from cappuccino_runtime.artifacts.store import sha256_bytes
+from cappuccino_runtime.artifacts import sha256_bytes
 from cappuccino_runtime.errors import ArtifactError, IdentityError
 
-__all__ = ["Actor", "Critic", "load_actor", "load_critic", "load_state_dict_bytes"]
+__all__ = [
+    "Actor",
+    "Critic",
+    "load_actor",
+    "load_critic",
+    "load_state_dict_bytes",
+    "state_dict_bytes",
+]
 
 
 #: CleanRL's gains: hidden layers sqrt(2), actor head 0.01, critic head 1.0.
@@ -92,6 +100,14 @@ class Critic(nn.Module):
         return cls(spec.obs_dim, spec.net_dimension)
 
 
+def state_dict_bytes(module: nn.Module) -> bytes:
+    """torch.save of the module's plain state dict (CPU tensors), as bytes: the format of
+    actor.pth / critic.pth, read back by `load_state_dict_bytes`."""
+    buf = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)
+    return buf.getvalue()
+
+
 def load_state_dict_bytes(data: bytes, *, what: str) -> dict[str, torch.Tensor]:
     """Deserialises a state dict with weights_only=True; anything else is an ArtifactError."""
     if not data:
@@ -108,12 +124,18 @@ def load_state_dict_bytes(data: bytes, *, what: str) -> dict[str, torch.Tensor]:
     return state
 
 
-def _load(module: nn.Module, data: bytes, expected_sha256: str | None, what: str) -> nn.Module:
-    if expected_sha256 is not None and sha256_bytes(data) != expected_sha256:
+_Net = TypeVar("_Net", Actor, Critic)
+
+
+def _load(
+    net: type[_Net], data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str
+) -> _Net:
+    """Builds the `net` the spec describes and loads verified weights into it (eval mode)."""
+    if mismatch := checksum_mismatch(what, sha256_bytes(data), expected_sha256, "the caller"):
         raise IdentityError(
-            f"{what} has sha256 {sha256_bytes(data)} but {expected_sha256} was expected; refusing "
-            "to load weights that are not the recorded model."
+            f"{mismatch}; refusing to load weights that are not the recorded model."
         )
+    module = net.from_spec(spec)
     state = load_state_dict_bytes(data, what=what)
     try:
         module.load_state_dict(state, strict=True)
@@ -121,22 +143,19 @@ def _load(module: nn.Module, data: bytes, expected_sha256: str | None, what: str
         raise ArtifactError(
             f"{what} does not fit the network its trial describes: {e}".splitlines()[0]
         ) from e
-    return module.eval()
+    module.eval()
+    return module
 
 
 def load_actor(
     data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "actor.pth"
 ) -> Actor:
     """Builds the Actor the spec describes and loads verified weights into it."""
-    module = _load(Actor.from_spec(spec), data, expected_sha256, what)
-    assert isinstance(module, Actor)
-    return module
+    return _load(Actor, data, spec, expected_sha256, what)
 
 
 def load_critic(
     data: bytes, spec: ModelSpec, expected_sha256: str | None, what: str = "critic.pth"
 ) -> Critic:
     """Builds the Critic the spec describes and loads verified weights into it."""
-    module = _load(Critic.from_spec(spec), data, expected_sha256, what)
-    assert isinstance(module, Critic)
-    return module
+    return _load(Critic, data, spec, expected_sha256, what)

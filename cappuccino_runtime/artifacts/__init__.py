@@ -1,31 +1,10 @@
-"""Model artifacts: layout, trial.json, checksums and atomic writes on any fsspec URL."""
+"""The artifact store: trial directories on any fsspec URL, written atomically, read verified.
+
+File names, trial.json and metadata.json live in cappuccino_contracts.artifacts.
+"""
 
 from __future__ import annotations
 
-from cappuccino_runtime.artifacts.records import (
-    ExecutionSpec,
-    ModelSpec,
-    NormalizerStats,
-    TrialRecord,
-)
-from cappuccino_runtime.artifacts.store import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    TRIAL_FILE,
-    ArtifactStore,
-    sha256_bytes,
-    trial_dir_name,
-)
+from cappuccino_runtime.artifacts.store import ArtifactStore, sha256_bytes
 
-__all__ = [
-    "ACTOR_FILE",
-    "CRITIC_FILE",
-    "TRIAL_FILE",
-    "ArtifactStore",
-    "ExecutionSpec",
-    "ModelSpec",
-    "NormalizerStats",
-    "TrialRecord",
-    "sha256_bytes",
-    "trial_dir_name",
-]
+__all__ = ["ArtifactStore", "sha256_bytes"]

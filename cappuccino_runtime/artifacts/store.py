@@ -1,46 +1,36 @@
 """Reads and writes `{root}/{study_name}/trial_{number}_{timeframe}/` on any fsspec filesystem.
 
-Each file is written under a temporary name and renamed into place, and trial.json is written
-last: a killed worker leaves either temp files (never taken for a model) or a directory without
-trial.json (never valid). Readers verify checksums before trusting any file.
+Each file is written atomically (cappuccino_runtime.atomic) and trial.json last: a killed
+worker leaves either temp files (never taken for a model) or a directory without trial.json
+(never valid). Readers verify checksums before trusting any file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import posixpath
-import uuid
 from collections.abc import Mapping
 
 import fsspec
+from cappuccino_contracts.artifacts import (
+    TRIAL_FILE,
+    ArtifactFileError,
+    TrialRecord,
+    checksum_mismatch,
+    read_trial_json,
+    trial_dir_name,
+)
 from fsspec.core import url_to_fs
 
-from cappuccino_runtime.artifacts.records import TrialRecord
+from cappuccino_runtime.atomic import write_atomic
 from cappuccino_runtime.errors import ArtifactError, IdentityError
 
-__all__ = [
-    "ACTOR_FILE",
-    "CRITIC_FILE",
-    "TRIAL_FILE",
-    "ArtifactStore",
-    "sha256_bytes",
-    "trial_dir_name",
-]
-
-ACTOR_FILE = "actor.pth"
-CRITIC_FILE = "critic.pth"
-TRIAL_FILE = "trial.json"
-_TMP_MARK = ".tmp-"
+__all__ = ["ArtifactStore", "sha256_bytes"]
 
 
 def sha256_bytes(data: bytes) -> str:
     """Hex sha256 of a byte string."""
     return hashlib.sha256(data).hexdigest()
-
-
-def trial_dir_name(number: int, timeframe: str) -> str:
-    """`trial_{number}_{timeframe}`: the directory name DESIGN.md fixes."""
-    return f"trial_{number}_{timeframe}"
 
 
 class ArtifactStore:
@@ -80,28 +70,22 @@ class ArtifactStore:
         path = self.trial_path(record.study_name, record.number, record.timeframe)
         self.fs.makedirs(path, exist_ok=True)
         for name, data in files.items():
-            self._atomic_write(posixpath.join(path, name), data)
+            write_atomic(posixpath.join(path, name), data, self.fs)
         payload = record.model_dump_json(indent=2).encode()
-        self._atomic_write(posixpath.join(path, TRIAL_FILE), payload)
+        write_atomic(posixpath.join(path, TRIAL_FILE), payload, self.fs)
         return self.fs.unstrip_protocol(path)
 
     def read_record(self, trial_dir: str) -> TrialRecord:
-        """Parses trial.json of a directory (path or URL under this store's filesystem)."""
-        path = posixpath.join(self._strip(trial_dir), TRIAL_FILE)
+        """Parses trial.json of a directory (path or URL under this store's filesystem).
+
+        Raises:
+            ArtifactError: trial.json is missing (a worker may have died while writing) or
+                invalid; the message names the file and the key.
+        """
         try:
-            raw = self.fs.cat_file(path)
-        except FileNotFoundError as e:
-            raise ArtifactError(
-                f"{self.fs.unstrip_protocol(path)} is missing: the trial directory is incomplete "
-                "(a worker may have died while writing). Re-run the trial or `cappuccino "
-                "validate --fix` to regenerate trial.json from the database."
-            ) from e
-        try:
-            return TrialRecord.model_validate_json(raw)
-        except ValueError as e:
-            raise ArtifactError(
-                f"{self.fs.unstrip_protocol(path)} is not a valid trial record: {e}"
-            ) from e
+            return read_trial_json(self.fs, self._strip(trial_dir))
+        except ArtifactFileError as e:
+            raise ArtifactError(str(e)) from e
 
     def read_verified(self, trial_dir: str, name: str, record: TrialRecord) -> bytes:
         """Returns a file's bytes after checking them against the record's sha256."""
@@ -113,21 +97,18 @@ class ArtifactStore:
                 f"{self.fs.unstrip_protocol(path)} is missing for study {record.study_name!r} "
                 f"trial_id {record.trial_id}."
             ) from e
-        expected = record.checksums.get(name)
-        actual = sha256_bytes(data)
-        if expected != actual:
+        recorded = record.checksums.get(name)
+        where = f"trial.json of study {record.study_name!r} trial_id {record.trial_id}"
+        if recorded is None:
+            raise IdentityError(f"{where} records no sha256 for {name}; it cannot be trusted.")
+        if mismatch := checksum_mismatch(
+            self.fs.unstrip_protocol(path), sha256_bytes(data), recorded, where
+        ):
             raise IdentityError(
-                f"{self.fs.unstrip_protocol(path)} has sha256 {actual} but trial.json of study "
-                f"{record.study_name!r} trial_id {record.trial_id} records {expected}; the file "
-                "was changed or belongs to another model. Re-deploy from the registry."
+                f"{mismatch}; the file was changed or belongs to another model. Re-deploy "
+                "from the registry."
             )
         return data
 
     def _strip(self, trial_dir: str) -> str:
         return str(url_to_fs(trial_dir)[1]) if "://" in trial_dir else trial_dir
-
-    def _atomic_write(self, path: str, data: bytes) -> None:
-        tmp = f"{path}{_TMP_MARK}{uuid.uuid4().hex}"
-        with self.fs.open(tmp, "wb") as fh:
-            fh.write(data)
-        self.fs.mv(tmp, path)

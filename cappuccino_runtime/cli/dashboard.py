@@ -7,21 +7,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cappuccino_runtime.cli.options import HomeOpt, LedgerOpt, StorageOpt
+
 if TYPE_CHECKING:
     from cappuccino_runtime.dashboard import DashboardSources
 
 __all__ = ["register"]
 
-StorageOpt = Annotated[
-    str | None, typer.Option("--storage", help="Optuna storage URL (default: CAPPUCCINO_STORAGE).")
-]
-LedgerOpt = Annotated[
-    str | None,
-    typer.Option("--ledger-url", help="Trading ledger URL (default: CAPPUCCINO_LEDGER_URL)."),
-]
-HomeOpt = Annotated[
-    Path | None, typer.Option("--home", help="Local state dir (default: CAPPUCCINO_HOME).")
-]
 MarketOpt = Annotated[
     str,
     typer.Option(

@@ -17,6 +17,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cappuccino_runtime.cli.options import (
+    ArtifactRootOpt,
+    ArtifactsOpt,
+    DataOpt,
+    EndOpt,
+    JsonOpt,
+    StartOpt,
+    StorageOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    parse_symbols,
+)
 from cappuccino_runtime.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -27,15 +39,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-StorageOpt = Annotated[
-    str | None,
-    typer.Option("--storage", help="Optuna storage URL (default: CAPPUCCINO_STORAGE)."),
-]
-ArtifactsOpt = Annotated[
-    str | None,
-    typer.Option("--artifacts", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 MinValueOpt = Annotated[
     float | None,
     typer.Option("--min-value", help="Checkpoint 1: minimum trial value (maximum if minimize)."),
@@ -205,27 +208,16 @@ def models_refit(
     top_n: Annotated[int, typer.Option("--top-n", help="How many trials.", min=1)] = 3,
     seeds: Annotated[int, typer.Option("--seeds", help="Seeds per trial.", min=1)] = 3,
     storage: StorageOpt = None,
-    artifact_root: Annotated[
-        str | None,
-        typer.Option(
-            "--artifact-root", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."
-        ),
-    ] = None,
+    artifact_root: ArtifactRootOpt = None,
     config: Annotated[
         Path | None,
         typer.Option("--config", help="Training config (default: the one the study recorded)."),
     ] = None,
-    data: Annotated[
-        str, typer.Option("--data", help="sample, alpaca, or a path/URL of bar files.")
-    ] = "sample",
-    symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Comma-separated, e.g. BTC/USD,ETH/USD.")
-    ] = None,
-    timeframe: Annotated[
-        str, typer.Option("--timeframe", help="Bar timeframe of the loaded data.")
-    ] = "1h",
-    start: Annotated[str | None, typer.Option("--start", help="ISO start (inclusive).")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="ISO end (exclusive).")] = None,
+    data: DataOpt = "sample",
+    symbols: SymbolsOpt = None,
+    timeframe: TimeframeOpt = "1h",
+    start: StartOpt = None,
+    end: EndOpt = None,
     seed: Annotated[int, typer.Option("--seed", help="Base seed of the refit agents.")] = 0,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu or cuda.")] = None,
     as_json: JsonOpt = False,
@@ -234,7 +226,6 @@ def models_refit(
     hold-out. The agents are COMPLETE trials of study S-refit (value = own hold-out Sharpe)."""
     import logging
 
-    from cappuccino_runtime.cli.training import _symbols
     from cappuccino_runtime.training.refit import RefitOptions, run_refit
 
     logging.basicConfig(
@@ -249,7 +240,7 @@ def models_refit(
             artifact_root=artifact_root,
             config=str(config) if config else None,
             data=data,
-            symbols=_symbols(symbols),
+            symbols=parse_symbols(symbols),
             timeframe=timeframe,
             start=start,
             end=end,

@@ -4,13 +4,14 @@ Thin adapters over cappuccino_runtime.trading.runner. Alpaca keys come from the 
 ALPACA_CREDENTIALS_DIR only, never from flags. Logs are JSON lines on stderr.
 """
 
-from __future__ import annotations
-
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import typer
+
+from cappuccino_runtime.cli.options import LedgerOpt
 
 __all__ = ["register"]
 
@@ -21,10 +22,6 @@ class BrokerChoice(StrEnum):
 
 
 BrokerOpt = Annotated[BrokerChoice, typer.Option("--broker", help="alpaca (paper) or replay.")]
-LedgerOpt = Annotated[
-    str | None,
-    typer.Option("--ledger-url", help="SQLAlchemy URL (default: CAPPUCCINO_LEDGER_URL)."),
-]
 PollOpt = Annotated[
     float | None,
     typer.Option(
@@ -87,42 +84,50 @@ def _run(
     )
 
 
-def trade(
-    manifest: Annotated[Path, typer.Option("--manifest", help="ensemble_manifest.json.")],
-    broker: BrokerOpt,
-    ledger_url: LedgerOpt = None,
-    poll_interval: PollOpt = None,
-    metrics_port: MetricsOpt = None,
-    state_dir: StateOpt = None,
-    portfolio_id: PortfolioOpt = None,
-    artifacts: ArtifactsOpt = None,
-    replay_data: ReplayDataOpt = "sample",
-    replay_start: ReplayStartOpt = None,
-    replay_end: ReplayEndOpt = None,
-    replay_seconds_per_bar: ReplaySpeedOpt = 0.0,
-    max_polls: MaxPollsOpt = None,
-) -> None:
-    """Trade one ensemble portfolio (majority vote of the manifest's models)."""
-    _run("ensemble", manifest, **{k: v for k, v in locals().items() if k != "manifest"})
+def _deployment_command(
+    kind: Literal["ensemble", "arena"], flag: str, file_help: str, doc: str
+) -> Callable[..., None]:
+    """`trade` or `arena`: the same options; only the file flag and the book kind differ.
+
+    This module does not postpone annotations, so the file option below is built from the
+    arguments when the command is defined (typer reads it from the signature).
+    """
+
+    def command(
+        manifest: Annotated[Path, typer.Option(flag, help=file_help)],
+        broker: BrokerOpt,
+        ledger_url: LedgerOpt = None,
+        poll_interval: PollOpt = None,
+        metrics_port: MetricsOpt = None,
+        state_dir: StateOpt = None,
+        portfolio_id: PortfolioOpt = None,
+        artifacts: ArtifactsOpt = None,
+        replay_data: ReplayDataOpt = "sample",
+        replay_start: ReplayStartOpt = None,
+        replay_end: ReplayEndOpt = None,
+        replay_seconds_per_bar: ReplaySpeedOpt = 0.0,
+        max_polls: MaxPollsOpt = None,
+    ) -> None:
+        options = {k: v for k, v in locals().items() if k not in ("kind", "manifest")}
+        _run(kind, manifest, **options)
+
+    command.__doc__ = doc
+    command.__name__ = command.__qualname__ = "trade" if kind == "ensemble" else "arena"
+    return command
 
 
-def arena(
-    config: Annotated[Path, typer.Option("--config", help="arena_config.json.")],
-    broker: BrokerOpt,
-    ledger_url: LedgerOpt = None,
-    poll_interval: PollOpt = None,
-    metrics_port: MetricsOpt = None,
-    state_dir: StateOpt = None,
-    portfolio_id: PortfolioOpt = None,
-    artifacts: ArtifactsOpt = None,
-    replay_data: ReplayDataOpt = "sample",
-    replay_start: ReplayStartOpt = None,
-    replay_end: ReplayEndOpt = None,
-    replay_seconds_per_bar: ReplaySpeedOpt = 0.0,
-    max_polls: MaxPollsOpt = None,
-) -> None:
-    """Run an arena: one book per model, ranked by rolling Sharpe, top 3 promoted."""
-    _run("arena", config, **{k: v for k, v in locals().items() if k != "config"})
+trade = _deployment_command(
+    "ensemble",
+    "--manifest",
+    "ensemble_manifest.json.",
+    "Trade one ensemble portfolio (majority vote of the manifest's models).",
+)
+arena = _deployment_command(
+    "arena",
+    "--config",
+    "arena_config.json.",
+    "Run an arena: one book per model, ranked by rolling Sharpe, top 3 promoted.",
+)
 
 
 def register(app: typer.Typer) -> None:

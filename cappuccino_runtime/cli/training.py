@@ -14,6 +14,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cappuccino_runtime.cli.options import (
+    ArtifactRootOpt,
+    DataOpt,
+    EndOpt,
+    HomeOpt,
+    StartOpt,
+    StorageOpt,
+    SymbolsOpt,
+    TimeframeOpt,
+    parse_symbols,
+)
 from cappuccino_runtime.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -41,29 +52,10 @@ class DeviceChoice(StrEnum):
     cuda = "cuda"
 
 
-StorageOpt = Annotated[
-    str | None, typer.Option("--storage", help="Optuna storage URL (default: CAPPUCCINO_STORAGE).")
-]
-
-
-def _symbols(raw: str | None) -> list[str] | None:
-    if raw is None:
-        return None
-    symbols = [s.strip() for s in raw.split(",") if s.strip()]
-    if not symbols:
-        raise ConfigError(f"--symbols {raw!r} names no symbol; use e.g. BTC/USD,ETH/USD.")
-    return symbols
-
-
 def train(
     study: Annotated[str, typer.Option("--study", help="Study name (see --phase for suffixes).")],
     storage: StorageOpt = None,
-    artifact_root: Annotated[
-        str | None,
-        typer.Option(
-            "--artifact-root", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."
-        ),
-    ] = None,
+    artifact_root: ArtifactRootOpt = None,
     n_trials: Annotated[
         int | None, typer.Option("--n-trials", help="This worker runs at most N trials.")
     ] = None,
@@ -79,17 +71,11 @@ def train(
     phase: Annotated[
         PhaseChoice, typer.Option("--phase", help="full, phase1 (study NAME-phase1) or phase2.")
     ] = PhaseChoice.full,
-    data: Annotated[
-        str, typer.Option("--data", help="sample, alpaca, or a path/URL of bar files.")
-    ] = "sample",
-    symbols: Annotated[
-        str | None, typer.Option("--symbols", help="Comma-separated, e.g. BTC/USD,ETH/USD.")
-    ] = None,
-    timeframe: Annotated[
-        str, typer.Option("--timeframe", help="Bar timeframe of the loaded data.")
-    ] = "1h",
-    start: Annotated[str | None, typer.Option("--start", help="ISO start (inclusive).")] = None,
-    end: Annotated[str | None, typer.Option("--end", help="ISO end (exclusive).")] = None,
+    data: DataOpt = "sample",
+    symbols: SymbolsOpt = None,
+    timeframe: TimeframeOpt = "1h",
+    start: StartOpt = None,
+    end: EndOpt = None,
     seed: Annotated[
         int, typer.Option("--seed", help="Base seed; split k of trial n uses seed + 1000 n + k.")
     ] = 0,
@@ -113,7 +99,7 @@ def train(
         config=str(config) if config else None,
         phase=phase.value,
         data=data,
-        symbols=_symbols(symbols),
+        symbols=parse_symbols(symbols),
         timeframe=timeframe,
         start=start,
         end=end,
@@ -161,12 +147,7 @@ def study_create(
 def study_report(
     study: Annotated[str, typer.Option("--study", help="The study to report on.")],
     storage: StorageOpt = None,
-    artifact_root: Annotated[
-        str | None,
-        typer.Option(
-            "--artifact-root", help="Artifact root URL (default: CAPPUCCINO_ARTIFACT_ROOT)."
-        ),
-    ] = None,
+    artifact_root: ArtifactRootOpt = None,
     blocks: Annotated[
         int, typer.Option("--blocks", help="CSCV blocks S (even); fewer when bars are few.")
     ] = 16,
@@ -215,9 +196,7 @@ def study_report(
 
 
 def demo(
-    home: Annotated[
-        Path | None, typer.Option("--home", help="Local state dir (default: CAPPUCCINO_HOME).")
-    ] = None,
+    home: HomeOpt = None,
     trials: Annotated[int, typer.Option("--trials", help="Trials to run.", min=1)] = 4,
 ) -> None:
     """Run a small study end to end on embedded defaults and print the leaderboard."""

@@ -38,7 +38,7 @@ class Benchmarks:
     def closes(self, symbols: Sequence[str], start: datetime, end: datetime) -> pd.DataFrame | str:
         """Hourly closes indexed by bar END time, or a one-line reason they are unavailable."""
         from cappuccino_runtime.data import load_market_data
-        from cappuccino_runtime.data.timeframes import timeframe_delta
+        from cappuccino_runtime.timeframes import timeframe_delta
 
         key = (tuple(symbols), f"{start:%Y-%m-%d}", f"{end:%Y-%m-%d}")
         if key not in self._loaded:

@@ -17,7 +17,6 @@ from cappuccino_runtime.data.loader import (
 from cappuccino_runtime.data.market import OHLCV, MarketData
 from cappuccino_runtime.data.quality import DataQualityIssue, DataQualityReport
 from cappuccino_runtime.data.symbols import normalize_symbol, normalize_symbols
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta
 
 __all__ = [
     "DEFAULT_MAX_GAP_BARS",
@@ -28,11 +27,9 @@ __all__ = [
     "DataQualityReport",
     "MarketData",
     "build_market_data",
-    "canonical_timeframe",
     "clean_bars",
     "load_market_data",
     "load_sample",
     "normalize_symbol",
     "normalize_symbols",
-    "timeframe_delta",
 ]

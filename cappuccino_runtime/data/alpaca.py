@@ -26,8 +26,8 @@ import requests
 
 from cappuccino_runtime.data.files import RawSeries
 from cappuccino_runtime.data.quality import DataQualityIssue
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta
 from cappuccino_runtime.errors import ConfigError, DataUnavailable
+from cappuccino_runtime.timeframes import canonical_timeframe, timeframe_delta
 
 if TYPE_CHECKING:
     from alpaca.data.models import BarSet

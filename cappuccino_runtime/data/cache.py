@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cappuccino_runtime.atomic import open_atomic
 from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.data.quality import DataQualityReport
 
@@ -66,6 +65,5 @@ def write_cache(path: Path, data: MarketData) -> None:
     table = table.replace_schema_metadata(
         {**(table.schema.metadata or {}), _META_KEY: json.dumps(meta)}
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with open_atomic(path) as fh:
+        pq.write_table(table, fh)

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from cappuccino_runtime.data.quality import DataQualityIssue, IssueKind, format_rows
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import DataQualityError
+from cappuccino_runtime.timeframes import timeframe_delta
 
 __all__ = ["DEFAULT_MAX_GAP_BARS", "PRICE_COLUMNS", "clean_bars"]
 

@@ -26,8 +26,8 @@ from cappuccino_runtime.data.files import RawSeries, read_bar_file, resolve_file
 from cappuccino_runtime.data.market import OHLCV, MarketData
 from cappuccino_runtime.data.quality import DataQualityIssue, DataQualityReport
 from cappuccino_runtime.data.symbols import normalize_symbols
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 from cappuccino_runtime.errors import ConfigError, DataQualityError
+from cappuccino_runtime.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 
 __all__ = [
     "ALPACA_DEFAULT_BARS",

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from cappuccino_runtime.data.quality import DataQualityIssue, DataQualityReport
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 from cappuccino_runtime.errors import ConfigError
+from cappuccino_runtime.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 
 __all__ = ["OHLCV", "MarketData"]
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import posixpath
 import shutil
 import socket
 from dataclasses import dataclass
@@ -25,27 +24,29 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-from sqlalchemy import Engine
-
-from cappuccino_runtime.artifacts import (
+from cappuccino_contracts.artifacts import (
     ACTOR_FILE,
     CRITIC_FILE,
+    METADATA_FILE,
     TRIAL_FILE,
-    ArtifactStore,
-    sha256_bytes,
+    ModelMetadata,
+    ModelNumbers,
+    checksum_mismatch,
+    deployed_model_dir,
+    trial_source_dir,
 )
+from sqlalchemy import Engine
+
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.deploy.atomic import replace_dir, sibling_temp_dir
 from cappuccino_runtime.errors import ConfigError, IdentityError, ValidationFailed
 from cappuccino_runtime.registry.manifests import (
     ARENA_FILE,
     ENSEMBLE_FILE,
-    METADATA_FILE,
     ArenaConfig,
     ArenaModel,
     DsrGate,
     EnsembleManifest,
-    ModelMetadata,
-    ModelNumbers,
     ValidationStatus,
 )
 from cappuccino_runtime.registry.models import RegistryTrial
@@ -152,11 +153,11 @@ def _read_checked(inspection: TrialInspection, name: str) -> bytes:
     if path is None:
         raise IdentityError(f"{name} of {inspection.trial_dir} vanished during deployment.")
     data = bytes(inspection.fs.cat_file(path))
-    expected = inspection.record.checksums.get(name)
-    if expected is not None and sha256_bytes(data) != expected:
+    recorded = inspection.record.checksums.get(name)
+    if mismatch := checksum_mismatch(name, sha256_bytes(data), recorded, "trial.json"):
         raise IdentityError(
-            f"{name} of study {inspection.trial.study_name!r} trial_id "
-            f"{inspection.trial.trial_id} changed during deployment (sha256 mismatch); "
+            f"{inspection.fs.unstrip_protocol(path)} of study {inspection.trial.study_name!r} "
+            f"trial_id {inspection.trial.trial_id} changed during deployment ({mismatch}); "
             "nothing was deployed. Retry once the artifacts are stable."
         )
     return data
@@ -166,7 +167,7 @@ def _source_rel(inspection: TrialInspection) -> str:
     """`{study}/trial_{n}_{tf}`: the trial dir relative to the artifact root."""
     t = inspection.trial
     timeframe = inspection.record.timeframe if inspection.record else (t.timeframe or "")
-    return posixpath.join(t.study_name, f"trial_{t.number}_{timeframe}")
+    return trial_source_dir(t.study_name, t.number, timeframe)
 
 
 def _write_model(
@@ -288,7 +289,7 @@ def deploy(
         shas: list[str] = []
         metas: list[ModelMetadata] = []
         for i, inspection in enumerate(inspections):
-            sha, meta = _write_model(staging / f"model_{i}", inspection, creator, now)
+            sha, meta = _write_model(staging / deployed_model_dir(i), inspection, creator, now)
             shas.append(sha)
             metas.append(meta)
         rels = [_source_rel(i) for i in inspections]
@@ -305,7 +306,7 @@ def deploy(
                 model_numbers=[m.numbers or ModelNumbers() for m in metas],
                 dsr_gate=gate,
                 sha256=shas,
-                model_paths=[f"model_{i}" for i in range(len(inspections))],
+                model_paths=[deployed_model_dir(i) for i in range(len(inspections))],
                 source_dirs=rels,
                 created_at=now,
                 created_by=creator,
@@ -323,7 +324,7 @@ def deploy(
                         trial_id=ins.trial.trial_id,
                         sharpe_value=ins.trial.value,
                         numbers=metas[i].numbers,
-                        model_path=f"model_{i}",
+                        model_path=deployed_model_dir(i),
                         source_dir=rels[i],
                         sha256=shas[i],
                         validation_status=ValidationStatus(

@@ -1,32 +1,28 @@
 """The one way a trader loads deployed models: identity and checksums verified, or nothing.
 
 `load_deployed_models(path)` reads an ensemble_manifest.json / arena_config.json (or a deploy
-dir holding one) and returns one `LoadedModel` per entry, in manifest order. For every model
-it checks that trial.json (and metadata.json in a deploy dir) names the manifest's study,
-trial_id and number, that actor.pth hashes to the manifest's sha256 and to trial.json's, and
-then loads the weights with `weights_only=True` into the network trial.json describes.
-Any mismatch is an `IdentityError`/`ArtifactError`: never a fallback to another model.
+dir holding one) and returns one `LoadedModel` per entry, in manifest order. Every model
+goes through the one model verifier (validation/verify.py, the same checks and messages as
+`cappuccino validate`): trial.json (and metadata.json in a deploy dir) name the manifest's
+study, trial_id and number, the weights hash to what the manifest and trial.json record and
+stay within the size bound, and the actor loads with `weights_only=True` into the network
+trial.json describes. Any mismatch is an `IdentityError`/`ArtifactError`: never a fallback
+to another model.
 """
 
 from __future__ import annotations
 
-import json
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cappuccino_runtime.artifacts import ACTOR_FILE, TRIAL_FILE, ModelSpec, TrialRecord
-from cappuccino_runtime.errors import ArtifactError, IdentityError
-from cappuccino_runtime.registry.manifests import (
-    ARENA_FILE,
-    ENSEMBLE_FILE,
-    METADATA_FILE,
-    Manifest,
-    read_manifest,
-)
-from cappuccino_runtime.validation.files import locate
+from cappuccino_contracts.artifacts import ModelSpec, TrialRecord
+
+from cappuccino_runtime.errors import IdentityError
+from cappuccino_runtime.registry.manifests import ARENA_FILE, ENSEMBLE_FILE, Manifest, read_manifest
+from cappuccino_runtime.validation.deployment import expected_identity
 from cappuccino_runtime.validation.runner import is_deploy_dir_entry, resolve_entry_dir
+from cappuccino_runtime.validation.verify import verify_model
 
 if TYPE_CHECKING:
     from cappuccino_runtime.agent.networks import Actor
@@ -75,8 +71,6 @@ def load_deployed_models(
         IdentityError: a model's files name another study/trial or fail their checksum.
         ArtifactError: weights are missing, corrupt or do not fit their network.
     """
-    from cappuccino_runtime.agent.networks import load_actor
-
     p = Path(path)
     manifest = read_manifest(p)
     if expected_study is not None and manifest.study_name != expected_study:
@@ -96,61 +90,13 @@ def load_deployed_models(
         fs, model_dir = resolve_entry_dir(
             manifest_file, entry.model_path, entry.source_dir, artifacts
         )
-        where = fs.unstrip_protocol(model_dir)
-        who = f"study {entry.study_name!r} trial_id {entry.trial_id} (#{entry.trial_number})"
-        try:
-            record = TrialRecord.model_validate_json(
-                fs.cat_file(posixpath.join(model_dir, TRIAL_FILE))
-            )
-        except FileNotFoundError as e:
-            raise ArtifactError(
-                f"{where}/{TRIAL_FILE} is missing for {who}; rebuild the deployment with "
-                "`cappuccino deploy`."
-            ) from e
-        except ValueError as e:
-            raise ArtifactError(f"{where}/{TRIAL_FILE} of {who} is invalid: {e}") from e
-        if (record.study_name, record.trial_id, record.number) != (
-            entry.study_name,
-            entry.trial_id,
-            entry.trial_number,
-        ):
-            raise IdentityError(
-                f"{where} holds study {record.study_name!r} trial_id {record.trial_id} "
-                f"(#{record.number}) but the manifest names {who}; refusing to load it. "
-                "Rebuild the deployment with `cappuccino deploy`."
-            )
-        if is_deploy_dir_entry(entry.model_path, artifacts):
-            meta_path = posixpath.join(model_dir, METADATA_FILE)
-            try:
-                meta = json.loads(fs.cat_file(meta_path))
-            except (FileNotFoundError, ValueError) as e:
-                raise ArtifactError(
-                    f"{where}/{METADATA_FILE} is missing or invalid for {who}; rebuild the "
-                    "deployment with `cappuccino deploy`."
-                ) from e
-            if (meta.get("study_name"), meta.get("trial_id")) != (
-                entry.study_name,
-                entry.trial_id,
-            ):
-                raise IdentityError(
-                    f"{where}/{METADATA_FILE} names study {meta.get('study_name')!r} trial_id "
-                    f"{meta.get('trial_id')} but the manifest names {who}; refusing to load it."
-                )
-        if record.checksums.get(ACTOR_FILE) != entry.sha256:
-            raise IdentityError(
-                f"trial.json in {where} records actor sha256 "
-                f"{record.checksums.get(ACTOR_FILE)} but the manifest records {entry.sha256} "
-                f"for {who}; refusing to load it."
-            )
-        actor_path = locate(fs, model_dir, ACTOR_FILE)
-        if actor_path is None:
-            raise ArtifactError(f"{where}/{ACTOR_FILE} is missing for {who}.")
-        actor = load_actor(
-            bytes(fs.cat_file(actor_path)),
-            record.model,
-            entry.sha256,
-            what=f"{fs.unstrip_protocol(actor_path)} ({who})",
+        verified = verify_model(
+            fs,
+            model_dir,
+            expected_identity(entry),
+            require_metadata=is_deploy_dir_entry(entry.model_path, artifacts),
         )
+        record = verified.files.record
         loaded.append(
             LoadedModel(
                 model_id=model_id,
@@ -161,8 +107,8 @@ def load_deployed_models(
                 sha256=entry.sha256,
                 spec=record.model,
                 record=record,
-                actor=actor,
-                model_dir=where,
+                actor=verified.weights.actor,
+                model_dir=fs.unstrip_protocol(model_dir),
             )
         )
     return loaded

@@ -7,7 +7,8 @@
 - `rebalance` / `execute`: the execution rule (no-trade band, partial rebalancing, fills) as
   one pure batched function.
 - `VecTradingEnv`: B parallel episodes on CPU or CUDA.
-- `evaluate_policy` / `buy_and_hold_equity`: equity curves over contiguous test segments.
+- `run_policy` / `buy_and_hold_equity`: equity curves (and trading totals) over contiguous test
+  segments.
 - `reference.ReferenceTradingEnv`: the per-step NumPy oracle (tests, benchmark baseline).
 
 See docs/env.md.
@@ -20,7 +21,6 @@ from cappuccino_runtime.env.config import EnvConfig
 from cappuccino_runtime.env.evaluation import (
     PolicyRun,
     buy_and_hold_equity,
-    evaluate_policy,
     run_policy,
 )
 from cappuccino_runtime.env.execution import ExecutionRules, RebalanceResult, execute, rebalance
@@ -42,7 +42,6 @@ __all__ = [
     "action_to_weights",
     "build_state",
     "buy_and_hold_equity",
-    "evaluate_policy",
     "execute",
     "fit_price_scale",
     "market_state",

@@ -7,73 +7,65 @@ configs differ.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+import copy
+from typing import Any
 
-from cappuccino_runtime.artifacts.records import ExecutionSpec, RewardName
+from cappuccino_contracts.artifacts import ExecutionSpec, RewardName
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["EnvConfig"]
 
-_RULE = ExecutionSpec.model_fields  # the one place the execution defaults live
+_RULE = ExecutionSpec.model_fields  # the one place the execution defaults and bounds live
 
 
-def _default(name: str) -> float:
-    value = _RULE[name].default
-    if not isinstance(value, float):
-        raise TypeError(f"ExecutionSpec.{name} must default to a float, not {value!r}")
-    return value
+def _rule(name: str, description: str) -> Any:
+    """ExecutionSpec's field `name` (its default and bounds), described as the env reads it."""
+    info = copy.deepcopy(_RULE[name])
+    info.description = description
+    return info
 
 
 class EnvConfig(BaseModel):
-    """Rules of the simulated market and of an episode. Frozen; unknown fields are an error."""
+    """Rules of the simulated market and of an episode. Frozen; unknown fields are an error.
+
+    The execution and reward fields take their defaults and bounds from ExecutionSpec.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     lookback: int = Field(ge=1, description="Bars of features (and prices) the state shows.")
-    fee_rate: float = Field(
-        default=_default("fee_rate"),
-        ge=0.0,
-        lt=0.1,
-        description="Fee per trade as a fraction of notional; buys pay it in the received asset.",
+    fee_rate: float = _rule(
+        "fee_rate",
+        "Fee per trade as a fraction of notional; buys pay it in the received asset.",
     )
-    slippage_bps: float = Field(
-        default=_default("slippage_bps"),
-        ge=0.0,
-        lt=1000.0,
-        description="Fill price offset from the bar's open, in basis points, against the trader.",
+    slippage_bps: float = _rule(
+        "slippage_bps",
+        "Fill price offset from the bar's open, in basis points, against the trader.",
     )
     initial_cash: float = Field(default=10_000.0, gt=0.0, description="Quote cash at reset.")
-    min_order_notional: float = Field(
-        default=_default("min_order_notional"),
-        ge=0.0,
-        description="Orders whose notional (quote) is below this are skipped, as brokers reject them.",
+    min_order_notional: float = _rule(
+        "min_order_notional",
+        "Orders whose notional (quote) is below this are skipped, as brokers reject them.",
     )
     episode_length: int = Field(
         default=720, ge=1, description="Decisions per training episode (720 = 30 days of 1h bars)."
     )
-    no_trade_band: float = Field(
-        default=_default("no_trade_band"),
-        ge=0.0,
-        lt=1.0,
-        description="An asset trades only when |target - current weight| exceeds this.",
+    no_trade_band: float = _rule(
+        "no_trade_band", "An asset trades only when |target - current weight| exceeds this."
     )
-    rebalance_fraction: float = Field(
-        default=_default("rebalance_fraction"),
-        gt=0.0,
-        le=1.0,
-        description="Fraction of the way to the target an asset that trades moves per bar.",
+    rebalance_fraction: float = _rule(
+        "rebalance_fraction",
+        "Fraction of the way to the target an asset that trades moves per bar.",
     )
-    reward: RewardName = Field(
-        default="log_return",
-        description=(
-            "Per-step reward: log(V_t+1 / V_t), V_t+1 / V_t - 1, or excess_log_return (the log "
-            "return minus that of the episode's equal-weight buy-and-hold book); marked at close."
-        ),
+    reward: RewardName = _rule(
+        "reward",
+        "Per-step reward: log(V_t+1 / V_t), V_t+1 / V_t - 1, or excess_log_return (the log "
+        "return minus that of the episode's equal-weight buy-and-hold book); marked at close.",
     )
-    reward_scale: float = Field(default=1.0, gt=0.0, description="Multiplies every reward.")
-    turnover_penalty: float = Field(
-        default=0.0,
-        ge=0.0,
-        description="Subtracted from the reward per unit of turnover (traded notional / value).",
+    reward_scale: float = _rule("reward_scale", "Multiplies every reward.")
+    turnover_penalty: float = _rule(
+        "turnover_penalty",
+        "Subtracted from the reward per unit of turnover (traded notional / value).",
     )
 
     @classmethod

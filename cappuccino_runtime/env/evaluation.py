@@ -23,7 +23,7 @@ from cappuccino_runtime.env.market import MarketTensors, TensorLike
 from cappuccino_runtime.env.state import portfolio_state
 from cappuccino_runtime.settings import pick_device
 
-__all__ = ["PolicyRun", "buy_and_hold_equity", "evaluate_policy", "run_policy"]
+__all__ = ["PolicyRun", "buy_and_hold_equity", "run_policy"]
 
 
 @dataclass(frozen=True)
@@ -54,33 +54,6 @@ def _check_segments(segments: Sequence[tuple[int, int]], n_bars: int, lookback: 
                 f"segment ({start}, {stop}) is not usable: it needs start >= lookback-1="
                 f"{lookback - 1}, stop <= {n_bars} bars and at least 2 bars."
             )
-
-
-@torch.no_grad()
-def evaluate_policy(
-    policy: Policy,
-    open: TensorLike,
-    close: TensorLike,
-    features: TensorLike,
-    config: EnvConfig,
-    segments: Sequence[tuple[int, int]],
-    device: str | torch.device = "auto",
-    *,
-    price_scale: float = 1.0,
-    tradable: TensorLike | None = None,
-) -> list[np.ndarray]:
-    """The equity curves of `run_policy` (one float64 curve per segment, length stop - start)."""
-    return run_policy(
-        policy,
-        open,
-        close,
-        features,
-        config,
-        segments,
-        device,
-        price_scale=price_scale,
-        tradable=tradable,
-    ).curves
 
 
 @torch.no_grad()

@@ -2,7 +2,7 @@
 
 The market part of the state at bar t depends only on bars t-L+1..t, not on the portfolio, so
 it is computed for every bar up front with `market_state` (the same function the live trader
-calls) and an env step only gathers rows. Used by VecTradingEnv and evaluate_policy.
+calls) and an env step only gathers rows. Used by VecTradingEnv and run_policy.
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from cappuccino_contracts.artifacts import NormalizerStats
 
-from cappuccino_runtime.artifacts import NormalizerStats
 from cappuccino_runtime.errors import ConfigError
 
 __all__ = ["MIN_STD", "Normalizer"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 from cappuccino_runtime.registry.manifests import (
     ARENA_FILE,
     ENSEMBLE_FILE,
-    METADATA_FILE,
     ArenaConfig,
     ArenaModel,
     DeployedModelEntry,
@@ -13,11 +12,8 @@ from cappuccino_runtime.registry.manifests import (
     EnsembleManifest,
     Manifest,
     ManifestError,
-    ModelMetadata,
-    ModelNumbers,
     ValidationStatus,
     read_manifest,
-    read_metadata,
 )
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.registry.queries import (
@@ -33,7 +29,6 @@ from cappuccino_runtime.registry.queries import (
 __all__ = [
     "ARENA_FILE",
     "ENSEMBLE_FILE",
-    "METADATA_FILE",
     "AmbiguousTrialNumber",
     "ArenaConfig",
     "ArenaModel",
@@ -42,8 +37,6 @@ __all__ = [
     "EnsembleManifest",
     "Manifest",
     "ManifestError",
-    "ModelMetadata",
-    "ModelNumbers",
     "RegistryTrial",
     "TrialRef",
     "ValidationStatus",
@@ -52,7 +45,6 @@ __all__ = [
     "get_trial",
     "list_studies",
     "read_manifest",
-    "read_metadata",
     "resolve_number",
     "top_trials",
 ]

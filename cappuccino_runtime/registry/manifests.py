@@ -3,7 +3,7 @@
 - ensemble_manifest.json (`EnsembleManifest`): flat, index-aligned lists, as the original
   ensemble trader read them, plus `study_name`, `trial_ids` and a sha256 per model.
 - arena_config.json (`ArenaConfig`): one entry per arena member.
-- metadata.json (`ModelMetadata`): beside the weights in every `model_{i}/` directory.
+- metadata.json beside the weights of every `model_{i}/`: cappuccino_contracts.artifacts.
 
 `source_dirs`/`source_dir` entries are relative to the artifact root
 (`{study_name}/trial_{number}_{timeframe}`) so a manifest frozen into a ConfigMap can be
@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from cappuccino_contracts.artifacts import ModelNumbers
 from cappuccino_contracts.risk import RiskSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -27,7 +28,6 @@ from cappuccino_runtime.errors import ConfigError
 __all__ = [
     "ARENA_FILE",
     "ENSEMBLE_FILE",
-    "METADATA_FILE",
     "ArenaConfig",
     "ArenaModel",
     "DeployedModelEntry",
@@ -35,18 +35,14 @@ __all__ = [
     "EnsembleManifest",
     "Manifest",
     "ManifestError",
-    "ModelMetadata",
-    "ModelNumbers",
     "TraderSettings",
     "ValidationStatus",
     "VotingSettings",
     "read_manifest",
-    "read_metadata",
 ]
 
 ENSEMBLE_FILE = "ensemble_manifest.json"
 ARENA_FILE = "arena_config.json"
-METADATA_FILE = "metadata.json"
 
 
 class ManifestError(ConfigError):
@@ -121,29 +117,6 @@ class TraderSettings(BaseModel):
     poll_interval_seconds: float | None = Field(default=None, gt=0)
     broker: Literal["alpaca", "replay"] | None = None
     risk: RiskSettings | None = None
-
-
-class ModelNumbers(BaseModel):
-    """The numbers attached to one deployed model, each that model's own.
-
-    `sharpe` is the agent's own out-of-sample Sharpe (annualised): its hold-out Sharpe for a
-    refit agent (`sharpe_kind` "holdout", with bar count and period), or for a CPCV trial
-    deployed as is, the Sharpe of its saved split-0 agent on that split's held-out groups
-    ("cpcv_split0"). `hyperparameter_score` is the search's mean CPCV score of the
-    hyperparameters, which no single agent earned.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    sharpe: float | None = None
-    sharpe_kind: Literal["holdout", "cpcv_split0"] | None = None
-    holdout_sharpe: float | None = None
-    holdout_bars: int | None = None
-    holdout_start: datetime | None = None
-    holdout_end: datetime | None = None
-    dsr: float | None = None
-    psr: float | None = None
-    hyperparameter_score: float | None = None
 
 
 class DsrGate(BaseModel):
@@ -320,26 +293,6 @@ class ArenaConfig(TraderSettings):
 Manifest = EnsembleManifest | ArenaConfig
 
 
-class ModelMetadata(BaseModel):
-    """metadata.json beside each deployed model's weights."""
-
-    model_config = ConfigDict(frozen=True)
-
-    trial_number: int
-    trial_id: int
-    study_name: str = Field(min_length=1)
-    sharpe_value: float | None
-    timeframe: str
-    source_dir: str
-    sha256: str
-    sha256_critic: str | None = None
-    validation_passed: bool
-    deployed_at: datetime = Field(default_factory=_now)
-    deployed_by: str
-    numbers: ModelNumbers | None = None
-    """this model's own numbers (sharpe_value is numbers.sharpe)"""
-
-
 def _load_json(path: Path, what: str) -> Any:
     try:
         return json.loads(path.read_text())
@@ -395,20 +348,4 @@ def read_manifest(path: str | Path) -> Manifest:
         where = ".".join(str(x) for x in first["loc"]) or "manifest"
         raise ManifestError(
             f"Manifest {p} is inconsistent: {where}: {first['msg']}. {_rebuild_hint(kind)}"
-        ) from e
-
-
-def read_metadata(path: str | Path) -> ModelMetadata:
-    """Parses a model directory's metadata.json."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / METADATA_FILE
-    raw = _load_json(p, "Model metadata")
-    try:
-        return ModelMetadata.model_validate(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ManifestError(
-            f"Model metadata {p} is invalid: {where}: {first['msg']}. {_rebuild_hint()}"
         ) from e

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from cappuccino_contracts.artifacts import (
+    ATTR_ARTIFACT_URI,
+    ATTR_MODEL_SPEC,
+    ATTR_SHA256_ACTOR,
+    ATTR_SHA256_CRITIC,
+    ATTR_TIMEFRAME,
+    ModelNumbers,
+    ModelSpec,
+)
 from pydantic import BaseModel, ConfigDict, computed_field
-
-from cappuccino_runtime.artifacts.records import ModelSpec
-from cappuccino_runtime.registry.manifests import ModelNumbers
 
 __all__ = ["RegistryTrial", "TrialRef"]
 
@@ -40,33 +46,33 @@ class RegistryTrial(BaseModel):
     @property
     def timeframe(self) -> str | None:
         """The bar timeframe the model was trained on (user attr `timeframe`)."""
-        value = self.user_attrs.get("timeframe")
+        value = self.user_attrs.get(ATTR_TIMEFRAME)
         return str(value) if value is not None else None
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def artifact_uri(self) -> str | None:
         """Where training wrote the trial directory (user attr `artifact_uri`)."""
-        value = self.user_attrs.get("artifact_uri")
+        value = self.user_attrs.get(ATTR_ARTIFACT_URI)
         return str(value) if value is not None else None
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def sha256_actor(self) -> str | None:
         """sha256 of actor.pth as recorded by training."""
-        value = self.user_attrs.get("sha256_actor")
+        value = self.user_attrs.get(ATTR_SHA256_ACTOR)
         return str(value) if value is not None else None
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property
     def sha256_critic(self) -> str | None:
         """sha256 of critic.pth as recorded by training."""
-        value = self.user_attrs.get("sha256_critic")
+        value = self.user_attrs.get(ATTR_SHA256_CRITIC)
         return str(value) if value is not None else None
 
     def model_spec(self) -> ModelSpec | None:
         """The ModelSpec training recorded (user attr `model_spec`), or None if absent."""
-        raw = self.user_attrs.get("model_spec")
+        raw = self.user_attrs.get(ATTR_MODEL_SPEC)
         return ModelSpec.model_validate(raw) if raw is not None else None
 
     def numbers(self) -> ModelNumbers:

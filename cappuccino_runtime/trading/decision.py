@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import torch
+from cappuccino_contracts.artifacts import ExecutionSpec
 from cappuccino_contracts.risk import RiskSettings
 
-from cappuccino_runtime.artifacts.records import ExecutionSpec
 from cappuccino_runtime.persistence.ledger import (
     OrderRecord,
     OrderSide,

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from cappuccino_contracts.artifacts import ExecutionSpec
 
-from cappuccino_runtime.artifacts.records import ExecutionSpec
 from cappuccino_runtime.env.config import EnvConfig
 from cappuccino_runtime.env.evaluation import buy_and_hold_equity
 from cappuccino_runtime.env.execution import execute

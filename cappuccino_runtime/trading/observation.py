@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from cappuccino_contracts.artifacts import ModelSpec
 
-from cappuccino_runtime.artifacts.records import ModelSpec
 from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.env.state import build_state, portfolio_state
 from cappuccino_runtime.errors import ConfigError

@@ -19,9 +19,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 import torch
+from cappuccino_contracts.artifacts import ExecutionSpec
 from pydantic import BaseModel, ConfigDict
 
-from cappuccino_runtime.artifacts.records import ExecutionSpec
 from cappuccino_runtime.env.execution import execute
 from cappuccino_runtime.persistence.ledger import OrderSide
 

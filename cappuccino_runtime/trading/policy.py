@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from cappuccino_contracts.artifacts import ModelSpec
 
 from cappuccino_runtime.agent.networks import Actor
-from cappuccino_runtime.artifacts.records import ModelSpec
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.trading.batched import StackedActors
 

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from cappuccino_runtime.atomic import write_atomic
 
 __all__ = [
     "append_trades",
@@ -45,12 +46,8 @@ POSITIONS_FILE = "positions_state.json"
 TRADES_FILE = "trades_history.json"
 
 
-def _atomic_write(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
+def _json(payload: Any) -> bytes:
+    return json.dumps(payload, indent=2).encode()
 
 
 def book_dir_name(portfolio_id: str) -> str:
@@ -61,11 +58,11 @@ def book_dir_name(portfolio_id: str) -> str:
 def write_positions_state(state_dir: Path, books: dict[str, dict[str, Any]]) -> None:
     """Writes positions_state.json for the given books (layout in the module docstring)."""
     if len(books) == 1:
-        _atomic_write(state_dir / POSITIONS_FILE, next(iter(books.values())))
+        write_atomic(state_dir / POSITIONS_FILE, _json(next(iter(books.values()))))
         return
     for pid, entry in books.items():
-        _atomic_write(state_dir / "books" / book_dir_name(pid) / POSITIONS_FILE, entry)
-    _atomic_write(state_dir / POSITIONS_FILE, books)
+        write_atomic(state_dir / "books" / book_dir_name(pid) / POSITIONS_FILE, _json(entry))
+    write_atomic(state_dir / POSITIONS_FILE, _json(books))
 
 
 def book_state(
@@ -117,14 +114,14 @@ def append_trades(state_dir: Path, trades: Sequence[dict[str, Any]]) -> None:
     path = state_dir / TRADES_FILE
     body = ",\n".join(json.dumps(t) for t in trades)
     if not path.exists() or path.stat().st_size == 0:
-        _atomic_write_text(path, f"[\n{body}\n]\n")
+        write_atomic(path, f"[\n{body}\n]\n".encode())
         return
     with path.open("r+b") as f:
         end = _closing_bracket(f)
         if end is None:  # not a list we wrote (or torn beyond repair): keep it, start anew
             f.close()
             path.replace(path.with_name(path.name + ".corrupt"))
-            _atomic_write_text(path, f"[\n{body}\n]\n")
+            write_atomic(path, f"[\n{body}\n]\n".encode())
             return
         f.seek(end)
         empty = _is_empty_list(f, end)
@@ -144,14 +141,6 @@ def recorded_fill_ids(state_dir: Path) -> set[str]:
     except ValueError:
         return set()
     return {str(r["fill_id"]) for r in rows if isinstance(r, dict) and "fill_id" in r}
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.tmp-")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def _closing_bracket(f: Any) -> int | None:

@@ -53,7 +53,6 @@ from cappuccino_contracts.risk import RiskSettings
 from pydantic import BaseModel, ConfigDict, Field
 
 from cappuccino_runtime.data.market import MarketData
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.errors import (
     ConfigError,
@@ -71,6 +70,7 @@ from cappuccino_runtime.persistence.ledger import (
     OrderStatus,
     RankingRecord,
 )
+from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.trading.arena import rank_members
 from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.decision import (

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from cappuccino_contracts.artifacts import RewardName
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cappuccino_runtime.agent.ppo import PPOArgs
-from cappuccino_runtime.artifacts.records import RewardName
 from cappuccino_runtime.env import EnvConfig
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.training.search_space import DESTINATIONS, SearchSpace, build_space

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import io
 import logging
 import math
 import subprocess
@@ -37,31 +36,31 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-
-import cappuccino_runtime
-from cappuccino_runtime.agent.networks import Actor, Critic
-from cappuccino_runtime.agent.ppo import train
-from cappuccino_runtime.artifacts import (
+from cappuccino_contracts.artifacts import (
     ACTOR_FILE,
     CRITIC_FILE,
-    ArtifactStore,
+    RETURNS_FILE,
+    TRIAL_USER_ATTRS,
     ModelSpec,
     TrialRecord,
-    sha256_bytes,
 )
+
+import cappuccino_runtime
+from cappuccino_runtime.agent.networks import Actor, Critic, state_dict_bytes
+from cappuccino_runtime.agent.ppo import train
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.env import VecTradingEnv, buy_and_hold_equity, fit_price_scale, run_policy
 from cappuccino_runtime.training.config import TrainingConfig, TrialSetup, resolve_trial
 from cappuccino_runtime.training.cpcv import CPCVSplit
 from cappuccino_runtime.training.dataset import PreparedData, prepare, split_data
+from cappuccino_runtime.training.oos import Objective as ObjectiveName
 from cappuccino_runtime.training.oos import (
-    RETURNS_FILE,
     SegmentReturns,
     encode_returns,
     segment_returns,
     split_metric,
 )
-from cappuccino_runtime.training.oos import Objective as ObjectiveName
 from cappuccino_runtime.training.plan import EvaluationPlan
 from cappuccino_runtime.training.scoring import run_summary
 from cappuccino_runtime.training.search_space import CategoricalParam, SearchSpace, sample_params
@@ -71,7 +70,6 @@ __all__ = [
     "HYPERPARAMETER_SCORE",
     "SEED_STRIDE",
     "SPLIT_DIAGNOSTICS",
-    "USER_ATTRS",
     "Objective",
     "SplitResult",
     "TrialOutcome",
@@ -93,29 +91,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The user attrs every COMPLETE trial carries (docs/CONTRACTS.md).
-USER_ATTRS = (
-    "mean_sharpe_bot",
-    "mean_sharpe_hodl",
-    "sharpe_list_bot",
-    "sharpe_list_hodl",
-    "std_sharpe_bot",
-    "timeframe",
-    "artifact_uri",
-    "sha256_actor",
-    "sha256_critic",
-    "data_hash",
-    "code_version",
-    "seed",
-    "model_spec",
-    "objective",
-    "value_label",
-    "sharpe_list_excess",
-    "split_seeds",
-    "plan_digest",
-    "oos_returns_sha256",
-    "split_diagnostics",
-)
 
 #: Keys of each entry of the `split_diagnostics` user attr (one entry per CPCV split): PPO's
 #: approx_kl (mean over iterations; ~0 means the policy never moved), the last iteration's
@@ -164,13 +139,6 @@ def split_seed(seed: int, split: int) -> int:
     if not 0 <= split < SEED_STRIDE:
         raise ValueError(f"split index {split} is outside 0..{SEED_STRIDE - 1}.")
     return seed + split
-
-
-def _state_bytes(module: torch.nn.Module) -> bytes:
-    """torch.save of the module's plain state dict (CPU tensors), as bytes."""
-    buf = io.BytesIO()
-    torch.save({k: v.detach().cpu() for k, v in module.state_dict().items()}, buf)
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)
@@ -531,7 +499,10 @@ class Objective:
     def _record(self, trial: optuna.Trial, outcome: TrialOutcome, seed: int, *, state: str) -> None:
         """Sets the user attrs and writes the artifacts (weights only for COMPLETE trials)."""
         returns_bytes = encode_returns(outcome.returns)
-        actor_bytes, critic_bytes = _state_bytes(outcome.actor), _state_bytes(outcome.critic)
+        actor_bytes, critic_bytes = (
+            state_dict_bytes(outcome.actor),
+            state_dict_bytes(outcome.critic),
+        )
         timeframe = outcome.setup.timeframe
         metric = "excess Sharpe" if outcome.objective == "excess_sharpe" else "Sharpe"
         attrs: dict[str, Any] = {
@@ -563,7 +534,7 @@ class Objective:
             checksums.update(
                 {ACTOR_FILE: attrs["sha256_actor"], CRITIC_FILE: attrs["sha256_critic"]}
             )
-        for key in USER_ATTRS:
+        for key in TRIAL_USER_ATTRS:
             trial.set_user_attr(key, attrs[key])
         record = TrialRecord(
             study_name=self.study_name,

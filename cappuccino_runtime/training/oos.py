@@ -18,13 +18,13 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from cappuccino_contracts.artifacts import RETURNS_FILE
 
 from cappuccino_runtime.errors import ArtifactError
 from cappuccino_runtime.metrics import annualised_sharpe, bars_per_year, returns_from_equity
 from cappuccino_runtime.training.cpcv import Segment
 
 __all__ = [
-    "RETURNS_FILE",
     "Objective",
     "SegmentReturns",
     "decode_returns",
@@ -33,7 +33,6 @@ __all__ = [
     "split_metric",
 ]
 
-RETURNS_FILE = "oos_returns.npz"
 Objective = Literal["excess_sharpe", "sharpe"]
 _COLUMNS = ("split", "group", "timestamp", "agent", "hodl")
 

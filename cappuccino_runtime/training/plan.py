@@ -29,9 +29,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cappuccino_runtime.data import MarketData
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.features import warmup_bars
+from cappuccino_runtime.timeframes import timeframe_delta
 
 __all__ = ["PLAN_ATTR", "EvaluationPlan", "build_plan", "feature_embargo", "segment"]
 

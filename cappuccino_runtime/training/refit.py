@@ -20,22 +20,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
+from cappuccino_contracts.artifacts import ACTOR_FILE, CRITIC_FILE, RETURNS_FILE, TrialRecord
 from optuna.trial import FrozenTrial, TrialState
 
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    ArtifactStore,
-    TrialRecord,
-    sha256_bytes,
-)
-from cappuccino_runtime.data import MarketData, load_market_data
-from cappuccino_runtime.data.timeframes import timeframe_ratio
+from cappuccino_runtime.agent.networks import state_dict_bytes
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
+from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.evaluation import (
     expected_max_sharpe,
@@ -43,17 +37,18 @@ from cappuccino_runtime.evaluation import (
     sharpe_moments,
 )
 from cappuccino_runtime.settings import Settings, pick_device
+from cappuccino_runtime.timeframes import timeframe_ratio
 from cappuccino_runtime.training.config import TrainingConfig, parse_config, resolve_trial
 from cappuccino_runtime.training.cpcv import CPCVSplit
 from cappuccino_runtime.training.dataset import prepare
 from cappuccino_runtime.training.objective import (
     _market_at,
-    _state_bytes,
     code_version,
     train_split,
     trial_seed,
 )
-from cappuccino_runtime.training.oos import RETURNS_FILE, encode_returns
+from cappuccino_runtime.training.oos import encode_returns
+from cappuccino_runtime.training.options import CommonOptions, load_selected_market
 from cappuccino_runtime.training.report import compute_report, require_plan, store_report
 from cappuccino_runtime.training.runner import CONFIG_ATTR, check_data
 from cappuccino_runtime.training.two_phase import calendar_horizons
@@ -71,23 +66,13 @@ def refit_study_name(study: str) -> str:
     return f"{study}{REFIT_SUFFIX}"
 
 
-@dataclass(frozen=True)
-class RefitOptions:
+@dataclass(frozen=True, kw_only=True)
+class RefitOptions(CommonOptions):
     """The flags of `cappuccino models refit` (docs/CONTRACTS.md), after defaults."""
 
     study: str
     top_n: int = 3
     seeds: int = 3
-    storage: str | None = None
-    artifact_root: str | None = None
-    config: str | None = None
-    data: str = "sample"
-    symbols: Sequence[str] | None = None
-    timeframe: str = "1h"
-    start: str | None = None
-    end: str | None = None
-    seed: int = 0
-    device: str | None = None
 
 
 @dataclass(frozen=True)
@@ -159,14 +144,7 @@ def run_refit(
         )
     config = _config(source, opts.config)
     if market is None:
-        market = load_market_data(
-            opts.data,
-            opts.symbols,
-            opts.timeframe,
-            opts.start,
-            opts.end,
-            cache_dir=settings.data_cache,
-        )
+        market = load_selected_market(opts, settings.data_cache)
     check_data(plan, market, opts.study)
     store = ArtifactStore(settings.artifact_root)
     report, details = compute_report(source, plan, store)
@@ -283,7 +261,7 @@ def _refit_one(
     bars = h1 - h0
     start = plan.holdout[0].isoformat()
     end = plan.holdout[1].isoformat()
-    actor_bytes, critic_bytes = _state_bytes(result.actor), _state_bytes(result.critic)
+    actor_bytes, critic_bytes = state_dict_bytes(result.actor), state_dict_bytes(result.critic)
     returns_bytes = encode_returns(result.returns)
     attrs: dict[str, Any] = {
         "source_study": opts.study,

@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 
 import numpy as np
 import optuna
+from cappuccino_contracts.artifacts import RETURNS_FILE
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
 from cappuccino_runtime.artifacts import ArtifactStore
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import ArtifactError, ConfigError
 from cappuccino_runtime.evaluation import (
     deflated_sharpe,
@@ -32,7 +32,8 @@ from cappuccino_runtime.evaluation import (
 from cappuccino_runtime.evaluation.matrix import align_trials, mean_path_series
 from cappuccino_runtime.evaluation.sharpe import per_bar_sharpe
 from cappuccino_runtime.metrics import bars_per_year
-from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
+from cappuccino_runtime.timeframes import timeframe_delta
+from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.plan import EvaluationPlan
 from cappuccino_runtime.training.two_phase import PHASE1_SUFFIX
 from cappuccino_runtime.training.worker import trial_value

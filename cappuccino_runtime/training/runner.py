@@ -8,19 +8,20 @@ final hold-out and CPCV groups, fixed by the first worker) -> objective -> worke
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
-from cappuccino_runtime.data import MarketData, load_market_data
-from cappuccino_runtime.data.timeframes import timeframe_delta
+from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.errors import CappuccinoError, ConfigError
 from cappuccino_runtime.settings import Settings, pick_device
+from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.training.config import TrainingConfig, load_config
 from cappuccino_runtime.training.objective import Objective
+from cappuccino_runtime.training.options import CommonOptions, load_selected_market
 from cappuccino_runtime.training.plan import PLAN_ATTR, EvaluationPlan
 from cappuccino_runtime.training.search_space import SearchSpace
 from cappuccino_runtime.training.two_phase import (
@@ -59,24 +60,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TrainOptions:
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions(CommonOptions):
     """The flags of `cappuccino train` (docs/CONTRACTS.md), after defaults."""
 
     study: str
-    storage: str | None = None
-    artifact_root: str | None = None
     n_trials: int | None = None
     study_budget: int | None = None
-    config: str | None = None
     phase: Phase = "full"
-    data: str = "sample"
-    symbols: Sequence[str] | None = None
-    timeframe: str = "1h"
-    start: str | None = None
-    end: str | None = None
-    seed: int = 0
-    device: str | None = None
 
 
 def make_sampler(config: TrainingConfig, seed: int) -> optuna.samplers.BaseSampler:
@@ -212,14 +203,7 @@ def run_training(
     config = config or load_config(opts.config)
     device = pick_device(settings.device)
     if market is None:
-        market = load_market_data(
-            opts.data,
-            opts.symbols,
-            opts.timeframe,
-            opts.start,
-            opts.end,
-            cache_dir=settings.data_cache,
-        )
+        market = load_selected_market(opts, settings.data_cache)
     storage = open_storage(settings.storage, HeartbeatSettings.from_env())
     space, notes = phase_space(opts.phase, opts.study, market, config, storage)
     for note in notes:

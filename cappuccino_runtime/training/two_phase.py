@@ -27,7 +27,6 @@ import dataclasses
 import json
 import math
 import posixpath
-import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -36,10 +35,11 @@ from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
 from cappuccino_runtime.artifacts import ArtifactStore
+from cappuccino_runtime.atomic import write_atomic
 from cappuccino_runtime.data import MarketData
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_ratio
 from cappuccino_runtime.errors import CappuccinoError, ConfigError
 from cappuccino_runtime.features import FEATURE_SETS, warmup_bars
+from cappuccino_runtime.timeframes import canonical_timeframe, timeframe_ratio
 from cappuccino_runtime.training.config import TrainingConfig, TrialSetup
 from cappuccino_runtime.training.dataset import capacity_problem
 from cappuccino_runtime.training.plan import EvaluationPlan, build_plan
@@ -284,12 +284,8 @@ def _best(study: optuna.Study) -> FrozenTrial | None:
 
 
 def _write_json(store: ArtifactStore, path: str, payload: bytes) -> None:
-    """Temp name, then rename, so readers never see half a file."""
-    store.fs.makedirs(posixpath.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with store.fs.open(tmp, "wb") as fh:
-        fh.write(payload)
-    store.fs.mv(tmp, path)
+    """Atomically (cappuccino_runtime.atomic), so readers never see half a file."""
+    write_atomic(path, payload, store.fs)
 
 
 def winner_callback(artifact_root: str) -> Callable[[optuna.Study, FrozenTrial], None]:

@@ -277,13 +277,7 @@ def run_worker(
     An objective exception fails the trial and the worker goes on (see the module docstring
     for what stops it). Pruned trials count as run.
     """
-    if n_trials is None and study_budget is None:
-        raise ConfigError(
-            "give --n-trials, --study-budget or both; otherwise a worker never stops."
-        )
-    for name, value in (("--n-trials", n_trials), ("--study-budget", study_budget)):
-        if value is not None and value < 1:
-            raise ConfigError(f"{name} must be at least 1, got {value}.")
+    check_limits(n_trials, study_budget)
     storage = study._storage
     interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
     poll = poll_interval if poll_interval is not None else float(min(interval or 5, 5))

@@ -13,7 +13,7 @@ from cappuccino_runtime.validation.checks import (
     check_uniqueness,
 )
 from cappuccino_runtime.validation.deployment import check_deployed_model
-from cappuccino_runtime.validation.files import SizeBounds, check_model_files
+from cappuccino_runtime.validation.files import SizeBounds
 from cappuccino_runtime.validation.fix import fix_trial
 from cappuccino_runtime.validation.live import (
     LiveSnapshot,
@@ -42,6 +42,7 @@ from cappuccino_runtime.validation.safe_pickle import (
     UnverifiablePickle,
     read_trial_pickle,
 )
+from cappuccino_runtime.validation.verify import check_model_files
 
 __all__ = [
     "CheckResult",

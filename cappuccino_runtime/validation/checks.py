@@ -6,7 +6,16 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, TrialRecord
+from cappuccino_contracts.artifacts import (
+    ACTOR_FILE,
+    CHECKSUM_ATTRS,
+    WEIGHT_FILES,
+    ModelIdentity,
+    TrialRecord,
+    checksum_mismatch,
+    identity_mismatches,
+)
+
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.validation.report import Checkpoint, CheckResult
 from cappuccino_runtime.validation.safe_pickle import PickleSummary
@@ -129,22 +138,19 @@ def check_db_identity(
             message=f"trial_id {expected.trial_id} does not exist in the database.",
             fix="the manifest names a deleted trial; rebuild it with `cappuccino deploy`.",
         )
-    problems = []
-    if db.study_name != expected.study_name:
-        problems.append(
-            f"trial_id {expected.trial_id} belongs to study {db.study_name!r}, not "
-            f"{expected.study_name!r}"
-        )
-    if db.number != expected.number:
-        problems.append(f"its number is {db.number}, not {expected.number}")
+    found = ModelIdentity(study_name=db.study_name, trial_id=db.trial_id, number=db.number)
+    asked = ModelIdentity(
+        study_name=expected.study_name, trial_id=expected.trial_id, number=expected.number
+    )
+    problems = identity_mismatches(found, asked, "manifest")
     if not same_value(db.value, value):
-        problems.append(f"its value is {db.value}, the manifest says {value}")
+        problems.append(f"value {db.value} (manifest: {value})")
     if problems:
         return CheckResult(
             checkpoint=Checkpoint.MANIFEST,
             subject=subject,
             passed=False,
-            message="; ".join(problems) + ".",
+            message=f"the database's trial_id {expected.trial_id} has " + "; ".join(problems) + ".",
             fix=f"rebuild the manifest with `cappuccino deploy ... --study {expected.study_name}`.",
         )
     return CheckResult(
@@ -157,13 +163,13 @@ def check_db_identity(
 
 def _record_mismatches(record: TrialRecord, trial: RegistryTrial) -> list[str]:
     """What trial.json says differently from the database (empty: they agree)."""
-    problems = []
-    if record.study_name != trial.study_name:
-        problems.append(f"study_name {record.study_name!r} (database: {trial.study_name!r})")
-    if record.trial_id != trial.trial_id:
-        problems.append(f"trial_id {record.trial_id} (database: {trial.trial_id})")
-    if record.number != trial.number:
-        problems.append(f"number {record.number} (database: {trial.number})")
+    found = ModelIdentity(
+        study_name=record.study_name, trial_id=record.trial_id, number=record.number
+    )
+    expected = ModelIdentity(
+        study_name=trial.study_name, trial_id=trial.trial_id, number=trial.number
+    )
+    problems = identity_mismatches(found, expected, "database")
     if not same_value(record.value, trial.value):
         problems.append(f"value {record.value} (database: {trial.value})")
     if diff := _same_params(record.params, trial.params):
@@ -176,27 +182,24 @@ def _checksum_problem(
 ) -> tuple[str, str] | None:
     """The first weights file whose sha256 disagrees with trial.json or the database, or has
     none recorded, as (message, fix); None when every file present checks out."""
-    recorded = {
-        "sha256_actor": (ACTOR_FILE, trial.sha256_actor),
-        "sha256_critic": (CRITIC_FILE, trial.sha256_critic),
-    }
-    for attr, (name, db_sha) in recorded.items():
+    for name in WEIGHT_FILES:
+        attr = CHECKSUM_ATTRS[name]
+        db_sha = trial.user_attrs.get(attr)
+        db_sha = str(db_sha) if db_sha is not None else None
         found = file_sha256.get(name)
         listed = record.checksums.get(name)
         if found is None:
             if name == ACTOR_FILE:
                 return f"{name} is missing.", "restore the weights or re-run the trial."
             continue
-        if listed is not None and listed != found:
+        if mismatch := checksum_mismatch(name, found, listed, "trial.json"):
             return (
-                f"{name} has sha256 {found[:12]}… but trial.json records {listed[:12]}…: the "
-                "file was changed or replaced.",
+                f"{mismatch}: the file was changed or replaced.",
                 "restore the original weights (or re-run the trial); never edit weights in place.",
             )
-        if db_sha is not None and db_sha != found:
+        if mismatch := checksum_mismatch(name, found, db_sha, f"the database ({attr})"):
             return (
-                f"{name} has sha256 {found[:12]}… but the database ({attr}) records "
-                f"{db_sha[:12]}….",
+                f"{mismatch}.",
                 "the artifact directory holds another run's weights; restore the right ones.",
             )
         if listed is None and db_sha is None:

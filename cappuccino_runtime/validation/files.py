@@ -1,9 +1,8 @@
-"""Checkpoint 2 (model files): find actor.pth, bound its size, load it into its network.
+"""Finding and hashing a model's files on any fsspec filesystem (local, PVC mount, s3://).
 
-Works on any fsspec filesystem (local, PVC mount, s3://). The size is checked from the
-listing before a byte is read, so an oversized file is refused without loading it, and hashes
-are streamed (never the whole file in memory). torch is
-imported only when weights are actually loaded.
+The size is checked from the listing before a byte is read, so an oversized file is refused
+without loading it, and hashes are streamed (never the whole file in memory). The checks that
+use these are verify.py's.
 """
 
 from __future__ import annotations
@@ -11,24 +10,19 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from dataclasses import dataclass
-from typing import Any
 
 import fsspec
+from cappuccino_contracts.artifacts import LEGACY_SUBDIR
 
-from cappuccino_runtime.artifacts import ACTOR_FILE, ModelSpec
 from cappuccino_runtime.errors import ArtifactError, ConfigError
-from cappuccino_runtime.validation.report import Checkpoint, CheckResult
 
 __all__ = [
-    "LEGACY_SUBDIR",
+    "DEFAULT_BOUNDS",
     "SizeBounds",
     "check_artifact_root",
-    "check_model_files",
     "file_sha256",
     "locate",
 ]
-
-LEGACY_SUBDIR = "stored_agent"
 
 
 @dataclass(frozen=True)
@@ -37,6 +31,10 @@ class SizeBounds:
 
     min_bytes: int = 64
     max_bytes: int = 512 * 1024 * 1024
+
+
+#: The bounds every check uses unless told otherwise (`--max-bytes`).
+DEFAULT_BOUNDS = SizeBounds()
 
 
 def check_artifact_root(url: str, flag: str = "--artifacts") -> str:
@@ -94,79 +92,3 @@ def file_sha256(
         while chunk := f.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def check_model_files(
-    fs: fsspec.AbstractFileSystem,
-    trial_dir: str,
-    spec: ModelSpec | None,
-    params: dict[str, Any],
-    subject: str,
-    bounds: SizeBounds = SizeBounds(),
-) -> CheckResult:
-    """Checkpoint 2 on one trial directory.
-
-    Args:
-        fs: the filesystem holding the directory.
-        trial_dir: path of the trial (or deployed model) directory on `fs`.
-        spec: the ModelSpec describing the network; None fails (nothing to load into).
-        params: the trial's params; a `net_dimension` param must agree with the spec.
-        subject: how the model is named in the report.
-        bounds: accepted actor.pth size.
-    """
-    url = fs.unstrip_protocol(trial_dir)
-
-    def fail(message: str, fix: str) -> CheckResult:
-        return CheckResult(
-            checkpoint=Checkpoint.MODEL_FILES,
-            subject=subject,
-            passed=False,
-            message=message,
-            fix=fix,
-        )
-
-    path = locate(fs, trial_dir, ACTOR_FILE)
-    if path is None:
-        return fail(
-            f"{ACTOR_FILE} is missing from {url} (and from its {LEGACY_SUBDIR}/ subdirectory).",
-            "restore the trial's artifacts or re-run the trial; a model without weights "
-            "cannot be deployed.",
-        )
-    size = int(fs.size(path))
-    if size < bounds.min_bytes or size > bounds.max_bytes:
-        return fail(
-            f"{fs.unstrip_protocol(path)} is {size} bytes, outside the accepted "
-            f"{bounds.min_bytes}..{bounds.max_bytes} bytes (empty, truncated or not a weights "
-            "file).",
-            "restore the original actor.pth or re-run the trial; raise --max-bytes only if the "
-            "network really is that large.",
-        )
-    if spec is None:
-        return fail(
-            "no ModelSpec is recorded (trial.json and the model_spec user attr are both "
-            "missing), so the network to load into is unknown.",
-            "re-run the trial with the current trainer; old trials cannot be rebuilt safely.",
-        )
-    declared = params.get("net_dimension")
-    if declared is not None and int(declared) != spec.net_dimension:
-        return fail(
-            f"params say net_dimension={declared} but the ModelSpec says "
-            f"{spec.net_dimension}; the recorded network is not the one trained.",
-            "regenerate trial.json from the database (--fix) or re-run the trial.",
-        )
-    from cappuccino_runtime.agent.networks import load_actor
-
-    try:
-        load_actor(fs.cat_file(path), spec, None, what=fs.unstrip_protocol(path))
-    except ArtifactError as e:
-        return fail(str(e), "restore the original actor.pth or re-run the trial.")
-    return CheckResult(
-        checkpoint=Checkpoint.MODEL_FILES,
-        subject=subject,
-        passed=True,
-        message=(
-            f"{ACTOR_FILE} ({size} bytes) loads with weights_only=True into "
-            f"Actor(obs_dim={spec.obs_dim}, action_dim={spec.action_dim}, "
-            f"net_dimension={spec.net_dimension})."
-        ),
-    )

@@ -9,24 +9,22 @@ directory may hold another run's files, and writing metadata for them would forg
 from __future__ import annotations
 
 import posixpath
-import uuid
 
 import fsspec
+from cappuccino_contracts.artifacts import (
+    ACTOR_FILE,
+    CRITIC_FILE,
+    PICKLE_FILE,
+    TRIAL_FILE,
+    TrialRecord,
+)
 
-from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, TRIAL_FILE, TrialRecord
+from cappuccino_runtime.atomic import write_atomic
 from cappuccino_runtime.errors import ArtifactError
 from cappuccino_runtime.registry.models import RegistryTrial
 from cappuccino_runtime.validation.files import file_sha256
-from cappuccino_runtime.validation.runner import PICKLE_FILE
 
 __all__ = ["fix_trial"]
-
-
-def _atomic_write(fs: fsspec.AbstractFileSystem, path: str, data: bytes) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with fs.open(tmp, "wb") as fh:
-        fh.write(data)
-    fs.mv(tmp, path)
 
 
 def _regenerate_record(trial: RegistryTrial, shas: dict[str, str | None]) -> TrialRecord | str:
@@ -80,7 +78,7 @@ def fix_trial(
         if isinstance(record, str):
             actions.append(f"did not regenerate {url}/{TRIAL_FILE}: {record}.")
         else:
-            _atomic_write(fs, record_path, record.model_dump_json(indent=2).encode())
+            write_atomic(record_path, record.model_dump_json(indent=2).encode(), fs)
             actions.append(f"regenerated {url}/{TRIAL_FILE} from the database.")
     pickle_path = posixpath.join(trial_dir, PICKLE_FILE)
     if write_pickle and not fs.isfile(pickle_path) and fs.isdir(trial_dir):
@@ -90,6 +88,6 @@ def fix_trial(
 
         storage = optuna.storages.get_storage(storage_url)
         frozen = storage.get_trial(trial.trial_id)
-        _atomic_write(fs, pickle_path, pickle.dumps(frozen))
+        write_atomic(pickle_path, pickle.dumps(frozen), fs)
         actions.append(f"wrote {url}/{PICKLE_FILE} (compatibility only; never read back).")
     return actions

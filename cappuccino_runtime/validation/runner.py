@@ -11,18 +11,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import fsspec
+from cappuccino_contracts.artifacts import (
+    ACTOR_FILE,
+    CRITIC_FILE,
+    PICKLE_FILE,
+    ArtifactFileError,
+    ModelSpec,
+    TrialRecord,
+    read_trial_json,
+)
 from fsspec.core import url_to_fs
 from sqlalchemy import Engine
 
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    ArtifactStore,
-    ModelSpec,
-    TrialRecord,
-)
+from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.errors import ConfigError
-from cappuccino_runtime.registry.manifests import ManifestError, read_manifest
+from cappuccino_runtime.registry.manifests import (
+    ARENA_FILE,
+    ENSEMBLE_FILE,
+    ManifestError,
+    read_manifest,
+)
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.registry.queries import find_by_number, get_trial, top_trials
 from cappuccino_runtime.validation.checks import (
@@ -32,8 +40,8 @@ from cappuccino_runtime.validation.checks import (
     check_uniqueness,
     subject_of,
 )
-from cappuccino_runtime.validation.deployment import check_deployed_model, read_trial_record
-from cappuccino_runtime.validation.files import SizeBounds, check_model_files, file_sha256
+from cappuccino_runtime.validation.deployment import check_deployed_model
+from cappuccino_runtime.validation.files import SizeBounds, file_sha256
 from cappuccino_runtime.validation.report import Checkpoint, CheckResult, ValidationReport
 from cappuccino_runtime.validation.safe_pickle import (
     MAX_PICKLE_BYTES,
@@ -41,9 +49,9 @@ from cappuccino_runtime.validation.safe_pickle import (
     UnverifiablePickle,
     read_trial_pickle,
 )
+from cappuccino_runtime.validation.verify import check_model_files
 
 __all__ = [
-    "PICKLE_FILE",
     "TrialInspection",
     "ValidationOptions",
     "inspect_trial",
@@ -55,8 +63,6 @@ __all__ = [
     "validate_trial_id",
     "validate_trials",
 ]
-
-PICKLE_FILE = "best_trial"
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,16 @@ def _read_pickle(
         return None, str(e)
 
 
+def _read_record(
+    fs: fsspec.AbstractFileSystem, trial_dir: str
+) -> tuple[TrialRecord | None, str | None]:
+    """trial.json, or why it cannot be used (checkpoint 4 reports it)."""
+    try:
+        return read_trial_json(fs, trial_dir), None
+    except ArtifactFileError as e:
+        return None, e.problem
+
+
 def inspect_trial(
     engine: Engine, store: ArtifactStore, trial: RegistryTrial, options: ValidationOptions
 ) -> TrialInspection:
@@ -125,7 +141,7 @@ def inspect_trial(
     subject = subject_of(trial.study_name, trial.trial_id, trial.number)
     fs, trial_dir = resolve_trial_dir(store, trial)
     results = [check_completion(trial, options.min_value)]
-    record, record_error = read_trial_record(fs, trial_dir)
+    record, record_error = _read_record(fs, trial_dir)
     spec = record.model if record is not None else trial.model_spec()
     results.append(check_model_files(fs, trial_dir, spec, trial.params, subject, options.bounds))
     results.append(
@@ -233,9 +249,7 @@ def validate_manifest(
         )
         return ValidationReport(results=[failed])
     if path.is_dir():
-        path = path / (
-            "arena_config.json" if manifest.kind == "arena" else "ensemble_manifest.json"
-        )
+        path = path / (ARENA_FILE if manifest.kind == "arena" else ENSEMBLE_FILE)
     results = [
         CheckResult(
             checkpoint=Checkpoint.MANIFEST,

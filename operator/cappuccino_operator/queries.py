@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cappuccino_contracts.artifacts import ATTR_ARTIFACT_URI, ATTR_SHA256_ACTOR, ATTR_TIMEFRAME
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
@@ -133,7 +134,7 @@ MODEL_NUMBERS = (
     "psr",
     "hyperparameter_score",
 )
-_MODEL_ATTRS = ("sha256_actor", "artifact_uri", "timeframe", *MODEL_NUMBERS)
+_MODEL_ATTRS = (ATTR_SHA256_ACTOR, ATTR_ARTIFACT_URI, ATTR_TIMEFRAME, *MODEL_NUMBERS)
 
 
 def _attrs(conn: Connection, trial_ids: Sequence[int]) -> dict[int, dict[str, object]]:

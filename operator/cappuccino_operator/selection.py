@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from cappuccino_contracts.artifacts import trial_dir_name
+
 __all__ = [
     "ARENA_FILE",
     "ENSEMBLE_FILE",
@@ -48,7 +50,7 @@ class SelectedTrial:
     @property
     def source_dir(self) -> str:
         """`{study_name}/trial_{number}_{timeframe}` without the study (see Selection)."""
-        return f"trial_{self.number}_{self.timeframe}"
+        return trial_dir_name(self.number, self.timeframe)
 
 
 @dataclass(frozen=True)

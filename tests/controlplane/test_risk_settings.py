@@ -68,7 +68,7 @@ def _trader_risk(cp: ControlPlane, ns: str, spec: dict[str, Any], tmp: Path) -> 
     pod = _get(cp, ns, "deployment", deployment["metadata"]["name"])["spec"]["template"]["spec"]
     argv = next(c["command"] for c in pod["containers"] if c["name"] == "trader")
     ctx = parse(argv)
-    mounted = Path(ctx.params["config"])
+    mounted = Path(ctx.params["manifest"])  # `arena --config FILE`
     local = tmp / mounted.name  # the ConfigMap's file, as the pod mounts it
     local.write_text(data[mounted.name])
     opts = RunOptions(kind="arena", manifest=local, broker=ctx.params["broker"].value)

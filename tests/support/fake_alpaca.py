@@ -58,7 +58,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from cappuccino_runtime.data import MarketData
-from cappuccino_runtime.data.timeframes import timeframe_delta
+from cappuccino_runtime.timeframes import timeframe_delta
 from tests.support.fake_alpaca_data import FakeDataState, make_data_router, serve_app
 
 __all__ = ["REALISTIC_ASSETS", "FakeAlpaca", "Fault", "serve_app"]

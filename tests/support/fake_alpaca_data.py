@@ -27,8 +27,8 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import JSONResponse
 
 from cappuccino_runtime.data import MarketData, load_sample
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta
 from cappuccino_runtime.errors import ConfigError
+from cappuccino_runtime.timeframes import canonical_timeframe, timeframe_delta
 
 __all__ = ["FakeDataState", "fake_data_app", "make_data_router", "serve_app"]
 

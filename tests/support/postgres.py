@@ -17,7 +17,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["PostgresServer", "find_pg_bin"]
+import pytest
+
+__all__ = ["BACKENDS", "PostgresServer", "backend_url", "find_pg_bin"]
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+"""Fixture params of a test that runs on SQLite and, marked `postgres`, on PostgreSQL."""
 
 
 def find_pg_bin() -> Path:
@@ -127,3 +132,12 @@ class PostgresServer:
             self._run(["pg_ctl", "-D", str(self.root / "data"), "-m", "immediate", "-w", "stop"])
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def backend_url(request: pytest.FixtureRequest, base: Path) -> str:
+    """A fresh database for the backend a BACKENDS-parametrised fixture runs with: a SQLite file
+    under `base`, or a new database on the session's server (fixture `postgres_server`)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{base / 'optuna.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.create_database()

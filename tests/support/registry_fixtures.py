@@ -7,7 +7,6 @@ with small real Actor/Critic state dicts. Several studies share trial numbers on
 
 from __future__ import annotations
 
-import io
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,13 @@ from typing import Any, Literal
 
 import optuna
 import torch
+from cappuccino_contracts.artifacts import (
+    ACTOR_FILE,
+    CRITIC_FILE,
+    ModelSpec,
+    NormalizerStats,
+    TrialRecord,
+)
 from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
@@ -22,16 +28,8 @@ from optuna.distributions import (
 )
 from optuna.trial import TrialState, create_trial
 
-from cappuccino_runtime.agent.networks import Actor, Critic
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    ArtifactStore,
-    ModelSpec,
-    NormalizerStats,
-    TrialRecord,
-    sha256_bytes,
-)
+from cappuccino_runtime.agent.networks import Actor, Critic, state_dict_bytes
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 
 __all__ = [
     "FixtureTrial",
@@ -39,7 +37,6 @@ __all__ = [
     "add_model_trial",
     "build_world",
     "make_spec",
-    "state_dict_bytes",
     "tree_state",
 ]
 
@@ -65,13 +62,6 @@ def make_spec(net_dimension: int = 16, obs_dim: int = 8, action_dim: int = 2) ->
         net_dimension=net_dimension,
         normalizer=NormalizerStats(mean=[0.0] * obs_dim, std=[1.0] * obs_dim),
     )
-
-
-def state_dict_bytes(module: torch.nn.Module) -> bytes:
-    """`torch.save(state_dict)` into bytes, the format actor.pth/critic.pth use."""
-    buf = io.BytesIO()
-    torch.save(module.state_dict(), buf)
-    return buf.getvalue()
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,6 @@ import requests
 
 from cappuccino_runtime.data.alpaca import AlpacaDataConfig, TimeoutSession
 from cappuccino_runtime.data.market import MarketData
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import (
     BrokerError,
     ConfigError,
@@ -56,6 +55,7 @@ from cappuccino_runtime.errors import (
     TemporaryBrokerError,
 )
 from cappuccino_runtime.persistence.ledger import OrderSide, OrderStatus
+from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.trading.brokers.base import (
     AssetRules,
     BrokerOrder,

@@ -25,9 +25,9 @@ from typing import Any
 import pandas as pd
 
 from cappuccino_runtime.data.market import MarketData
-from cappuccino_runtime.data.timeframes import timeframe_delta
 from cappuccino_runtime.errors import BrokerError, ConfigError
 from cappuccino_runtime.persistence.ledger import OrderSide, OrderStatus
+from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.trading.brokers.base import (
     AssetRules,
     BrokerOrder,

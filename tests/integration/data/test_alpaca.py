@@ -36,17 +36,17 @@ def sample_range(symbols: list[str], start: str, end: str, timeframe: str = "1h"
     return md.slice(i, j).resample(timeframe) if timeframe != "1h" else md.slice(i, j)
 
 
+def _load_alpaca(url: str, symbols: list[str], timeframe: str, start: str, end: str) -> MarketData:
+    """load_market_data from the Alpaca data API at `url`."""
+    return load_market_data(
+        "alpaca", symbols, timeframe, start=start, end=end, alpaca=AlpacaDataConfig(url=url)
+    )
+
+
 def test_multi_symbol_hourly_bars_equal_the_sample_and_page(fake) -> None:
     url, state = fake
     before = len(state.requests)
-    md = load_market_data(
-        "alpaca",
-        ["BTC/USD", "ETH/USD"],
-        "1h",
-        start="2018-01-20",
-        end="2018-03-05",
-        alpaca=AlpacaDataConfig(url=url),
-    )
+    md = _load_alpaca(url, ["BTC/USD", "ETH/USD"], "1h", "2018-01-20", "2018-03-05")
     expected = sample_range(["BTC/USD", "ETH/USD"], "2018-01-20", "2018-03-05")
     assert md.content_hash() == expected.content_hash()
     pages = state.requests[before:]
@@ -59,14 +59,7 @@ def test_multi_symbol_hourly_bars_equal_the_sample_and_page(fake) -> None:
 def test_four_hour_bars_are_aggregated_from_hourly_in_utc_bins(fake) -> None:
     url, state = fake
     before = len(state.requests)
-    md = load_market_data(
-        "alpaca",
-        ["LTC/USD"],
-        "4h",
-        start="2018-05-01T02:00",
-        end="2018-05-10",
-        alpaca=AlpacaDataConfig(url=url),
-    )
+    md = _load_alpaca(url, ["LTC/USD"], "4h", "2018-05-01T02:00", "2018-05-10")
     assert state.requests[before]["timeframe"] == "1Hour"
     assert md.index[0] == pd.Timestamp("2018-05-01 04:00", tz="UTC")
     expected = sample_range(["LTC/USD"], "2018-05-01T04:00", "2018-05-10", "4h")
@@ -136,39 +129,18 @@ def test_latest_bar_shape_parses_in_alpaca_py(fake) -> None:
 def test_unknown_symbol_is_a_config_error(fake) -> None:
     url, _ = fake
     with pytest.raises(ConfigError, match="DOGE/USD"):
-        load_market_data(
-            "alpaca",
-            ["DOGE/USD"],
-            "1h",
-            start="2018-01-01",
-            end="2018-01-02",
-            alpaca=AlpacaDataConfig(url=url),
-        )
+        _load_alpaca(url, ["DOGE/USD"], "1h", "2018-01-01", "2018-01-02")
 
 
 def test_refusal_and_unreachable_server_are_data_unavailable(fake) -> None:
     url, _ = fake
     with pytest.raises(DataUnavailable, match="HTTP 422"):
-        load_market_data(
-            "alpaca",
-            ["BTC/USD"],
-            "5m",
-            start="2018-01-01",
-            end="2018-01-02",
-            alpaca=AlpacaDataConfig(url=url),
-        )
+        _load_alpaca(url, ["BTC/USD"], "5m", "2018-01-01", "2018-01-02")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{sock.getsockname()[1]}"
     with pytest.raises(DataUnavailable, match="could not reach"):
-        load_market_data(
-            "alpaca",
-            ["BTC/USD"],
-            "1h",
-            start="2018-01-01",
-            end="2018-01-02",
-            alpaca=AlpacaDataConfig(url=dead),
-        )
+        _load_alpaca(dead, ["BTC/USD"], "1h", "2018-01-01", "2018-01-02")
 
 
 def test_alpaca_needs_symbols() -> None:
@@ -183,12 +155,5 @@ def test_fake_with_a_replay_clock_serves_only_closed_bars() -> None:
         client = CryptoHistoricalDataClient(url_override=url)
         latest = client.get_crypto_latest_bar(CryptoLatestBarRequest(symbol_or_symbols="BTC/USD"))
         assert latest["BTC/USD"].timestamp == pd.Timestamp("2018-01-01 04:00", tz="UTC")
-        md = load_market_data(
-            "alpaca",
-            ["BTC/USD"],
-            "1h",
-            start="2017-12-31",
-            end="2018-01-02",
-            alpaca=AlpacaDataConfig(url=url),
-        )
+        md = _load_alpaca(url, ["BTC/USD"], "1h", "2017-12-31", "2018-01-02")
     assert md.index[-1] == pd.Timestamp("2018-01-01 04:00", tz="UTC")

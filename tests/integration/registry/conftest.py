@@ -15,23 +15,17 @@ from sqlalchemy import Engine
 
 from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.registry import connect
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import BACKENDS, backend_url
 from tests.support.registry_fixtures import RegistryWorld, build_world
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> RegistryWorld:
     """The three-study world of registry_fixtures, on each backend."""
     base = tmp_path_factory.mktemp(f"world-{request.param}")
-    if request.param == "sqlite":
-        storage = f"sqlite:///{base / 'optuna.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        storage = server.create_database()
+    storage = backend_url(request, base)
     return build_world(storage, base / "artifacts")
 
 

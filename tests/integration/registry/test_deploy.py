@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cappuccino_contracts.artifacts import LOCAL_FILES, read_metadata
 from rich.console import Console
 from sqlalchemy import Engine
 
@@ -19,13 +20,7 @@ from cappuccino_runtime.deploy import (
     load_deployed_models,
 )
 from cappuccino_runtime.errors import ArtifactError, IdentityError
-from cappuccino_runtime.registry import (
-    ArenaConfig,
-    EnsembleManifest,
-    ManifestError,
-    read_manifest,
-    read_metadata,
-)
+from cappuccino_runtime.registry import ArenaConfig, EnsembleManifest, ManifestError, read_manifest
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.validation import Checkpoint, ValidationOptions, validate_manifest
 from tests.integration.registry.conftest import copy_artifacts
@@ -59,7 +54,7 @@ def test_ensemble_deploy_writes_the_original_shape_plus_identity(
             "metadata.json",
             "trial.json",
         ]
-        meta = read_metadata(model_dir)
+        meta = read_metadata(LOCAL_FILES, str(model_dir))
         assert (meta.study_name, meta.trial_id, meta.trial_number) == (
             "alpha",
             t.trial_id,
@@ -169,8 +164,8 @@ def test_manifest_listing_a_trial_of_another_study_fails(
     failed = {r.checkpoint for r in report.failures()}
     assert {Checkpoint.MANIFEST, Checkpoint.DEPLOYMENT} <= failed
     messages = " ".join(r.message for r in report.failures())
-    assert "belongs to study 'beta', not 'alpha'" in messages
-    assert "trial.json names study 'beta'" in messages
+    assert "has study_name 'beta' (manifest: 'alpha')" in messages
+    assert "trial.json names study_name 'beta' (manifest: 'alpha')" in messages
     with pytest.raises(IdentityError, match="holds study 'beta'"):
         load_deployed_models(path)
     assert tree_state(tmp_path / "beta") == before

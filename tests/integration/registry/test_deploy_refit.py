@@ -6,32 +6,27 @@ import json
 from pathlib import Path
 
 import pytest
+from cappuccino_contracts.artifacts import LOCAL_FILES, read_metadata
 
 from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.deploy.build import LowDsrRefused, deploy
-from cappuccino_runtime.registry import connect, read_manifest, read_metadata, top_trials
+from cappuccino_runtime.registry import connect, read_manifest, top_trials
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
 from cappuccino_runtime.training.runner import TrainOptions, run_training
 from cappuccino_runtime.validation import validate_manifest
 from tests.integration.training.support import TINY_CONFIG
-from tests.support.postgres import PostgresServer
+from tests.support.postgres import BACKENDS, backend_url
 
 
-@pytest.fixture(
-    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=BACKENDS)
 def refit_world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     base = tmp_path_factory.mktemp(f"refit-{request.param}")
-    if request.param == "sqlite":
-        storage = f"sqlite:///{base / 'optuna.db'}"
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        storage = server.create_database()
+    storage = backend_url(request, base)
     settings = Settings.from_env(home=base, storage=None).model_copy(
         update={"storage": storage, "artifact_root": str(base / "art")}
     )
@@ -75,7 +70,7 @@ def test_deploy_prefers_refit_agents_and_writes_their_own_numbers(
         assert n.holdout_sharpe == a["holdout_sharpe"] and n.holdout_bars == a["holdout_bars"]
         assert n.holdout_start is not None and n.holdout_start.isoformat() == a["holdout_start"]
         assert n.dsr == a["dsr"] and n.hyperparameter_score == a["hyperparameter_score"]
-        meta = read_metadata(tmp_path / "ens" / f"model_{i}")
+        meta = read_metadata(LOCAL_FILES, str(tmp_path / "ens" / f"model_{i}"))
         assert meta.study_name == "q-refit" and meta.sharpe_value == a["holdout_sharpe"]
         assert meta.numbers == n
     assert result.report.passed

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from cappuccino_contracts.artifacts import TrialRecord
 from sqlalchemy import Engine
 
-from cappuccino_runtime.agent.networks import Actor
-from cappuccino_runtime.artifacts import ArtifactStore, TrialRecord
+from cappuccino_runtime.agent.networks import Actor, state_dict_bytes
+from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.registry import get_trial
 from cappuccino_runtime.validation import (
     Checkpoint,
@@ -32,7 +33,6 @@ from tests.support.registry_fixtures import (
     FixtureTrial,
     RegistryWorld,
     make_spec,
-    state_dict_bytes,
     tree_state,
 )
 

@@ -8,9 +8,9 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
+from cappuccino_contracts.artifacts import ModelSpec
 
 from cappuccino_runtime.agent.networks import Actor
-from cappuccino_runtime.artifacts.records import ModelSpec
 from cappuccino_runtime.data import MarketData, load_sample
 from cappuccino_runtime.env.state import state_dim
 from cappuccino_runtime.features import Normalizer, compute_features, feature_names, warmup_bars

@@ -7,17 +7,12 @@ from pathlib import Path
 
 import optuna
 import torch
+from cappuccino_contracts.artifacts import ACTOR_FILE, CRITIC_FILE, TrialRecord
 from optuna.distributions import IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from cappuccino_runtime.agent.networks import Critic
-from cappuccino_runtime.artifacts import (
-    ACTOR_FILE,
-    CRITIC_FILE,
-    ArtifactStore,
-    TrialRecord,
-    sha256_bytes,
-)
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
 from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.deploy.build import deploy
 from cappuccino_runtime.registry.queries import connect

@@ -8,13 +8,14 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+from cappuccino_contracts.artifacts import ACTOR_FILE, RETURNS_FILE
 
-from cappuccino_runtime.artifacts import ACTOR_FILE, ArtifactStore
+from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.cli.main import main
 from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
-from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
+from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
 from cappuccino_runtime.training.report import REPORT_ATTR, StudyReport
 from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training
@@ -66,25 +67,17 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object]
     return settings, market
 
 
+def _report_argv(settings: Settings, *extra: str) -> list[str]:
+    """`cappuccino study report` of study s in these settings' storage and artifacts."""
+    storage = ["--storage", settings.storage, "--artifact-root", settings.artifact_root]
+    return ["study", "report", "--study", "s", *storage, *extra]
+
+
 def test_study_report_cli_stores_the_contract_json(
     trained: tuple[Settings, object], capsys: pytest.CaptureFixture[str]
 ) -> None:
     settings, _ = trained
-    _cli(
-        [
-            "study",
-            "report",
-            "--study",
-            "s",
-            "--storage",
-            settings.storage,
-            "--artifact-root",
-            settings.artifact_root,
-            "--json",
-            "--blocks",
-            "8",
-        ]
-    )
+    _cli(_report_argv(settings, "--json", "--blocks", "8"))
     printed = json.loads(capsys.readouterr().out)
     assert set(printed) == set(StudyReport.model_fields)
     study = optuna.load_study(study_name="s", storage=open_storage(settings.storage))
@@ -94,18 +87,7 @@ def test_study_report_cli_stores_the_contract_json(
     assert stored["selected_trial_id"] == best._trial_id
     for key in ("pbo", "dsr", "psr", "prob_oos_loss"):
         assert stored[key] is not None and 0.0 <= stored[key] <= 1.0, key
-    _cli(
-        [
-            "study",
-            "report",
-            "--study",
-            "s",
-            "--storage",
-            settings.storage,
-            "--artifact-root",
-            settings.artifact_root,
-        ]
-    )
+    _cli(_report_argv(settings))
     assert "PBO (CSCV" in capsys.readouterr().out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +12,16 @@ import optuna
 import pandas as pd
 import pytest
 import torch
+from cappuccino_contracts.artifacts import ACTOR_FILE, CRITIC_FILE, RETURNS_FILE, TRIAL_USER_ATTRS
 
 from cappuccino_runtime.agent.networks import load_actor, load_critic
-from cappuccino_runtime.artifacts import ACTOR_FILE, CRITIC_FILE, ArtifactStore
+from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.metrics import annualised_sharpe
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
-from cappuccino_runtime.training.objective import USER_ATTRS, run_trial
-from cappuccino_runtime.training.oos import RETURNS_FILE, decode_returns
+from cappuccino_runtime.training.objective import Objective, run_trial
+from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.plan import build_plan
 from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training
 from cappuccino_runtime.training.search_space import DESTINATIONS
@@ -45,6 +47,34 @@ def _market():
     return md.slice(md.n_bars - 2200, md.n_bars)
 
 
+def _tiny_objective(
+    study: optuna.Study, tmp_path: Path, on_split: Callable[[int, int], None] | None = None
+) -> Objective:
+    """The objective of TINY_CONFIG on the sample: 4 CPCV groups, 2 held out, 15 % hold-out."""
+    config = parse_config(TINY_CONFIG)
+    market = _market()
+    plan = build_plan(
+        market,
+        timeframes=["1h"],
+        feature_sets=["standard"],
+        max_lookback=6,
+        n_groups=4,
+        n_test_groups=2,
+        holdout_fraction=0.15,
+    )
+    return Objective(
+        plan=plan,
+        study_name=study.study_name,
+        market=market,
+        config=config,
+        space=config.space(),
+        artifact_root=str(tmp_path / "art"),
+        base_seed=0,
+        device="cpu",
+        on_split=on_split,
+    )
+
+
 def test_trial_records_contract_attrs_and_loadable_artifacts(tmp_path: Path) -> None:
     settings = Settings.from_env(home=tmp_path, storage=None)
     settings = settings.model_copy(
@@ -67,7 +97,7 @@ def test_trial_records_contract_attrs_and_loadable_artifacts(tmp_path: Path) -> 
     plan = read_plan(study)
     assert plan is not None and plan.holdout is not None
     for t in trials:
-        assert set(t.user_attrs) == set(USER_ATTRS)
+        assert set(t.user_attrs) == set(TRIAL_USER_ATTRS)
         attrs = t.user_attrs
         # the value is the hyperparameter score: mean paired excess Sharpe over buy-and-hold
         assert attrs["objective"] == "excess_sharpe"
@@ -170,35 +200,14 @@ def test_every_sampled_parameter_changes_what_is_trained() -> None:
 
 
 def test_pruner_stops_a_trial_after_its_first_split(tmp_path: Path) -> None:
-    from cappuccino_runtime.training.objective import Objective
-
     study = optuna.create_study(
         direction="maximize",
         storage=f"sqlite:///{tmp_path / 'o.db'}",
         pruner=optuna.pruners.ThresholdPruner(lower=1e9),  # every value is "too low"
     )
-    config = parse_config(TINY_CONFIG)
     splits: list[int] = []
-    market = _market()
-    plan = build_plan(
-        market,
-        timeframes=["1h"],
-        feature_sets=["standard"],
-        max_lookback=6,
-        n_groups=4,
-        n_test_groups=2,
-        holdout_fraction=0.15,
-    )
-    objective = Objective(
-        plan=plan,
-        study_name=study.study_name,
-        market=market,
-        config=config,
-        space=config.space(),
-        artifact_root=str(tmp_path / "art"),
-        base_seed=0,
-        device="cpu",
-        on_split=lambda number, index: splits.append(index),
+    objective = _tiny_objective(
+        study, tmp_path, on_split=lambda number, index: splits.append(index)
     )
     study.optimize(objective, n_trials=1)
     (trial,) = study.trials
@@ -221,7 +230,6 @@ def test_a_trial_failing_after_a_split_keeps_what_it_evaluated(
 ) -> None:
     """N for the DSR counts evaluated-then-failed trials, so they keep their returns too."""
     from cappuccino_runtime.training import objective as objective_module
-    from cappuccino_runtime.training.objective import Objective
     from cappuccino_runtime.training.report import evaluated_count
 
     real = objective_module.train_split
@@ -233,27 +241,7 @@ def test_a_trial_failing_after_a_split_keeps_what_it_evaluated(
 
     monkeypatch.setattr(objective_module, "train_split", fail_on_split_1)
     study = optuna.create_study(direction="maximize", storage=f"sqlite:///{tmp_path / 'o.db'}")
-    config = parse_config(TINY_CONFIG)
-    market = _market()
-    plan = build_plan(
-        market,
-        timeframes=["1h"],
-        feature_sets=["standard"],
-        max_lookback=6,
-        n_groups=4,
-        n_test_groups=2,
-        holdout_fraction=0.15,
-    )
-    objective = Objective(
-        plan=plan,
-        study_name=study.study_name,
-        market=market,
-        config=config,
-        space=config.space(),
-        artifact_root=str(tmp_path / "art"),
-        base_seed=0,
-        device="cpu",
-    )
+    objective = _tiny_objective(study, tmp_path)
     study.optimize(objective, n_trials=1, catch=(RuntimeError,))
     (trial,) = study.trials
     assert trial.state == optuna.trial.TrialState.FAIL

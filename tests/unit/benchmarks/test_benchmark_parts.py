@@ -19,7 +19,7 @@ from benchmarks.learning import (
     run_rule,
 )
 from benchmarks.ppo_throughput import ppo_matmuls
-from cappuccino_runtime.env import EnvConfig, buy_and_hold_equity, evaluate_policy, state_dim
+from cappuccino_runtime.env import EnvConfig, buy_and_hold_equity, run_policy, state_dim
 
 
 def _market(n_bars: int = 60, n_assets: int = 2, seed: int = 0) -> tuple[np.ndarray, ...]:
@@ -67,7 +67,7 @@ def test_agent_episode_is_the_scorers_episode() -> None:
     obs_dim = state_dim(2, 3, 3)
     policy = torch.nn.Linear(obs_dim, 2)
     book = run_agent(policy, open_, close, features, 20, 55, config, "cpu")
-    scored = evaluate_policy(policy, open_, close, features, config, [(20, 55)], "cpu")[0]
+    scored = run_policy(policy, open_, close, features, config, [(20, 55)], "cpu").curves[0]
     np.testing.assert_allclose(book.equity, scored, rtol=1e-12)
     assert book.trades > 0 and book.fees > 0.0 and book.traded > 0.0
 

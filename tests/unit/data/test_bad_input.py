@@ -162,8 +162,9 @@ def test_a_deeply_nested_trial_pickle_reports_a_reason() -> None:
 
 
 def test_fuzz_the_weights_reader_refuses_random_bytes() -> None:
+    from cappuccino_contracts.artifacts import ModelSpec
+
     from cappuccino_runtime.agent.networks import load_actor
-    from cappuccino_runtime.artifacts.records import ModelSpec
 
     spec = ModelSpec(
         symbols=["BTC/USD"], timeframe="1h", lookback=2, feature_set="minimal", obs_dim=8,

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from cappuccino_runtime.data.symbols import normalize_symbol, normalize_symbols
-from cappuccino_runtime.data.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 from cappuccino_runtime.errors import ConfigError
+from cappuccino_runtime.timeframes import canonical_timeframe, timeframe_delta, timeframe_ratio
 
 
 @pytest.mark.parametrize(

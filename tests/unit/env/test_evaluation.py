@@ -1,4 +1,4 @@
-"""evaluate_policy and buy_and_hold_equity: same convention as the env, checked by hand."""
+"""run_policy and buy_and_hold_equity: same convention as the env, checked by hand."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cappuccino_runtime.env import EnvConfig, VecTradingEnv, buy_and_hold_equity, evaluate_policy
+from cappuccino_runtime.env import EnvConfig, VecTradingEnv, buy_and_hold_equity, run_policy
 from cappuccino_runtime.metrics import annualised_sharpe, returns_from_equity
 
 from .conftest import Market
@@ -42,10 +42,10 @@ def constant_policy(value: float, n_assets: int):
 
 def test_all_cash_policy_keeps_a_flat_curve(market: Market) -> None:
     cfg = EnvConfig(lookback=3, min_order_notional=1.0)
-    curves = evaluate_policy(
+    curves = run_policy(
         constant_policy(-60.0, 3), market.open, market.close, market.features, cfg,
         [(2, 40), (50, 51 + 9)], device="cpu",
-    )  # fmt: skip
+    ).curves  # fmt: skip
     assert [len(c) for c in curves] == [38, 10]
     for curve in curves:
         np.testing.assert_array_equal(curve, np.full(len(curve), cfg.initial_cash))
@@ -73,9 +73,9 @@ def test_equity_equals_the_env_values_of_the_same_episode(market: Market) -> Non
         values.append(info["value"].numpy())
     from_env = np.stack(values, axis=1)
     segments = [(s, s + cfg.episode_length + 1) for s in starts]
-    curves = evaluate_policy(
+    curves = run_policy(
         policy, market.open, market.close, market.features, cfg, segments, device="cpu"
-    )
+    ).curves
     np.testing.assert_allclose(np.stack(curves), from_env, rtol=1e-12)
 
 
@@ -83,13 +83,13 @@ def test_segments_of_different_lengths_in_one_batch_equal_each_run_alone(market:
     cfg = EnvConfig(lookback=2)
     policy = constant_policy(0.7, 3)
     segments = [(1, 20), (30, 100), (100, 160), (150, 152)]
-    together = evaluate_policy(
+    together = run_policy(
         policy, market.open, market.close, market.features, cfg, segments, device="cpu"
-    )
+    ).curves
     for segment, curve in zip(segments, together, strict=True):
-        alone = evaluate_policy(
+        alone = run_policy(
             policy, market.open, market.close, market.features, cfg, [segment], device="cpu"
-        )[0]
+        ).curves[0]
         assert len(curve) == segment[1] - segment[0]
         np.testing.assert_allclose(curve, alone, rtol=1e-13)
     # The curves feed the metrics module directly.
@@ -101,13 +101,13 @@ def test_bad_segments_and_policies_are_refused(market: Market) -> None:
     cfg = EnvConfig(lookback=5)
     args = (market.open, market.close, market.features, cfg)
     with pytest.raises(ValueError, match=r"segment \(3, 40\)"):
-        evaluate_policy(constant_policy(0.0, 3), *args, [(3, 40)], device="cpu")
+        run_policy(constant_policy(0.0, 3), *args, [(3, 40)], device="cpu")
     with pytest.raises(ValueError, match=r"segment \(10, 161\)"):
-        evaluate_policy(constant_policy(0.0, 3), *args, [(10, 161)], device="cpu")
+        run_policy(constant_policy(0.0, 3), *args, [(10, 161)], device="cpu")
     with pytest.raises(ValueError, match="empty"):
-        evaluate_policy(constant_policy(0.0, 3), *args, [], device="cpu")
+        run_policy(constant_policy(0.0, 3), *args, [], device="cpu")
     with pytest.raises(ValueError, match=r"expected \(1, 3\)"):
-        evaluate_policy(constant_policy(0.0, 2), *args, [(10, 20)], device="cpu")
+        run_policy(constant_policy(0.0, 2), *args, [(10, 20)], device="cpu")
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device visible")
@@ -115,7 +115,7 @@ def test_cuda_curves_equal_cpu_curves(market: Market) -> None:
     cfg = EnvConfig(lookback=3)
     segments = [(2, 60), (70, 159)]
     curves = {
-        device: evaluate_policy(
+        device: run_policy(
             lambda obs: obs[:, :3] * 4.0 - 1.0,
             market.open,
             market.close,
@@ -123,7 +123,7 @@ def test_cuda_curves_equal_cpu_curves(market: Market) -> None:
             cfg,
             segments,
             device=device,
-        )
+        ).curves
         for device in ("cpu", "cuda")
     }
     for cpu, cuda in zip(curves["cpu"], curves["cuda"], strict=True):

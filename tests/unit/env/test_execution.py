@@ -228,7 +228,8 @@ def test_minimum_units_per_asset_skip_small_orders() -> None:
 
 
 def test_execute_reads_every_parameter_from_the_rule() -> None:
-    from cappuccino_runtime.artifacts import ExecutionSpec
+    from cappuccino_contracts.artifacts import ExecutionSpec
+
     from cappuccino_runtime.env import EnvConfig, execute
 
     cash, holdings, price = _book(1000.0, [2.0], [100.0])

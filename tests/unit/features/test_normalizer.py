@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from cappuccino_contracts.artifacts import ModelSpec, NormalizerStats
 
-from cappuccino_runtime.artifacts import ModelSpec, NormalizerStats
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.features import Normalizer, compute_features, warmup_bars
 from tests.unit.data.helpers import random_market_data

@@ -6,8 +6,8 @@ import math
 from typing import Any
 
 import pytest
+from cappuccino_contracts.artifacts import ModelSpec, TrialRecord
 
-from cappuccino_runtime.artifacts import ModelSpec, TrialRecord
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.validation.checks import (
     check_completion,
@@ -164,7 +164,7 @@ def test_db_identity_refuses_a_trial_of_another_study() -> None:
     ref = TrialRef(study_name="alpha", trial_id=42, number=3)
     assert check_db_identity(ref, trial(), 1.5).passed
     result = check_db_identity(ref, trial(study_name="beta"), 1.5)
-    assert not result.passed and "belongs to study 'beta'" in result.message
+    assert not result.passed and "study_name 'beta' (manifest: 'alpha')" in result.message
     assert not check_db_identity(ref, None, 1.5).passed
     assert "value" in check_db_identity(ref, trial(), 2.5).message
 

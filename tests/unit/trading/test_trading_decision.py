@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import torch
+from cappuccino_contracts.artifacts import ExecutionSpec
 from cappuccino_contracts.risk import RiskSettings
 
-from cappuccino_runtime.artifacts import ExecutionSpec
 from cappuccino_runtime.persistence.ledger import OrderRecord, OrderSide, OrderStatus
 from cappuccino_runtime.trading.decision import (
     BookState,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from cappuccino_contracts.artifacts import ExecutionSpec
 
-from cappuccino_runtime.artifacts import ExecutionSpec
 from cappuccino_runtime.persistence.ledger import OrderSide
 from cappuccino_runtime.trading.orders import client_order_id, plan_orders
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+from cappuccino_contracts.artifacts import ExecutionSpec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cappuccino_runtime.artifacts import ExecutionSpec
 from cappuccino_runtime.persistence.ledger import OrderSide
 from cappuccino_runtime.trading.ensemble import Side, vote_targets
 from cappuccino_runtime.trading.orders import plan_orders

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from cappuccino_contracts.artifacts import ExecutionSpec, ModelSpec
 from pydantic import ValidationError
 
-from cappuccino_runtime.artifacts import ExecutionSpec, ModelSpec
 from cappuccino_runtime.env import EnvConfig
 from cappuccino_runtime.training.config import parse_config, resolve_trial
 

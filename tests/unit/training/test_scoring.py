@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from cappuccino_runtime.training.scoring import pooled_sharpe
+from cappuccino_runtime.training.oos import segment_returns, split_metric
+
+
+def pooled_sharpe(curves: list[np.ndarray], timeframe: str) -> float:
+    """A split's Sharpe (training.oos.split_metric) of back-to-back segments with these curves."""
+    bounds = np.cumsum([0] + [len(c) for c in curves])
+    segments = [(int(a), int(b)) for a, b in itertools.pairwise(bounds)]
+    index = pd.date_range("2024-01-01", periods=int(bounds[-1]), freq="h", tz="UTC")
+    groups = list(range(len(curves)))
+    parts = segment_returns(0, groups, segments, index, curves, curves)
+    return split_metric(parts, timeframe, "sharpe")
 
 
 def test_one_episode_matches_the_textbook_formula() -> None:

@@ -1,4 +1,10 @@
-"""Timeframe strings ("15m", "1h", "4h", "1d"): parsing, canonical form and bar length."""
+"""Timeframe strings ("15m", "1h", "4h", "1d"): the one grammar, its canonical form, bar length.
+
+A timeframe is a positive whole count and a unit of minutes (m, min, minute, t), hours (h, hour)
+or days (d, day), case-insensitive: '15m', '15Min', '1Hour', '1D'. Every reader of a timeframe
+(data loading, resampling, annualisation in metrics) parses it here; a bad one is a ConfigError.
+It sits in the bottom layer so that metrics and data both import it.
+"""
 
 from __future__ import annotations
 
