@@ -21,10 +21,15 @@ window):
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = ["RiskSettings"]
+
+# A fraction of equity: above 0, at most 1 (0.2 = 20%).
+Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
 class RiskSettings(BaseModel):
@@ -38,10 +43,8 @@ class RiskSettings(BaseModel):
         frozen=True,
     )
 
-    max_drawdown: float = Field(
+    max_drawdown: Fraction = Field(
         default=0.2,
-        gt=0,
-        le=1,
         description="Stop trading (latched) when equity falls this fraction below its peak "
         "(0.2 = 20%).",
     )
@@ -51,16 +54,12 @@ class RiskSettings(BaseModel):
         le=86400,
         description="Halt when the newest market bar ended more than this many seconds ago.",
     )
-    max_position_fraction: float = Field(
+    max_position_fraction: Fraction = Field(
         default=1.0,
-        gt=0,
-        le=1,
         description="Largest fraction of equity one asset may hold.",
     )
-    max_loss_per_hour: float = Field(
+    max_loss_per_hour: Fraction = Field(
         default=0.05,
-        gt=0,
-        le=1,
         description="Halt while equity is this fraction below its value one hour ago.",
     )
     max_trades_per_hour: int = Field(
