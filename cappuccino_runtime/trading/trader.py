@@ -5,7 +5,7 @@ market -> target weights -> guard verdict, snapshot and order intents; pure), th
 executor (trading/executor.py: intents, submission, reconciliation of fills and fees) and the
 reporter (trading/reporter.py: TRADE: lines, metrics, liveness, state files). The Trader reads
 the broker and the ledger (observe), runs the models' batched forward pass, and hands the
-results on. A poll reads each book once (again only after a fill or fee moved it) and the open
+results on; what a shared broker account holds for each routed book is trading/account.py. A poll reads each book once (again only after a fill or fee moved it) and the open
 orders through the ledger's status index: its cost grows with the books and their open orders,
 never with the order history (tests/integration/trading/test_trading_poll_cost.py).
 
@@ -66,11 +66,10 @@ from cappuccino_runtime.persistence.ledger import (
     FillRecord,
     Ledger,
     OrderRecord,
-    OrderSide,
-    OrderStatus,
     RankingRecord,
 )
 from cappuccino_runtime.timeframes import timeframe_delta
+from cappuccino_runtime.trading.account import AccountShare
 from cappuccino_runtime.trading.arena import rank_members
 from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.decision import (
@@ -183,7 +182,6 @@ class Trader:
         self._routed: set[str] = {b.portfolio_id for b in self.books}
         self._tokens: dict[str, str] = {}
         self._promoted: set[str] = set()
-        self._broker_positions: dict[str, float] | None = None
         self.guard_status: dict[str, GuardStatus] = {}
         self._books: dict[str, Book] = {}  # this poll's reads (trader.step)
         self.reporter = Reporter(self.metrics, state_dir, self.symbols)
@@ -194,6 +192,7 @@ class Trader:
             on_fill=self._filled,
             checkpoint=self._checkpoint,
         )
+        self.account = AccountShare(broker, ledger, self._book, self._routed)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -202,7 +201,7 @@ class Trader:
         lasts: list[datetime] = []
         fresh: list[str] = []
         venue = "broker" if self.config.route == "all" else "local"
-        self._routed = set()
+        self._routed.clear()  # the set AccountShare holds
         for plan in self.books:
             book = self.ledger.open_portfolio(
                 plan.portfolio_id, self.config.initial_cash, now, venue=venue
@@ -245,7 +244,7 @@ class Trader:
         routed_fresh = [pid for pid in fresh if pid in self._routed]
         if not routed_fresh:
             if self.config.read_back_positions:
-                self._reconcile(reason="start-up")
+                self.account.reconcile(self.symbols, reason="start-up")
             return
         need = sum(self.ledger.book(pid).cash for pid in routed_fresh)
         cash = self.broker.cash()
@@ -306,7 +305,6 @@ class Trader:
         a fee changed it; open orders come from the ledger's status index. The cost of a poll
         grows with the books and their open orders, never with the order history.
         """
-        self._broker_positions = None
         self._books.clear()
         history = self.broker.history(self.symbols, self.bank.timeframe, self.n_history)
         market = self._observe(history)
@@ -319,7 +317,7 @@ class Trader:
                 self._decide(plan, targets[plan.portfolio_id], market)
         self._book_fees()
         if self.config.read_back_positions:
-            self._reconcile(reason="after the poll")
+            self.account.reconcile(self.symbols, reason="after the poll")
         if self.arena_id:
             self._rank(market.bar_end)
         self._report(market.bar_end, list(market.close))
@@ -448,73 +446,14 @@ class Trader:
             bar_end,
             can_trade,
             routed=routed,
-            sellable=(lambda symbol: self._sellable(pid, symbol)) if routed else None,
-            spendable=(lambda: self._spendable(pid)) if routed else None,
+            sellable=(lambda symbol: self.account.sellable(pid, symbol)) if routed else None,
+            spendable=(lambda: self.account.spendable(pid)) if routed else None,
         )
-
-    def _positions_now(self) -> dict[str, float]:
-        if self._broker_positions is None:
-            self._broker_positions = self.broker.positions()
-        return self._broker_positions
-
-    def _spendable(self, portfolio_id: str) -> float:
-        """Cash the account holds for this book: the broker's free cash (less what this
-        deployment's open buys still commit and its other routed books hold), at most the
-        book's own."""
-        if self.broker.fees_inline:
-            return float("inf")
-        committed = sum(
-            max(0.0, (o.notional or 0.0) - o.filled_notional)
-            for p in self._routed
-            for o in self.ledger.open_orders(p)
-            if o.side is OrderSide.BUY and o.status is not OrderStatus.INTENT
-        )
-        others = sum(self._book(p).cash for p in self._routed if p != portfolio_id)
-        own = self._book(portfolio_id).cash
-        return max(0.0, min(own, self.broker.cash() - committed - others))
-
-    def _sellable(self, portfolio_id: str, symbol: str) -> float:
-        """Units of `symbol` the account holds for this book: the broker's, less what this
-        deployment's other routed books hold, at most the book's own."""
-        if self.broker.fees_inline:
-            return float("inf")  # the replay venue is the book's own: no shared account
-        self._broker_positions = None  # sells earlier in this poll moved it
-        others = sum(
-            self._book(p).positions.get(symbol, 0.0) for p in self._routed if p != portfolio_id
-        )
-        own = self._book(portfolio_id).positions.get(symbol, 0.0)
-        return max(0.0, min(own, self._positions_now().get(symbol, 0.0) - others))
 
     def _book_fees(self) -> None:
         routed = [p.portfolio_id for p in self.books if p.portfolio_id in self._routed]
         if self.executor.book_fees(routed, self.broker.now()):
             self._books.clear()  # a posted fee moved a book's cash or units
-
-    def _reconcile(self, *, reason: str) -> None:
-        """Compares the routed books with the broker's positions; logs, never overwrites."""
-        if self.broker.fees_inline:
-            return
-        routed = [p.portfolio_id for p in self.books if p.portfolio_id in self._routed]
-        if not routed:
-            return
-        self._broker_positions = None
-        positions = self._positions_now()
-        books = [self._book(pid) for pid in routed]
-        for symbol in self.symbols:
-            ours = sum(b.positions.get(symbol, 0.0) for b in books)
-            broker_qty = positions.get(symbol, 0.0)
-            pending_fee = ours * self.fee_rate  # fees not posted yet are at most this
-            if broker_qty + pending_fee + 1e-9 < ours:
-                log.warning(
-                    "the broker account holds less than this deployment's books; sells are "
-                    "capped at what it holds",
-                    extra={
-                        "symbol": symbol,
-                        "books_qty": ours,
-                        "broker_qty": broker_qty,
-                        "reason": reason,
-                    },
-                )
 
     def _rank(self, bar_end: datetime) -> None:
         """Ranks the arena (PSR, evaluation period, hysteresis); never changes a book's venue."""

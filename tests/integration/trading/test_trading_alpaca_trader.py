@@ -97,7 +97,7 @@ def test_ensemble_trades_on_alpaca_and_a_restart_duplicates_nothing(
     assert len(again.ledger.orders(BOOK.portfolio_id)) == len(orders)
     assert again.ledger.book(BOOK.portfolio_id).positions["ETH/USD"] == eth
     assert any("holds less than" in r.getMessage() for r in caplog.records)
-    assert again._sellable(BOOK.portfolio_id, "ETH/USD") == pytest.approx(1.5)
+    assert again.account.sellable(BOOK.portfolio_id, "ETH/USD") == pytest.approx(1.5)
 
 
 def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
