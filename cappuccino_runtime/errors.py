@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+# The root of the hierarchy is shared with the operator (cappuccino_contracts.errors).
+from cappuccino_contracts.errors import CappuccinoError, ConfigError
+
 __all__ = [
     "ArtifactError",
     "BrokerError",
@@ -15,14 +18,6 @@ __all__ = [
     "TemporaryBrokerError",
     "ValidationFailed",
 ]
-
-
-class CappuccinoError(Exception):
-    """Base class. The CLI prints the message (a full sentence) and exits 1."""
-
-
-class ConfigError(CappuccinoError):
-    """Bad user input (flags, config files, specs). Not retried; the CLI exits 2."""
 
 
 class DataQualityError(CappuccinoError):

@@ -44,7 +44,7 @@ class ArtifactStore:
     def trial_path(self, study_name: str, number: int, timeframe: str) -> str:
         """Filesystem path (without protocol) of one trial's directory (the study name is
         checked by naming.check_study_name: never a path outside the root)."""
-        from cappuccino_runtime.naming import check_study_name
+        from cappuccino_contracts.naming import check_study_name
 
         check_study_name(study_name)
         return posixpath.join(self._root_path, study_name, trial_dir_name(number, timeframe))

@@ -6,6 +6,7 @@ same in every command that has it.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -25,6 +26,7 @@ __all__ = [
     "StorageOpt",
     "SymbolsOpt",
     "TimeframeOpt",
+    "configure_logging",
     "parse_symbols",
 ]
 
@@ -56,6 +58,13 @@ SymbolsOpt = Annotated[
 TimeframeOpt = Annotated[str, typer.Option("--timeframe", help="Bar timeframe of the loaded data.")]
 StartOpt = Annotated[str | None, typer.Option("--start", help="ISO start (inclusive).")]
 EndOpt = Annotated[str | None, typer.Option("--end", help="ISO end (exclusive).")]
+
+
+def configure_logging() -> None:
+    """INFO logs with time, level and logger on stderr: what long-running training commands show."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def parse_symbols(raw: str | None) -> list[str] | None:

@@ -27,6 +27,7 @@ from cappuccino_runtime.cli.options import (
     StorageOpt,
     SymbolsOpt,
     TimeframeOpt,
+    configure_logging,
     parse_symbols,
 )
 from cappuccino_runtime.errors import ConfigError
@@ -224,13 +225,9 @@ def models_refit(
 ) -> None:
     """Retrain the top N trials on all pre-hold-out bars (K seeds each); score each once on the
     hold-out. The agents are COMPLETE trials of study S-refit (value = own hold-out Sharpe)."""
-    import logging
-
     from cappuccino_runtime.training.refit import RefitOptions, run_refit
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     results = run_refit(
         RefitOptions(
             study=study,

@@ -7,7 +7,6 @@ are imported inside the commands so `cappuccino --help` stays fast.
 from __future__ import annotations
 
 import contextlib
-import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,6 +22,7 @@ from cappuccino_runtime.cli.options import (
     StorageOpt,
     SymbolsOpt,
     TimeframeOpt,
+    configure_logging,
     parse_symbols,
 )
 from cappuccino_runtime.errors import ConfigError
@@ -87,9 +87,7 @@ def train(
     """Run trials of a shared Optuna study as one worker."""
     from cappuccino_runtime.training.runner import TrainOptions, run_training
 
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging()
     opts = TrainOptions(
         study=study,
         storage=storage,

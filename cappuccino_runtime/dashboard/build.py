@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
+from cappuccino_contracts.naming import LOCAL_NAMESPACE, portfolio_id
 from sqlalchemy import Engine, create_engine, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -74,6 +77,9 @@ class DashboardSources:
         )
 
 
+_Pages = TypeVar("_Pages")
+
+
 def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True) if "://" in url else url
 
@@ -98,7 +104,9 @@ def _arena_windows(deployments: Path | None) -> dict[str, float]:
             raw = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        arena_id = raw.get("portfolio_id") or f"local/{raw.get('arena_name', path.parent.name)}"
+        arena_id = raw.get("portfolio_id") or portfolio_id(
+            LOCAL_NAMESPACE, raw.get("arena_name", path.parent.name)
+        )
         if raw.get("ranking_window_seconds"):
             out[arena_id] = float(raw["ranking_window_seconds"])
     return out
@@ -131,43 +139,47 @@ class DashboardService:
             if isinstance(engine, Engine):
                 engine.dispose()
 
-    def _optuna(self, log: QueryLog) -> tuple[OptunaPages | None, SourceStatus]:
-        where = _redact(self.sources.storage)
-        engine = self._engine(self.sources.storage)
+    def _read(
+        self, name: str, url: str, table: tuple[str, str], build: Callable[[Engine], _Pages]
+    ) -> tuple[_Pages | None, SourceStatus]:
+        """`build`'s pages of the database at `url` and how reading it went: the status says
+        when the database cannot be opened, a query failed, or it holds no table `table[0]` yet
+        ("no {table[1]} tables yet")."""
+        where = _redact(url)
+        engine = self._engine(url)
         if isinstance(engine, str):
-            return None, SourceStatus(name="Optuna storage", location=where, ok=False, error=engine)
+            return None, SourceStatus(name=name, location=where, ok=False, error=engine)
         try:
-            if not inspect(engine).has_table("trials"):
-                return None, SourceStatus(
-                    name="Optuna storage", location=where, ok=False, error="no Optuna tables yet"
-                )
-            pages = build_optuna_pages(engine, log, self._importances, self.sources.study)
+            if not inspect(engine).has_table(table[0]):
+                error = f"no {table[1]} tables yet"
+                return None, SourceStatus(name=name, location=where, ok=False, error=error)
+            pages = build(engine)
         except SQLAlchemyError as e:
             error = str(e).splitlines()[0]
-            return None, SourceStatus(name="Optuna storage", location=where, ok=False, error=error)
-        return pages, SourceStatus(name="Optuna storage", location=where, ok=True)
+            return None, SourceStatus(name=name, location=where, ok=False, error=error)
+        return pages, SourceStatus(name=name, location=where, ok=True)
+
+    def _optuna(self, log: QueryLog) -> tuple[OptunaPages | None, SourceStatus]:
+        return self._read(
+            "Optuna storage",
+            self.sources.storage,
+            ("trials", "Optuna"),
+            lambda engine: build_optuna_pages(engine, log, self._importances, self.sources.study),
+        )
 
     def _ledger(self, log: QueryLog) -> tuple[LedgerPages | None, SourceStatus]:
-        where = _redact(self.sources.ledger_url)
-        engine = self._engine(self.sources.ledger_url)
-        if isinstance(engine, str):
-            return None, SourceStatus(name="trading ledger", location=where, ok=False, error=engine)
-        try:
-            if not inspect(engine).has_table("portfolios"):
-                return None, SourceStatus(
-                    name="trading ledger", location=where, ok=False, error="no ledger tables yet"
-                )
-            pages = build_ledger_pages(
+        return self._read(
+            "trading ledger",
+            self.sources.ledger_url,
+            ("portfolios", "ledger"),
+            lambda engine: build_ledger_pages(
                 engine,
                 log,
                 benchmarks=self._benchmarks,
                 trader_status=trader_probe(engine),
                 arena_windows=_arena_windows(self.sources.deployments),
-            )
-        except SQLAlchemyError as e:
-            error = str(e).splitlines()[0]
-            return None, SourceStatus(name="trading ledger", location=where, ok=False, error=error)
-        return pages, SourceStatus(name="trading ledger", location=where, ok=True)
+            ),
+        )
 
     def _kube(self) -> tuple[list[ProcessStatus], SourceStatus | None]:
         if not self.sources.kube:

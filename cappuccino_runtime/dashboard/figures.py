@@ -4,6 +4,7 @@ show. Pure functions from page data to `go.Figure`; no figure queries anything."
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -27,8 +28,13 @@ def _layout(fig: go.Figure, title: str, y: str = "", x: str = "") -> go.Figure:
     return fig
 
 
+def _xy(series: Series, name: str) -> dict[str, Any]:
+    """A trace's points and legend name: `series` under `name`."""
+    return {"x": series.x, "y": series.y, "name": name}
+
+
 def _line(series: Series, dash: str | None = None) -> go.Scatter:
-    return go.Scatter(x=series.x, y=series.y, name=series.name, mode="lines", line={"dash": dash})
+    return go.Scatter(**_xy(series, series.name), mode="lines", line={"dash": dash})
 
 
 def _ensemble(d: Dashboard) -> Figures:
@@ -107,16 +113,7 @@ def _training(d: Dashboard) -> Figures:
         (
             "trials-per-hour",
             _layout(
-                go.Figure(
-                    [
-                        go.Bar(
-                            x=s.trials_per_hour_series.x,
-                            y=s.trials_per_hour_series.y,
-                            name=s.study_name,
-                        )
-                        for s in studies
-                    ]
-                ),
+                go.Figure([go.Bar(**_xy(s.trials_per_hour_series, s.study_name)) for s in studies]),
                 "finished trials per hour",
                 "trials / hour",
             ),
@@ -127,9 +124,7 @@ def _training(d: Dashboard) -> Figures:
                 go.Figure(
                     [
                         go.Scatter(
-                            x=s.best_value_series.x,
-                            y=s.best_value_series.y,
-                            name=s.study_name,
+                            **_xy(s.best_value_series, s.study_name),
                             mode="lines+markers",
                             line={"shape": "hv"},
                         )

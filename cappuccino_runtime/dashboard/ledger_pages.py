@@ -18,6 +18,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from cappuccino_contracts.tables import ArenaRankingRow, FillRow, PortfolioRow, PortfolioSnapshotRow
+from cappuccino_contracts.tables import PositionRow as PositionTable
 from sqlalchemy import Engine, func, select
 
 from cappuccino_runtime.dashboard._sql import QueryLog, as_utc_required
@@ -48,11 +50,6 @@ from cappuccino_runtime.metrics import (
     sharpe_standard_error,
     trades_per_hour,
 )
-from cappuccino_runtime.persistence.orders import FillRow
-from cappuccino_runtime.persistence.portfolios import PortfolioRow
-from cappuccino_runtime.persistence.portfolios import PositionRow as PositionTable
-from cappuccino_runtime.persistence.rankings import ArenaRankingRow
-from cappuccino_runtime.persistence.snapshots import PortfolioSnapshotRow
 
 __all__ = [
     "MAX_RANKINGS",

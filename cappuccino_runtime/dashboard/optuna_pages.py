@@ -14,16 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cappuccino_contracts.naming import PHASE1_SUFFIX, REFIT_SUFFIX
+from cappuccino_contracts.tables import (
+    studies,
+    study_directions,
+    study_user_attributes,
+    trial_heartbeats,
+    trial_params,
+    trial_user_attributes,
+    trial_values,
+    trials,
+)
 from sqlalchemy import (
-    Column,
-    DateTime,
     Engine,
-    Float,
     Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
     and_,
     case,
     cast,
@@ -50,61 +54,6 @@ IMPORTANCE_SAMPLE = 200
 """Parameter importances use the newest this-many COMPLETE trials of a study."""
 MAX_BUCKETS = 200
 """Time buckets per study for trials/hour and best value over time (widened from 1 h)."""
-REFIT_SUFFIX = "-refit"
-PHASE1_SUFFIX = "-phase1"
-
-_md = MetaData()
-studies = Table("studies", _md, Column("study_id", Integer), Column("study_name", String))
-study_directions = Table(
-    "study_directions",
-    _md,
-    Column("study_id", Integer),
-    Column("objective", Integer),
-    Column("direction", String),
-)
-study_user_attributes = Table(
-    "study_user_attributes",
-    _md,
-    Column("study_id", Integer),
-    Column("key", String),
-    Column("value_json", Text),
-)
-trials = Table(
-    "trials",
-    _md,
-    Column("trial_id", Integer),
-    Column("number", Integer),
-    Column("study_id", Integer),
-    Column("state", String),
-    Column("datetime_start", DateTime),
-    Column("datetime_complete", DateTime),
-)
-trial_values = Table(
-    "trial_values",
-    _md,
-    Column("trial_id", Integer),
-    Column("objective", Integer),
-    Column("value", Float(precision=53)),
-    Column("value_type", String),
-)
-trial_params = Table(
-    "trial_params",
-    _md,
-    Column("trial_id", Integer),
-    Column("param_name", String),
-    Column("param_value", Float(precision=53)),
-    Column("distribution_json", Text),
-)
-trial_user_attributes = Table(
-    "trial_user_attributes",
-    _md,
-    Column("trial_id", Integer),
-    Column("key", String),
-    Column("value_json", Text),
-)
-trial_heartbeats = Table(
-    "trial_heartbeats", _md, Column("trial_id", Integer), Column("heartbeat", DateTime)
-)
 
 _REFIT_KEYS = (
     "source_trial_id",

@@ -35,12 +35,7 @@ from cappuccino_contracts.artifacts import (
     deployed_model_dir,
     trial_source_dir,
 )
-from sqlalchemy import Engine
-
-from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
-from cappuccino_runtime.deploy.atomic import replace_dir, sibling_temp_dir
-from cappuccino_runtime.errors import ConfigError, IdentityError, ValidationFailed
-from cappuccino_runtime.registry.manifests import (
+from cappuccino_contracts.manifests import (
     ARENA_FILE,
     ENSEMBLE_FILE,
     ArenaConfig,
@@ -49,6 +44,12 @@ from cappuccino_runtime.registry.manifests import (
     EnsembleManifest,
     ValidationStatus,
 )
+from cappuccino_contracts.naming import model_id, refit_study_name
+from sqlalchemy import Engine
+
+from cappuccino_runtime.artifacts import ArtifactStore, sha256_bytes
+from cappuccino_runtime.deploy.atomic import replace_dir, sibling_temp_dir
+from cappuccino_runtime.errors import ConfigError, IdentityError, ValidationFailed
 from cappuccino_runtime.registry.models import RegistryTrial
 from cappuccino_runtime.registry.queries import list_studies, top_trials
 from cappuccino_runtime.validation.files import locate
@@ -61,7 +62,6 @@ from cappuccino_runtime.validation.runner import (
 )
 
 __all__ = [
-    "REFIT_SUFFIX",
     "DeployKind",
     "DeployRefused",
     "DeployResult",
@@ -71,9 +71,6 @@ __all__ = [
     "deploy",
     "deploy_source",
 ]
-
-#: Refit agents of study S live in study S + REFIT_SUFFIX (training/refit.py).
-REFIT_SUFFIX = "-refit"
 
 DeployKind = Literal["arena", "ensemble"]
 
@@ -120,7 +117,7 @@ def check_dsr(trials: list[RegistryTrial], min_dsr: float, allow_low_dsr: bool) 
 
 def deploy_source(engine: Engine, study_name: str) -> str:
     """The study to deploy from: `S-refit` when it holds COMPLETE refit agents, else S."""
-    refit = f"{study_name}{REFIT_SUFFIX}"
+    refit = refit_study_name(study_name)
     if refit in list_studies(engine) and top_trials(engine, refit, 1):
         return refit
     return study_name
@@ -319,7 +316,7 @@ def deploy(
                 model_count=len(inspections),
                 models=[
                     ArenaModel(
-                        model_id=f"{study_name}:{ins.trial.trial_id}",
+                        model_id=model_id(study_name, ins.trial.trial_id),
                         trial_number=ins.trial.number,
                         trial_id=ins.trial.trial_id,
                         sharpe_value=ins.trial.value,

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cappuccino_contracts.artifacts import ModelSpec, TrialRecord
+from cappuccino_contracts.manifests import ARENA_FILE, ENSEMBLE_FILE, Manifest, read_manifest
 
 from cappuccino_runtime.errors import IdentityError
-from cappuccino_runtime.registry.manifests import ARENA_FILE, ENSEMBLE_FILE, Manifest, read_manifest
 from cappuccino_runtime.validation.deployment import expected_identity
 from cappuccino_runtime.validation.runner import is_deploy_dir_entry, resolve_entry_dir
 from cappuccino_runtime.validation.verify import verify_model

@@ -13,6 +13,15 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import ParamSpec, TypeVar
 
+from cappuccino_contracts.tables import (
+    ArenaRankingRow,
+    FeeRow,
+    FillRow,
+    OrderRow,
+    PortfolioRow,
+    PortfolioSnapshotRow,
+    PositionRow,
+)
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -33,10 +42,6 @@ from cappuccino_runtime.persistence.ledger import (
     apply_fill,
     new_book_token,
 )
-from cappuccino_runtime.persistence.orders import FeeRow, FillRow, OrderRow
-from cappuccino_runtime.persistence.portfolios import PortfolioRow, PositionRow
-from cappuccino_runtime.persistence.rankings import ArenaRankingRow
-from cappuccino_runtime.persistence.snapshots import PortfolioSnapshotRow
 
 __all__ = ["SqlLedger"]
 

@@ -1,20 +1,10 @@
-"""Model registry: top-N and lookups over Optuna's tables, and the deployment manifests."""
+"""Model registry: top-N and lookups over Optuna's tables (statements: cappuccino_contracts.registry).
+
+The deployment manifests are cappuccino_contracts.manifests; metadata.json is cappuccino_contracts.artifacts.
+"""
 
 from __future__ import annotations
 
-from cappuccino_runtime.registry.manifests import (
-    ARENA_FILE,
-    ENSEMBLE_FILE,
-    ArenaConfig,
-    ArenaModel,
-    DeployedModelEntry,
-    DsrGate,
-    EnsembleManifest,
-    Manifest,
-    ManifestError,
-    ValidationStatus,
-    read_manifest,
-)
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.registry.queries import (
     AmbiguousTrialNumber,
@@ -27,24 +17,13 @@ from cappuccino_runtime.registry.queries import (
 )
 
 __all__ = [
-    "ARENA_FILE",
-    "ENSEMBLE_FILE",
     "AmbiguousTrialNumber",
-    "ArenaConfig",
-    "ArenaModel",
-    "DeployedModelEntry",
-    "DsrGate",
-    "EnsembleManifest",
-    "Manifest",
-    "ManifestError",
     "RegistryTrial",
     "TrialRef",
-    "ValidationStatus",
     "connect",
     "find_by_number",
     "get_trial",
     "list_studies",
-    "read_manifest",
     "resolve_number",
     "top_trials",
 ]

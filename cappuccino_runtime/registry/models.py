@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cappuccino_contracts.artifacts import (
     ATTR_ARTIFACT_URI,
     ATTR_MODEL_SPEC,
@@ -13,6 +11,7 @@ from cappuccino_contracts.artifacts import (
     ModelNumbers,
     ModelSpec,
 )
+from cappuccino_contracts.registry import TrialRow
 from pydantic import BaseModel, ConfigDict, computed_field
 
 __all__ = ["RegistryTrial", "TrialRef"]
@@ -28,19 +27,8 @@ class TrialRef(BaseModel):
     number: int
 
 
-class RegistryTrial(BaseModel):
+class RegistryTrial(TrialRow):
     """One trial as stored in Optuna's tables, with the user attrs training records."""
-
-    model_config = ConfigDict(frozen=True)
-
-    study_name: str
-    trial_id: int
-    number: int
-    state: str
-    value: float | None
-    direction: str
-    params: dict[str, Any]
-    user_attrs: dict[str, Any]
 
     @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form: mypy rejects decorators over @property
     @property

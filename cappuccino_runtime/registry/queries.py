@@ -1,44 +1,23 @@
 """Registry queries over Optuna's tables: each question is answered by ONE SQL statement.
 
-`top_trials` ranks the COMPLETE trials of one study by value in the database (respecting the
-study's direction) and fetches the params and user attrs of just those N trials in the same
-statement, instead of loading every trial through `study.trials`. Works on SQLite and
-PostgreSQL through SQLAlchemy Core.
+The statements are cappuccino_contracts.registry's (the operator's selection runs the same
+ones); this module runs them on an engine, translates database errors into ours and answers
+with RegistryTrial.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Engine,
-    Select,
-    and_,
-    case,
-    create_engine,
-    literal,
-    literal_column,
-    null,
-    select,
-    union_all,
-)
+from cappuccino_contracts.registry import best_trials, fold, trials_by_id, with_attrs
+from cappuccino_contracts.tables import studies, trials
+from sqlalchemy import Engine, Select, create_engine, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from cappuccino_runtime.errors import ConfigError, IdentityError, StorageUnavailable
-from cappuccino_runtime.registry._params import decode_param, decode_user_attr
-from cappuccino_runtime.registry._schema import (
-    studies,
-    study_directions,
-    trial_params,
-    trial_user_attributes,
-    trial_values,
-    trials,
-)
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 
 __all__ = [
@@ -54,11 +33,6 @@ __all__ = [
 
 class AmbiguousTrialNumber(ConfigError):
     """A trial number was given without a study, or it names trials in several studies."""
-
-
-def _const(text: str) -> ColumnElement[Any]:
-    """A fixed SQL string literal (enum member names only; never user input)."""
-    return literal_column(f"'{text}'")
 
 
 def connect(url: str) -> Engine:
@@ -99,163 +73,8 @@ def _execute(engine: Engine, statement: Select[Any]) -> Sequence[Any]:
         raise _translate(e, engine.url.render_as_string(hide_password=True)) from e
 
 
-def _value_of(value: float | None, value_type: str | None) -> float | None:
-    if value_type == "INF_POS":
-        return math.inf
-    if value_type == "INF_NEG":
-        return -math.inf
-    return value
-
-
-def _base_select() -> Select[Any]:
-    """Trial identity, state, objective-0 value and the study's objective-0 direction."""
-    return (
-        select(
-            trials.c.trial_id,
-            trials.c.number,
-            trials.c.state,
-            studies.c.study_name,
-            trial_values.c.value,
-            trial_values.c.value_type,
-            study_directions.c.direction,
-        )
-        .select_from(trials)
-        .join(studies, studies.c.study_id == trials.c.study_id)
-        .join(
-            study_directions,
-            and_(
-                study_directions.c.study_id == trials.c.study_id,
-                study_directions.c.objective == 0,
-            ),
-        )
-        .outerjoin(
-            trial_values,
-            and_(trial_values.c.trial_id == trials.c.trial_id, trial_values.c.objective == 0),
-        )
-    )
-
-
-def _rank_keys(direction: ColumnElement[Any]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """(infinity class, signed value): ascending order puts the best trial first.
-
-    `direction` is the study's direction: a column, or a scalar subquery that the database
-    evaluates once per statement.
-    """
-    maximize = direction == _const("MAXIMIZE")
-    inf_class = case(
-        (trial_values.c.value_type == _const("FINITE"), 1),
-        (
-            and_(maximize, trial_values.c.value_type == _const("INF_POS")),
-            0,
-        ),
-        (
-            and_(~maximize, trial_values.c.value_type == _const("INF_NEG")),
-            0,
-        ),
-        else_=2,
-    )
-    signed = case((maximize, -trial_values.c.value), else_=trial_values.c.value)
-    return inf_class.label("rank_class"), signed.label("rank_value")
-
-
-def _ranked_study(study_name: str, n: int) -> Select[Any]:
-    """The N best COMPLETE trials of one study, with their rank keys.
-
-    The study id and direction are uncorrelated scalar subqueries (evaluated once), so the
-    only per-row work is the join of the study's trials with their values and a top-N sort.
-    """
-    study_id = (
-        select(studies.c.study_id).where(studies.c.study_name == study_name).scalar_subquery()
-    )
-    direction = (
-        select(study_directions.c.direction)
-        .where(study_directions.c.study_id == study_id, study_directions.c.objective == 0)
-        .scalar_subquery()
-    )
-    rank_class, rank_value = _rank_keys(direction)
-    return (
-        select(
-            trials.c.trial_id,
-            trials.c.number,
-            trials.c.state,
-            literal(study_name).label("study_name"),
-            trial_values.c.value,
-            trial_values.c.value_type,
-            direction.label("direction"),
-            rank_class,
-            rank_value,
-        )
-        .select_from(trials)
-        .join(
-            trial_values,
-            and_(trial_values.c.trial_id == trials.c.trial_id, trial_values.c.objective == 0),
-        )
-        .where(trials.c.study_id == study_id)
-        .where(trials.c.state == _const("COMPLETE"))
-        .order_by(rank_class, rank_value, trials.c.number, trials.c.trial_id)
-        .limit(n)
-    )
-
-
-def _with_attrs(core: Select[Any], order: bool) -> Select[Any]:
-    """Wraps a trial-selecting statement so params and user attrs come back in the same query."""
-    picked = core.cte("picked")
-    extra = union_all(
-        select(
-            trial_params.c.trial_id,
-            literal("p").label("kind"),
-            trial_params.c.param_name.label("key"),
-            trial_params.c.param_value.label("num"),
-            trial_params.c.distribution_json.label("text"),
-        ).where(trial_params.c.trial_id.in_(select(picked.c.trial_id))),
-        select(
-            trial_user_attributes.c.trial_id,
-            literal("u").label("kind"),
-            trial_user_attributes.c.key.label("key"),
-            null().label("num"),
-            trial_user_attributes.c.value_json.label("text"),
-        ).where(trial_user_attributes.c.trial_id.in_(select(picked.c.trial_id))),
-    ).subquery("extra")
-    statement = select(picked, extra.c.kind, extra.c.key, extra.c.num, extra.c.text).outerjoin(
-        extra, extra.c.trial_id == picked.c.trial_id
-    )
-    if order:
-        statement = statement.order_by(
-            picked.c.rank_class, picked.c.rank_value, picked.c.number, picked.c.trial_id
-        )
-    return statement
-
-
-def _assemble(rows: Sequence[Any]) -> list[RegistryTrial]:
-    """Folds the (trial x attribute) rows back into trials, keeping the query's order."""
-    order: list[int] = []
-    heads: dict[int, Any] = {}
-    params: dict[int, dict[str, Any]] = {}
-    attrs: dict[int, dict[str, Any]] = {}
-    for row in rows:
-        tid = int(row.trial_id)
-        if tid not in heads:
-            order.append(tid)
-            heads[tid] = row
-            params[tid] = {}
-            attrs[tid] = {}
-        if row.kind == "p":
-            params[tid][row.key] = decode_param(row.num, row.text)
-        elif row.kind == "u":
-            attrs[tid][row.key] = decode_user_attr(row.text)
-    return [
-        RegistryTrial(
-            study_name=heads[tid].study_name,
-            trial_id=tid,
-            number=int(heads[tid].number),
-            state=str(heads[tid].state),
-            value=_value_of(heads[tid].value, heads[tid].value_type),
-            direction=str(heads[tid].direction),
-            params=dict(sorted(params[tid].items())),
-            user_attrs=dict(sorted(attrs[tid].items())),
-        )
-        for tid in order
-    ]
+def _registry_trials(rows: Sequence[Any]) -> list[RegistryTrial]:
+    return fold(rows, RegistryTrial)
 
 
 def list_studies(engine: Engine) -> list[str]:
@@ -287,7 +106,7 @@ def top_trials(engine: Engine, study_name: str, n: int) -> list[RegistryTrial]:
     """
     if n < 1:
         raise ConfigError(f"--n/--top-n must be at least 1, got {n}.")
-    result = _assemble(_execute(engine, _with_attrs(_ranked_study(study_name, n), order=True)))
+    result = _registry_trials(_execute(engine, with_attrs(best_trials(study_name, n), order=True)))
     if not result:
         _require_study(engine, study_name)
     return result
@@ -295,9 +114,7 @@ def top_trials(engine: Engine, study_name: str, n: int) -> list[RegistryTrial]:
 
 def get_trial(engine: Engine, trial_id: int) -> RegistryTrial:
     """One trial by its global id (the primary key of Optuna's `trials` table)."""
-    rank_class, rank_value = _rank_keys(study_directions.c.direction)
-    core = _base_select().add_columns(rank_class, rank_value).where(trials.c.trial_id == trial_id)
-    found = _assemble(_execute(engine, _with_attrs(core, order=False)))
+    found = _registry_trials(_execute(engine, with_attrs(trials_by_id([trial_id]), order=False)))
     if not found:
         raise ConfigError(
             f"No trial with trial_id {trial_id} exists in this storage; list candidates with "

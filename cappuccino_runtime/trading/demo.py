@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from cappuccino_contracts.artifacts import ExecutionSpec
+from cappuccino_contracts.naming import LOCAL_NAMESPACE, member_portfolio_id, portfolio_id
 
 from cappuccino_runtime.env.config import EnvConfig
 from cappuccino_runtime.env.evaluation import buy_and_hold_equity
@@ -192,13 +193,15 @@ def demo_stage(
     data = held_out.select(arena_bank.symbols)
     rules = arena_bank.slots[0].spec.execution  # the models' frozen execution rule
     config = TraderConfig()
-    arena_id = f"local/{getattr(arena_manifest, 'arena_name', 'arena')}"
+    arena_id = portfolio_id(LOCAL_NAMESPACE, getattr(arena_manifest, "arena_name", "arena"))
 
     def broker() -> ReplayBroker:
         return ReplayBroker(data, start=first, fee_rate=rules.fee_rate, slippage=rules.slippage)
 
     arena_books = [
-        BookPlan(f"{arena_id}/{s.study_name}:{s.trial_id}", (i,), s.study_name, s.trial_id)
+        BookPlan(
+            member_portfolio_id(arena_id, s.study_name, s.trial_id), (i,), s.study_name, s.trial_id
+        )
         for i, s in enumerate(arena_bank.slots)
     ]
     arena_ledger: Ledger = ledger if ledger is not None else InMemoryLedger()

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 from cappuccino_contracts.artifacts import ModelSpec
+from cappuccino_contracts.naming import model_id
 
 from cappuccino_runtime.agent.networks import Actor
 from cappuccino_runtime.errors import ConfigError
@@ -27,7 +28,7 @@ class ModelSlot:
 
     @property
     def model_id(self) -> str:
-        return f"{self.study_name}:{self.trial_id}"
+        return model_id(self.study_name, self.trial_id)
 
 
 class ModelBank:

@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+from cappuccino_contracts.manifests import ArenaConfig, EnsembleManifest, Manifest
+from cappuccino_contracts.naming import LOCAL_NAMESPACE, member_portfolio_id, portfolio_id
 from sqlalchemy import Engine
 
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import PortfolioLock, SqlLedger, make_engine, upgrade
-from cappuccino_runtime.registry.manifests import ArenaConfig, EnsembleManifest, Manifest
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
@@ -74,8 +75,9 @@ class RunOptions:
 
 def load_bank(manifest: Path, artifacts: str | None) -> tuple[Manifest, ModelBank]:
     """The manifest and its models, identity and checksums verified by the deploy loader."""
+    from cappuccino_contracts.manifests import read_manifest
+
     from cappuccino_runtime.deploy.loader import load_deployed_models
-    from cappuccino_runtime.registry.manifests import read_manifest
 
     loaded = load_deployed_models(manifest, artifacts)
     slots = [ModelSlot(m.study_name, m.trial_id, m.sha256, m.spec, m.actor) for m in loaded]
@@ -145,7 +147,9 @@ def _books(kind: str, manifest: object, bank: ModelBank, root_id: str) -> list[B
     if kind == "ensemble":
         return [BookPlan(root_id, tuple(range(len(bank.slots))))]
     return [
-        BookPlan(f"{root_id}/{s.study_name}:{s.trial_id}", (i,), s.study_name, s.trial_id)
+        BookPlan(
+            member_portfolio_id(root_id, s.study_name, s.trial_id), (i,), s.study_name, s.trial_id
+        )
         for i, s in enumerate(bank.slots)
     ]
 
@@ -246,7 +250,7 @@ def run_deployment(opts: RunOptions, settings: Settings | None = None) -> Trader
     _check_market(manifest, bank)
     config = trader_config(opts, manifest)
     name = getattr(manifest, "arena_name", None) or opts.manifest.resolve().parent.name
-    root_id = opts.portfolio_id or manifest.portfolio_id or f"local/{name}"
+    root_id = opts.portfolio_id or manifest.portfolio_id or portfolio_id(LOCAL_NAMESPACE, name)
     books = _books(opts.kind, manifest, bank, root_id)
     broker = (
         _replay_broker(bank, opts, settings, config.slippage_bps)

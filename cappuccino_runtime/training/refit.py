@@ -25,6 +25,7 @@ from typing import Any
 
 import optuna
 from cappuccino_contracts.artifacts import ACTOR_FILE, CRITIC_FILE, RETURNS_FILE, TrialRecord
+from cappuccino_contracts.naming import refit_study_name
 from optuna.trial import FrozenTrial, TrialState
 
 from cappuccino_runtime.agent.networks import state_dict_bytes
@@ -54,16 +55,9 @@ from cappuccino_runtime.training.runner import CONFIG_ATTR, check_data
 from cappuccino_runtime.training.two_phase import calendar_horizons
 from cappuccino_runtime.training.worker import create_study, open_storage, trial_value
 
-__all__ = ["REFIT_SUFFIX", "RefitOptions", "RefitResult", "refit_study_name", "run_refit"]
+__all__ = ["RefitOptions", "RefitResult", "run_refit"]
 
 logger = logging.getLogger(__name__)
-
-REFIT_SUFFIX = "-refit"
-
-
-def refit_study_name(study: str) -> str:
-    """`S-refit`: the study holding S's refit agents."""
-    return f"{study}{REFIT_SUFFIX}"
 
 
 @dataclass(frozen=True, kw_only=True)

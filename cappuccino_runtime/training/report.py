@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 import optuna
 from cappuccino_contracts.artifacts import RETURNS_FILE
+from cappuccino_contracts.naming import PHASE1_SUFFIX
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
@@ -35,7 +36,6 @@ from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.plan import EvaluationPlan
-from cappuccino_runtime.training.two_phase import PHASE1_SUFFIX
 from cappuccino_runtime.training.worker import trial_value
 
 __all__ = [

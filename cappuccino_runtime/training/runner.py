@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import optuna
+from cappuccino_contracts.naming import phase1_study_name
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
@@ -25,7 +26,6 @@ from cappuccino_runtime.training.options import CommonOptions, load_selected_mar
 from cappuccino_runtime.training.plan import PLAN_ATTR, EvaluationPlan
 from cappuccino_runtime.training.search_space import SearchSpace
 from cappuccino_runtime.training.two_phase import (
-    PHASE1_SUFFIX,
     Phase,
     load_winner,
     phase1_space,
@@ -149,7 +149,7 @@ def study_plan(
     if plan is None and phase == "phase2":
         name = study.study_name
         try:
-            phase1 = optuna.load_study(study_name=f"{name}{PHASE1_SUFFIX}", storage=study._storage)
+            phase1 = optuna.load_study(study_name=phase1_study_name(name), storage=study._storage)
         except KeyError:
             phase1 = None
         plan = read_plan(phase1) if phase1 is not None else None

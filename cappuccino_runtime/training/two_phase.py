@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import optuna
+from cappuccino_contracts.naming import phase1_study_name
 from optuna.trial import FrozenTrial, TrialState
 from pydantic import BaseModel, ConfigDict
 
@@ -54,7 +55,6 @@ from cappuccino_runtime.training.search_space import (
 )
 
 __all__ = [
-    "PHASE1_SUFFIX",
     "WINNER_ATTR",
     "WINNER_FILE",
     "Phase",
@@ -72,7 +72,6 @@ __all__ = [
 ]
 
 Phase = Literal["full", "phase1", "phase2"]
-PHASE1_SUFFIX = "-phase1"
 WINNER_ATTR = "phase1_winner"
 WINNER_FILE = "phase1_winner.json"
 
@@ -81,7 +80,7 @@ def study_name_for(name: str, phase: Phase) -> str:
     """The study a phase runs in: NAME-phase1 for phase 1, NAME otherwise."""
     if phase not in ("full", "phase1", "phase2"):
         raise ConfigError(f"--phase must be full, phase1 or phase2, got {phase!r}.")
-    return f"{name}{PHASE1_SUFFIX}" if phase == "phase1" else name
+    return phase1_study_name(name) if phase == "phase1" else name
 
 
 class Phase1Winner(BaseModel):
@@ -318,7 +317,7 @@ def winner_callback(artifact_root: str) -> Callable[[optuna.Study, FrozenTrial],
 
 def load_winner(storage: optuna.storages.BaseStorage, name: str) -> Phase1Winner:
     """Reads the phase-1 winner stored on study NAME-phase1."""
-    phase1 = f"{name}{PHASE1_SUFFIX}"
+    phase1 = phase1_study_name(name)
     try:
         study = optuna.load_study(study_name=phase1, storage=storage)
     except KeyError:

@@ -138,11 +138,7 @@ def check_db_identity(
             message=f"trial_id {expected.trial_id} does not exist in the database.",
             fix="the manifest names a deleted trial; rebuild it with `cappuccino deploy`.",
         )
-    found = ModelIdentity(study_name=db.study_name, trial_id=db.trial_id, number=db.number)
-    asked = ModelIdentity(
-        study_name=expected.study_name, trial_id=expected.trial_id, number=expected.number
-    )
-    problems = identity_mismatches(found, asked, "manifest")
+    problems = identity_mismatches(ModelIdentity.of(db), ModelIdentity.of(expected), "manifest")
     if not same_value(db.value, value):
         problems.append(f"value {db.value} (manifest: {value})")
     if problems:
@@ -163,13 +159,7 @@ def check_db_identity(
 
 def _record_mismatches(record: TrialRecord, trial: RegistryTrial) -> list[str]:
     """What trial.json says differently from the database (empty: they agree)."""
-    found = ModelIdentity(
-        study_name=record.study_name, trial_id=record.trial_id, number=record.number
-    )
-    expected = ModelIdentity(
-        study_name=trial.study_name, trial_id=trial.trial_id, number=trial.number
-    )
-    problems = identity_mismatches(found, expected, "database")
+    problems = identity_mismatches(ModelIdentity.of(record), ModelIdentity.of(trial), "database")
     if not same_value(record.value, trial.value):
         problems.append(f"value {record.value} (database: {trial.value})")
     if diff := _same_params(record.params, trial.params):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import fsspec
 from cappuccino_contracts.artifacts import ModelIdentity, TrialRecord
+from cappuccino_contracts.manifests import DeployedModelEntry
 
-from cappuccino_runtime.registry.manifests import DeployedModelEntry
 from cappuccino_runtime.validation.checks import subject_of
 from cappuccino_runtime.validation.report import Checkpoint, CheckResult
 from cappuccino_runtime.validation.verify import Rejection, verify_files

@@ -20,17 +20,17 @@ from cappuccino_contracts.artifacts import (
     TrialRecord,
     read_trial_json,
 )
-from fsspec.core import url_to_fs
-from sqlalchemy import Engine
-
-from cappuccino_runtime.artifacts import ArtifactStore
-from cappuccino_runtime.errors import ConfigError
-from cappuccino_runtime.registry.manifests import (
+from cappuccino_contracts.manifests import (
     ARENA_FILE,
     ENSEMBLE_FILE,
     ManifestError,
     read_manifest,
 )
+from fsspec.core import url_to_fs
+from sqlalchemy import Engine
+
+from cappuccino_runtime.artifacts import ArtifactStore
+from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.registry.models import RegistryTrial, TrialRef
 from cappuccino_runtime.registry.queries import find_by_number, get_trial, top_trials
 from cappuccino_runtime.validation.checks import (

@@ -145,12 +145,6 @@ def _checksum_problems(
     return [c for c in clauses if c is not None]
 
 
-def _who(record: TrialRecord) -> ModelIdentity:
-    return ModelIdentity(
-        study_name=record.study_name, trial_id=record.trial_id, number=record.number
-    )
-
-
 def verify_files(
     fs: fsspec.AbstractFileSystem,
     model_dir: str,
@@ -182,7 +176,8 @@ def verify_files(
     except ArtifactFileError as e:
         return refuse(f"{e.problem} A deployed model must carry its trial.json.", identity=False)
     problems = [
-        f"trial.json names {p}" for p in identity_mismatches(_who(record), expected, "manifest")
+        f"trial.json names {p}"
+        for p in identity_mismatches(ModelIdentity.of(record), expected, "manifest")
     ]
     try:
         actor = file_sha256(fs, model_dir, ACTOR_FILE, bounds.max_bytes)
@@ -200,7 +195,7 @@ def verify_files(
             problems += _metadata_problems(meta, expected, actor, critic)
     if problems:
         head = (
-            f"{url} holds {_who(record).describe()}, not the model the manifest names "
+            f"{url} holds {ModelIdentity.of(record).describe()}, not the model the manifest names "
             f"({expected.describe()})"
             if (record.study_name, record.trial_id) != (expected.study_name, expected.trial_id)
             else f"{url} is not the model the manifest names ({expected.describe()})"

@@ -23,6 +23,8 @@ from typing import Any, Final, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from cappuccino_contracts.errors import describe_validation_error
+
 __all__ = [
     "ACTOR_FILE",
     "ATTR_ARTIFACT_URI",
@@ -302,6 +304,15 @@ class ModelMetadata(BaseModel):
     """this model's own numbers (sharpe_value is numbers.sharpe)"""
 
 
+class _Named(Protocol):
+    @property
+    def study_name(self) -> str: ...
+    @property
+    def trial_id(self) -> int: ...
+    @property
+    def number(self) -> int: ...
+
+
 class ModelIdentity(BaseModel):
     """Who a model is: (study_name, trial_id), the number for display, its actor's sha256."""
 
@@ -311,6 +322,11 @@ class ModelIdentity(BaseModel):
     trial_id: int
     number: int | None = None
     sha256: str | None = None
+
+    @classmethod
+    def of(cls, model: _Named) -> ModelIdentity:
+        """The identity of anything that names a trial (a TrialRecord, a registry trial...)."""
+        return cls(study_name=model.study_name, trial_id=model.trial_id, number=model.number)
 
     def describe(self) -> str:
         """`study 'S' trial_id 7 #3`: how messages name a model."""
@@ -395,23 +411,6 @@ _TRIAL_HINT = (
 _METADATA_HINT = "Rebuild the deployment with `cappuccino deploy arena|ensemble`."
 
 
-def _problem(e: ValidationError) -> str:
-    """The first problem of a validation error as one clause naming the key."""
-    errors = e.errors()
-    first = errors[0]
-    key = ".".join(str(x) for x in first["loc"])
-    if first["type"] == "extra_forbidden":
-        what = f"unknown key {key!r}"
-    elif first["type"] == "missing":
-        what = f"missing key {key!r}"
-    elif key:
-        what = f"key {key!r}: {first['msg']}"
-    else:
-        what = str(first["msg"])
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    return " ".join(f"{what}{more}".split())
-
-
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -420,7 +419,8 @@ def _parse(model: type[_M], data: bytes, where: str, hint: str) -> _M:
         return model.model_validate_json(data)
     except ValidationError as e:
         raise ArtifactFileError(
-            f"{where} is not a valid {posixpath.basename(where)}: {_problem(e)}.", hint
+            f"{where} is not a valid {posixpath.basename(where)}: {describe_validation_error(e)}.",
+            hint,
         ) from e
 
 

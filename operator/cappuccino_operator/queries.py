@@ -1,5 +1,6 @@
-"""Plain SQL the operator runs: Optuna's tables (studies, trials, trial_values,
-trial_user_attributes, study_directions) and the trading tables of docs/CONTRACTS.md.
+"""The SQL the operator runs: Optuna's tables and the trading tables, both declared once in
+cappuccino_contracts.tables; the best-trials selection is cappuccino_contracts.registry's (the
+runtime's `cappuccino models top` runs the same statement).
 
 Read-only; each function takes an open Connection so callers own retries and errors.
 """
@@ -13,7 +14,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cappuccino_contracts.artifacts import ATTR_ARTIFACT_URI, ATTR_SHA256_ACTOR, ATTR_TIMEFRAME
-from sqlalchemy import Connection, text
+from cappuccino_contracts.registry import (
+    TrialRow,
+    best_trials,
+    enum_value,
+    fold,
+    trial_value,
+    trials_by_id,
+    with_attrs,
+)
+from cappuccino_contracts.tables import (
+    ArenaRankingRow,
+    PortfolioSnapshotRow,
+    studies,
+    study_user_attributes,
+    trial_user_attributes,
+    trials,
+)
+from sqlalchemy import Connection, and_, func, select
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from cappuccino_operator.errors import SelectionError
@@ -58,70 +76,33 @@ class StudySummary:
         return sum(self.counts.get(k, 0) for k in ("complete", "pruned"))
 
 
-def _value(value: float | None, value_type: str | None) -> float | None:
-    if value_type == "INF_POS":
-        return math.inf
-    if value_type == "INF_NEG":
-        return -math.inf
-    return value
-
-
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
-
-
-_BEST_TEMPLATE = """
-SELECT t.trial_id, t.number, v.value, v.value_type
-FROM trials t
-JOIN studies s ON s.study_id = t.study_id
-JOIN study_directions d ON d.study_id = t.study_id AND d.objective = 0
-JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0
-WHERE s.study_name = :study AND t.state = 'COMPLETE'
-  {min_filter}
-ORDER BY
-  CASE WHEN v.value_type = 'FINITE' THEN 1
-       WHEN d.direction = 'MAXIMIZE' AND v.value_type = 'INF_POS' THEN 0
-       WHEN d.direction = 'MINIMIZE' AND v.value_type = 'INF_NEG' THEN 0
-       ELSE 2 END,
-  CASE WHEN d.direction = 'MAXIMIZE' THEN -v.value ELSE v.value END,
-  t.trial_id
-LIMIT :n
-"""
-
-
-def _best_sql(min_value: float | None) -> str:
-    return _BEST_TEMPLATE.format(
-        min_filter="" if min_value is None else "AND v.value >= :min_value"
-    )
 
 
 def study_summary(conn: Connection, study_name: str) -> StudySummary | None:
     """Counts and best trial of `study_name`, or None when the study does not exist."""
     found = conn.execute(
-        text("SELECT study_id FROM studies WHERE study_name = :study"), {"study": study_name}
+        select(studies.c.study_id).where(studies.c.study_name == study_name)
     ).first()
     if found is None:
         return None
     rows = conn.execute(
-        text("SELECT state, count(*) FROM trials WHERE study_id = :sid GROUP BY state"),
-        {"sid": found[0]},
+        select(trials.c.state, func.count())
+        .where(trials.c.study_id == found[0])
+        .group_by(trials.c.state)
     ).all()
     counts = {_STATES.get(str(state), str(state).lower()): int(n) for state, n in rows}
-    best = conn.execute(text(_best_sql(None)), {"study": study_name, "n": 1}).first()
+    best = conn.execute(best_trials(study_name, 1)).first()
     if best is None:
         return StudySummary(study_name, counts)
     return StudySummary(
         study_name,
         counts,
-        best_value=_finite(_value(best[2], best[3])),
-        best_trial_id=int(best[0]),
-        best_trial_number=int(best[1]),
+        best_value=_finite(trial_value(best.value, best.value_type)),
+        best_trial_id=int(best.trial_id),
+        best_trial_number=int(best.number),
     )
-
-
-def _int_list(ids: Sequence[int]) -> str:
-    """Inline integer list for IN (...): ints only, so nothing user-typed reaches the SQL."""
-    return ",".join(str(int(i)) for i in ids)
 
 
 # Identity attrs plus the model's own numbers (contract 1) copied into manifests when known.
@@ -134,24 +115,8 @@ MODEL_NUMBERS = (
     "psr",
     "hyperparameter_score",
 )
+REPORT_ATTR = "report"
 _MODEL_ATTRS = (ATTR_SHA256_ACTOR, ATTR_ARTIFACT_URI, ATTR_TIMEFRAME, *MODEL_NUMBERS)
-
-
-def _attrs(conn: Connection, trial_ids: Sequence[int]) -> dict[int, dict[str, object]]:
-    out: dict[int, dict[str, object]] = {t: {} for t in trial_ids}
-    if not trial_ids:
-        return out
-    rows = conn.execute(
-        text(
-            "SELECT trial_id, key, value_json FROM trial_user_attributes "
-            f"WHERE trial_id IN ({_int_list(trial_ids)}) "
-            f"AND key IN ({', '.join(repr(k) for k in _MODEL_ATTRS)})"
-        )
-    ).all()
-    for trial_id, key, value_json in rows:
-        if trial_id in out:
-            out[trial_id][key] = json.loads(value_json)
-    return out
 
 
 def select_trials(
@@ -174,71 +139,74 @@ def select_trials(
     if (top_n is None) == (not trial_ids):
         raise SelectionError("Give exactly one of top_n or trial_ids.")
     if top_n is not None:
-        rows = conn.execute(
-            text(_best_sql(min_value)), {"study": study_name, "n": top_n, "min_value": min_value}
-        ).all()
+        core = best_trials(study_name, top_n, min_value=min_value)
+        rows = fold(
+            conn.execute(with_attrs(core, order=True, params=False, attr_keys=_MODEL_ATTRS)),
+            TrialRow,
+        )
         if len(rows) < top_n:
             floor = "" if min_value is None else f" with value >= {min_value}"
             raise SelectionError(
                 f"Study {study_name!r} has {len(rows)} COMPLETE trials{floor}; topN asks for {top_n}."
             )
     else:
-        ids = list(dict.fromkeys(int(i) for i in trial_ids or ()))
-        found = conn.execute(
-            text(
-                "SELECT t.trial_id, t.number, v.value, v.value_type, t.state, s.study_name "
-                "FROM trials t JOIN studies s ON s.study_id = t.study_id "
-                "LEFT JOIN trial_values v ON v.trial_id = t.trial_id AND v.objective = 0 "
-                f"WHERE t.trial_id IN ({_int_list(ids)})"
-            )
-        ).all()
-        by_id = {int(r[0]): r for r in found}
-        bad = [
-            f"{i} ({'missing' if i not in by_id else f'{by_id[i][4]} in study {by_id[i][5]!r}'})"
-            for i in ids
-            if i not in by_id or by_id[i][4] != "COMPLETE" or by_id[i][5] != study_name
-        ]
-        if bad:
-            raise SelectionError(
-                f"trialIds must be COMPLETE trials of study {study_name!r}; these are not: "
-                + ", ".join(bad)
-                + "."
-            )
-        rows = [by_id[i] for i in ids]
-    attrs = _attrs(conn, [int(r[0]) for r in rows])
-    no_sha = [int(r[0]) for r in rows if not attrs[int(r[0])].get("sha256_actor")]
+        rows = _explicit_trials(conn, study_name, trial_ids or ())
+    no_sha = [r.trial_id for r in rows if not r.user_attrs.get(ATTR_SHA256_ACTOR)]
     if no_sha:
         raise SelectionError(
             f"Trials {no_sha} of study {study_name!r} have no sha256_actor user attr, so their "
             "weights cannot be checked; they were not written by `cappuccino train`."
         )
-    trials = tuple(
-        SelectedTrial(
-            trial_id=int(r[0]),
-            number=int(r[1]),
-            value=_finite(_value(r[2], r[3])),
-            sha256=str(attrs[int(r[0])]["sha256_actor"]),
-            artifact_uri=str(attrs[int(r[0])]["artifact_uri"])
-            if attrs[int(r[0])].get("artifact_uri")
-            else None,
-            timeframe=str(attrs[int(r[0])].get("timeframe") or default_timeframe),
-            numbers={k: attrs[int(r[0])][k] for k in MODEL_NUMBERS if k in attrs[int(r[0])]},
-        )
-        for r in rows
+    return Selection(
+        study_name=study_name, trials=tuple(_selected(r, default_timeframe) for r in rows)
     )
-    return Selection(study_name=study_name, trials=trials)
+
+
+def _explicit_trials(conn: Connection, study_name: str, trial_ids: Sequence[int]) -> list[TrialRow]:
+    """The given trials in the given order; each must be a COMPLETE trial of `study_name`."""
+    ids = list(dict.fromkeys(int(i) for i in trial_ids))
+    core = trials_by_id(ids)
+    by_id = {
+        r.trial_id: r
+        for r in fold(
+            conn.execute(with_attrs(core, order=False, params=False, attr_keys=_MODEL_ATTRS)),
+            TrialRow,
+        )
+    }
+    bad = [
+        f"{i} ({'missing' if i not in by_id else f'{by_id[i].state} in study {by_id[i].study_name!r}'})"
+        for i in ids
+        if i not in by_id or by_id[i].state != "COMPLETE" or by_id[i].study_name != study_name
+    ]
+    if bad:
+        raise SelectionError(
+            f"trialIds must be COMPLETE trials of study {study_name!r}; these are not: "
+            + ", ".join(bad)
+            + "."
+        )
+    return [by_id[i] for i in ids]
+
+
+def _selected(r: TrialRow, default_timeframe: str) -> SelectedTrial:
+    a = r.user_attrs
+    return SelectedTrial(
+        trial_id=r.trial_id,
+        number=r.number,
+        value=_finite(r.value),
+        sha256=str(a[ATTR_SHA256_ACTOR]),
+        artifact_uri=str(a[ATTR_ARTIFACT_URI]) if a.get(ATTR_ARTIFACT_URI) else None,
+        timeframe=str(a.get(ATTR_TIMEFRAME) or default_timeframe),
+        numbers={k: a[k] for k in MODEL_NUMBERS if k in a},
+    )
 
 
 def study_report(conn: Connection, study_name: str) -> dict[str, Any] | None:
     """The study user attr `report` (contract 2: PBO, DSR, ... by `cappuccino study report`),
     or None when it was not computed."""
     row = conn.execute(
-        text(
-            "SELECT a.value_json FROM study_user_attributes a "
-            "JOIN studies s ON s.study_id = a.study_id "
-            "WHERE s.study_name = :study AND a.key = 'report'"
-        ),
-        {"study": study_name},
+        select(study_user_attributes.c.value_json)
+        .join(studies, studies.c.study_id == study_user_attributes.c.study_id)
+        .where(studies.c.study_name == study_name, study_user_attributes.c.key == REPORT_ATTR)
     ).first()
     if row is None:
         return None
@@ -252,11 +220,10 @@ def study_report(conn: Connection, study_name: str) -> dict[str, Any] | None:
 def complete_count(conn: Connection, study_name: str) -> int:
     """COMPLETE trials of a study (0 when it does not exist)."""
     row = conn.execute(
-        text(
-            "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
-            "WHERE s.study_name = :study AND t.state = 'COMPLETE'"
-        ),
-        {"study": study_name},
+        select(func.count())
+        .select_from(trials)
+        .join(studies, studies.c.study_id == trials.c.study_id)
+        .where(studies.c.study_name == study_name, trials.c.state == enum_value("COMPLETE"))
     ).first()
     return int(row[0]) if row else 0
 
@@ -266,14 +233,19 @@ def sweep_failures(conn: Connection, study_name: str, sweep: str) -> int:
     (user attrs `sweep` and `fail_reason`, set by the worker while the trial ran). Trials a
     stale heartbeat failed (suspend, preemption, a killed pod) and other sweeps' trials do not
     count."""
+    w = trial_user_attributes.alias("w")
+    f = trial_user_attributes.alias("f")
     row = conn.execute(
-        text(
-            "SELECT count(*) FROM trials t JOIN studies s ON s.study_id = t.study_id "
-            "JOIN trial_user_attributes w ON w.trial_id = t.trial_id AND w.key = 'sweep' "
-            "JOIN trial_user_attributes f ON f.trial_id = t.trial_id AND f.key = 'fail_reason' "
-            "WHERE s.study_name = :study AND t.state = 'FAIL' AND w.value_json = :sweep"
-        ),
-        {"study": study_name, "sweep": json.dumps(sweep)},
+        select(func.count())
+        .select_from(trials)
+        .join(studies, studies.c.study_id == trials.c.study_id)
+        .join(w, and_(w.c.trial_id == trials.c.trial_id, w.c.key == "sweep"))
+        .join(f, and_(f.c.trial_id == trials.c.trial_id, f.c.key == "fail_reason"))
+        .where(
+            studies.c.study_name == study_name,
+            trials.c.state == enum_value("FAIL"),
+            w.c.value_json == json.dumps(sweep),
+        )
     ).first()
     return int(row[0]) if row else 0
 
@@ -303,13 +275,12 @@ def arena_leader(conn: Connection, arena_id: str) -> ArenaLeader | None:
     """The current leader from `arena_rankings` (rows of the newest ts), or None when the
     trader has written no ranking yet (or its tables do not exist yet)."""
     try:
+        r = ArenaRankingRow.__table__.c
+        newest = select(func.max(r.ts)).where(r.arena_id == arena_id).scalar_subquery()
         rows = conn.execute(
-            text(
-                "SELECT trial_id, study_name, sharpe, rank, promoted, ts FROM arena_rankings "
-                "WHERE arena_id = :a AND ts = (SELECT max(ts) FROM arena_rankings WHERE arena_id = :a) "
-                "ORDER BY rank"
-            ),
-            {"a": arena_id},
+            select(r.trial_id, r.study_name, r.sharpe, r.rank, r.promoted, r.ts)
+            .where(r.arena_id == arena_id, r.ts == newest)
+            .order_by(r.rank)
         ).all()
     except DBAPIError as e:
         if _missing_table(e):
@@ -332,12 +303,12 @@ def arena_leader(conn: Connection, arena_id: str) -> ArenaLeader | None:
 def portfolio_equity(conn: Connection, portfolio_id: str) -> PortfolioEquity | None:
     """Newest `portfolio_snapshots` row of one portfolio, or None."""
     try:
+        p = PortfolioSnapshotRow.__table__.c
         row = conn.execute(
-            text(
-                "SELECT equity, ts FROM portfolio_snapshots WHERE portfolio_id = :p "
-                "ORDER BY ts DESC LIMIT 1"
-            ),
-            {"p": portfolio_id},
+            select(p.equity, p.ts)
+            .where(p.portfolio_id == portfolio_id)
+            .order_by(p.ts.desc())
+            .limit(1)
         ).first()
     except DBAPIError as e:
         if _missing_table(e):

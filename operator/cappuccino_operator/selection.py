@@ -1,6 +1,6 @@
 """A frozen model selection and the manifests built from it (the registry's JSON shapes).
 
-The shapes follow cappuccino_runtime.registry.manifests (EnsembleManifest, ArenaConfig), so the
+The shapes are cappuccino_contracts.manifests (EnsembleManifest, ArenaConfig), so the
 trader's `cappuccino validate --manifest` init container reads what the operator froze.
 Every model carries study_name, trial_id and the sha256 of its actor weights (the one rule of
 identity); `number` is for display only.
@@ -14,10 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cappuccino_contracts.artifacts import trial_dir_name
+from cappuccino_contracts.naming import model_id
 
 __all__ = [
-    "ARENA_FILE",
-    "ENSEMBLE_FILE",
     "SelectedTrial",
     "Selection",
     "arena_config",
@@ -29,8 +28,6 @@ __all__ = [
     "selection_from_document",
 ]
 
-ENSEMBLE_FILE = "ensemble_manifest.json"
-ARENA_FILE = "arena_config.json"
 CREATED_BY = "cappuccino-operator"
 
 
@@ -99,7 +96,7 @@ def arena_config(
         "model_count": len(sel.trials),
         "models": [
             {
-                "model_id": f"{sel.study_name}:{x.trial_id}",
+                "model_id": model_id(sel.study_name, x.trial_id),
                 "trial_number": x.number,
                 "trial_id": x.trial_id,
                 "sharpe_value": x.value,

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-from sqlalchemy import Connection, Engine, create_engine, text
+from cappuccino_contracts.tables import studies, study_system_attributes
+from sqlalchemy import Connection, Engine, create_engine, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from cappuccino_operator.errors import StorageUnavailable, StudyOwnedElsewhere
@@ -46,13 +47,11 @@ def check_owner(study_name: str, owner: str | None, namespace: str) -> None:
 
 def study_owner(conn: Connection, study_name: str) -> str | None:
     """The namespace that claimed the study (OWNER_ATTR), None when unclaimed or missing."""
+    attrs = study_system_attributes
     row = conn.execute(
-        text(
-            "SELECT a.value_json FROM study_system_attributes a "
-            "JOIN studies s ON s.study_id = a.study_id "
-            "WHERE s.study_name = :study AND a.key = :key"
-        ),
-        {"study": study_name, "key": OWNER_ATTR},
+        select(attrs.c.value_json)
+        .join(studies, studies.c.study_id == attrs.c.study_id)
+        .where(studies.c.study_name == study_name, attrs.c.key == OWNER_ATTR)
     ).first()
     return None if row is None else str(json.loads(row[0]))
 

@@ -2,7 +2,7 @@
 
 - seed_trials: COMPLETE (or FAIL) trials with the identity user attrs the registry writes.
 - write_ranking / write_snapshot: rows in the trading tables the status timers read
-  (only the columns docs/CONTRACTS.md promises; the runtime owns the full schema).
+  (cappuccino_contracts.tables, the one definition the runtime's ledger writes too).
 """
 
 from __future__ import annotations
@@ -10,9 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Literal
 
-from sqlalchemy import create_engine, text
+from cappuccino_contracts.naming import member_portfolio_id
+from cappuccino_contracts.tables import ArenaRankingRow, Base, PortfolioSnapshotRow
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
 
 __all__ = ["seed_trials", "write_ranking", "write_report", "write_snapshot"]
 
@@ -76,11 +80,14 @@ def write_report(storage_url: str, study_name: str, report: dict[str, object]) -
     study.set_user_attr("report", report)
 
 
-_RANKINGS = """CREATE TABLE IF NOT EXISTS arena_rankings (
-  arena_id VARCHAR(255), ts TIMESTAMP WITH TIME ZONE, portfolio_id VARCHAR(512),
-  study_name VARCHAR(512), trial_id INTEGER, rank INTEGER, sharpe NUMERIC, promoted BOOLEAN)"""
-_SNAPSHOTS = """CREATE TABLE IF NOT EXISTS portfolio_snapshots (
-  portfolio_id VARCHAR(512), ts TIMESTAMP WITH TIME ZONE, equity NUMERIC, cash NUMERIC)"""
+def _engine_with_tables(url: str) -> Engine:
+    """An engine on `url` with the two tables the status timers read (cappuccino_contracts.
+    tables, as the runtime's migrations create them) present."""
+    engine = create_engine(url)
+    tables = Base.metadata.tables
+    wanted = (ArenaRankingRow.__tablename__, PortfolioSnapshotRow.__tablename__)
+    Base.metadata.create_all(engine, tables=[tables[name] for name in wanted])
+    return engine
 
 
 def write_ranking(
@@ -88,33 +95,36 @@ def write_ranking(
 ) -> None:
     """One ranking (trial_id, sharpe), best first, at the current time."""
     now = datetime.now(UTC)
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(_RANKINGS))
-        for rank, (trial_id, sharpe) in enumerate(ranking, start=1):
-            conn.execute(
-                text("INSERT INTO arena_rankings VALUES (:a, :ts, :p, :s, :t, :r, :sh, :pr)"),
-                {
-                    "a": arena_id,
-                    "ts": now,
-                    "p": f"{arena_id}/{study_name}:{trial_id}",
-                    "s": study_name,
-                    "t": trial_id,
-                    "r": rank,
-                    "sh": sharpe,
-                    "pr": rank <= promote,
-                },
+    engine = _engine_with_tables(url)
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            ArenaRankingRow(
+                arena_id=arena_id,
+                ts=now,
+                portfolio_id=member_portfolio_id(arena_id, study_name, trial_id),
+                study_name=study_name,
+                trial_id=trial_id,
+                rank=rank,
+                sharpe=sharpe,
+                promoted=rank <= promote,
             )
+            for rank, (trial_id, sharpe) in enumerate(ranking, start=1)
+        )
     engine.dispose()
 
 
 def write_snapshot(url: str, portfolio_id: str, equity: float, cash: float = 0.0) -> None:
     """One portfolio snapshot at the current time."""
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text(_SNAPSHOTS))
-        conn.execute(
-            text("INSERT INTO portfolio_snapshots VALUES (:p, :ts, :e, :c)"),
-            {"p": portfolio_id, "ts": datetime.now(UTC), "e": equity, "c": cash},
+    engine = _engine_with_tables(url)
+    with Session(engine) as session, session.begin():
+        session.add(
+            PortfolioSnapshotRow(
+                portfolio_id=portfolio_id,
+                ts=datetime.now(UTC),
+                equity=Decimal(repr(equity)),
+                cash=Decimal(repr(cash)),
+                positions_value=Decimal(repr(equity)) - Decimal(repr(cash)),
+                halted_reason=None,
+            )
         )
     engine.dispose()

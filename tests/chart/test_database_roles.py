@@ -103,9 +103,7 @@ def test_roles_script_is_idempotent_and_grants_existing_tables(
     apply_roles(postgres_server, database, roles)
     with connect(postgres_server, database, roles["readonly"]) as ro:
         assert ro.execute("SELECT count(*) FROM ledger_positions").fetchone() == (0,)
-    with psycopg.connect(
-        f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{database}", autocommit=True
-    ) as admin:
+    with postgres_server.admin(database) as admin:
         flags = admin.execute(
             "SELECT rolname, rolsuper, rolcreatedb, rolcreaterole FROM pg_roles "
             "WHERE rolname = ANY(%s) ORDER BY rolname",
@@ -140,9 +138,7 @@ def test_the_chart_init_script_creates_the_three_roles(
     script = tmp_path / "10-cappuccino-roles.sh"
     proc = subprocess.run([str(script)], env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    with psycopg.connect(
-        f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{database}", autocommit=True
-    ) as admin:
+    with postgres_server.admin(database) as admin:
         rows = admin.execute(
             "SELECT rolname, rolpassword LIKE 'SCRAM-SHA-256$%%' FROM pg_authid "
             "WHERE rolname = ANY(%s) ORDER BY rolname",
@@ -168,9 +164,7 @@ def test_the_trader_role_migrates_the_real_ledger_and_the_readers_read_it(
     optuna.create_study(study_name="s", storage=url.format(roles["worker"]))
     ledger = open_sql_ledger(url.format(roles["trader"]))
     ledger.engine.dispose()
-    with psycopg.connect(
-        f"postgresql://postgres@127.0.0.1:{postgres_server.port}/{database}", autocommit=True
-    ) as admin:
+    with postgres_server.admin(database) as admin:
         owners = dict(
             admin.execute(
                 "SELECT tablename, tableowner FROM pg_tables WHERE schemaname = 'public'"

@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cappuccino_contracts.manifests import read_manifest
 from cappuccino_contracts.risk import RiskSettings
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.api.trader import ArenaSpec
@@ -25,7 +26,6 @@ from cappuccino_operator.builders.trader import (
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import SelectedTrial, Selection
 
-from cappuccino_runtime.registry.manifests import read_manifest
 from cappuccino_runtime.trading.runner import RunOptions, trader_config
 from tests.controlplane.conftest import OperatorDeployment
 from tests.support.controlplane import ControlPlane

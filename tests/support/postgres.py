@@ -16,8 +16,12 @@ import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    import psycopg
 
 __all__ = ["BACKENDS", "PostgresServer", "backend_url", "find_pg_bin"]
 
@@ -116,14 +120,18 @@ class PostgresServer:
     def url(self, database: str = "postgres") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
 
-    def create_database(self, name: str | None = None) -> str:
-        """Creates a fresh database and returns its URL."""
+    def admin(self, database: str = "postgres") -> psycopg.Connection[Any]:
+        """A superuser connection (autocommit) to `database`; use it as a context manager."""
         import psycopg
 
+        return psycopg.connect(
+            f"postgresql://postgres@127.0.0.1:{self.port}/{database}", autocommit=True
+        )
+
+    def create_database(self, name: str | None = None) -> str:
+        """Creates a fresh database and returns its URL."""
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(
-            f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
-        ) as conn:
+        with self.admin() as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cappuccino_runtime.errors import ConfigError
@@ -52,3 +54,19 @@ def test_a_bad_timeframe_fails_alike_everywhere_with_one_clear_line(bad: str) ->
     assert "\n" not in message
     assert repr(bad) in message
     assert "'15m', '1h', '4h' or '1d'" in message
+
+
+def test_the_cli_refuses_a_bad_timeframe_with_one_line_and_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cappuccino_runtime.cli.main import main
+
+    monkeypatch.setenv("CAPPUCCINO_HOME", str(tmp_path))
+    argv = ["train", "--study", "s", "--n-trials", "1", "--timeframe", "1w", "--device", "cpu"]
+    argv += ["--storage", f"sqlite:///{tmp_path / 'o.db'}"]
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("error: timeframe '1w' is not understood")

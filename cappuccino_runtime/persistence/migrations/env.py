@@ -8,8 +8,8 @@ database with Optuna (whose own Alembic table is `alembic_version`).
 from __future__ import annotations
 
 from alembic import context
+from cappuccino_contracts.tables import Base
 
-from cappuccino_runtime.persistence.base import Base
 from cappuccino_runtime.persistence.migrate import VERSION_TABLE
 
 connection = context.config.attributes["connection"]

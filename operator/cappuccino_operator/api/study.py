@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from cappuccino_contracts.naming import STUDY_NAME_PATTERN, STUDY_NAME_SPEC_MAX_LENGTH
 from pydantic import Field
 
 from cappuccino_operator.api.common import (
@@ -209,10 +210,9 @@ class StudySpec(CrdModel):
     study_name: str | None = Field(
         default=None,
         min_length=1,
-        # the runtime's rule (cappuccino_runtime.naming): <= 128 characters, leaving room for
-        # the -phase1 / -refit suffixes; letters, digits, '-', '_' and single dots, no '/'
-        max_length=120,
-        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_]|\.[-A-Za-z0-9_])*\.?$",
+        # the shared rule (cappuccino_contracts.naming), with room for -phase1 / -refit
+        max_length=STUDY_NAME_SPEC_MAX_LENGTH,
+        pattern=STUDY_NAME_PATTERN,
         json_schema_extra=immutable("studyName"),
         description="Optuna study name; defaults to <namespace>.<metadata.name>. A study "
         "another namespace owns is refused. It names the artifact directory, so it has no "

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cappuccino_contracts.naming import default_study_name, refit_study_name
+
 from cappuccino_operator.api import GROUP
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.config import OperatorConfig
 
-__all__ = ["ARTIFACT_MOUNT", "StudyContext", "default_study_name", "labels_for", "study_context"]
+__all__ = ["ARTIFACT_MOUNT", "StudyContext", "labels_for", "study_context"]
 
 ARTIFACT_MOUNT = "/var/lib/cappuccino/artifacts"
 
@@ -32,13 +34,7 @@ class StudyContext:
     @property
     def refit_study_name(self) -> str:
         """Optuna study of the refit agents (contract 1: `S-refit`)."""
-        return f"{self.study_name}-refit"
-
-
-def default_study_name(namespace: str, name: str) -> str:
-    """`<namespace>.<name>`: unique per cluster (a namespace has no dots), so two namespaces
-    sharing one database never write into one Optuna study by accident."""
-    return f"{namespace}.{name}"
+        return refit_study_name(self.study_name)
 
 
 def study_context(

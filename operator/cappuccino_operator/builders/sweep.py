@@ -6,6 +6,13 @@ import hashlib
 import json
 from typing import Any, Literal
 
+from cappuccino_contracts.naming import (
+    phase1_study_name,
+    refit_job_name,
+    train_config_name,
+    worker_job_name,
+)
+
 from cappuccino_operator.api.study import ParamOverride
 from cappuccino_operator.api.sweep import TrainingSweepSpec
 from cappuccino_operator.builders.context import StudyContext, labels_for
@@ -28,14 +35,11 @@ __all__ = [
     "build_sweep_job",
     "build_train_config",
     "job_apply_view",
-    "job_name",
     "job_replacement",
     "optuna_study_name",
-    "refit_job_name",
     "sweep_id",
     "template_inputs",
     "train_config",
-    "train_config_name",
 ]
 
 CONFIG_DIR = "/etc/cappuccino"
@@ -43,18 +47,6 @@ CONFIG_FILE = "train.json"
 GPU_RESOURCE = "nvidia.com/gpu"
 TEMPLATE_HASH_ANNOTATION = "cappuccino.dev/template-hash"
 BUDGET_ANNOTATION = "cappuccino.dev/study-budget"
-
-
-def job_name(sweep: str) -> str:
-    return f"{sweep}-workers"
-
-
-def refit_job_name(sweep: str) -> str:
-    return f"{sweep}-refit"
-
-
-def train_config_name(sweep: str) -> str:
-    return f"{sweep}-train-config"
 
 
 def _choice(value: str) -> int | float | str:
@@ -111,7 +103,7 @@ def train_config(study: StudyContext) -> dict[str, Any]:
 
 def optuna_study_name(study: StudyContext, spec: TrainingSweepSpec) -> str:
     """The Optuna study the workers fill: phase1 runs `<study>-phase1` (two_phase.py)."""
-    return f"{study.study_name}-phase1" if spec.phase == "phase1" else study.study_name
+    return phase1_study_name(study.study_name) if spec.phase == "phase1" else study.study_name
 
 
 def build_train_config(name: str, namespace: str, study: StudyContext) -> dict[str, Any]:
@@ -269,7 +261,7 @@ def build_sweep_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            "name": job_name(name),
+            "name": worker_job_name(name),
             "namespace": namespace,
             "labels": labels,
             "annotations": {

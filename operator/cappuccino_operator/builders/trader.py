@@ -6,6 +6,14 @@ import hashlib
 import json
 from typing import Any, TypedDict
 
+from cappuccino_contracts.manifests import ARENA_FILE, ENSEMBLE_FILE
+from cappuccino_contracts.naming import (
+    deployment_name,
+    manifest_configmap_name,
+    portfolio_id,
+    service_name,
+)
+
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import StudyContext, labels_for
 from cappuccino_operator.builders.pods import (
@@ -27,8 +35,6 @@ from cappuccino_operator.commands import (
 )
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import (
-    ARENA_FILE,
-    ENSEMBLE_FILE,
     Selection,
     arena_config,
     ensemble_manifest,
@@ -44,13 +50,9 @@ __all__ = [
     "build_manifest_configmap",
     "build_metrics_service",
     "build_trader_deployment",
-    "deployment_name",
     "duration_seconds",
-    "manifest_configmap_name",
     "manifest_document",
-    "portfolio_id",
     "selection_key",
-    "service_name",
 ]
 
 TraderSpec = ArenaSpec | EnsembleSpec
@@ -68,23 +70,6 @@ def duration_seconds(text: str) -> int:
     if len(text) < 2 or text[-1] not in _UNITS or not text[:-1].isdigit():
         raise ValueError(f"duration {text!r} is not <digits><s|m|h|d>, e.g. 60s or 7d.")
     return int(text[:-1]) * _UNITS[text[-1]]
-
-
-def deployment_name(name: str) -> str:
-    return f"{name}-trader"
-
-
-def service_name(name: str) -> str:
-    return f"{name}-metrics"
-
-
-def manifest_configmap_name(name: str, digest: str) -> str:
-    return f"{name}-manifest-{digest[:10]}"
-
-
-def portfolio_id(namespace: str, name: str) -> str:
-    """Ensemble portfolio / arena id, "<namespace>/<name>" (docs/CONTRACTS.md)."""
-    return f"{namespace}/{name}"
 
 
 def _kind(spec: TraderSpec) -> str:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import kopf
+from cappuccino_contracts.naming import refit_job_name
+from cappuccino_contracts.naming import worker_job_name as job_name
 
 from cappuccino_operator.api import GROUP, VERSION
 from cappuccino_operator.api.sweep import TrainingSweepSpec
@@ -15,10 +17,8 @@ from cappuccino_operator.builders.sweep import (
     build_sweep_job,
     build_train_config,
     job_apply_view,
-    job_name,
     job_replacement,
     optuna_study_name,
-    refit_job_name,
     sweep_id,
 )
 from cappuccino_operator.conditions import condition, get_condition

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import kopf
+from cappuccino_contracts.naming import deployment_name, portfolio_id
 
 from cappuccino_operator.api import GROUP, VERSION
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
@@ -19,9 +20,7 @@ from cappuccino_operator.builders.trader import (
     build_manifest_configmap,
     build_metrics_service,
     build_trader_deployment,
-    deployment_name,
     manifest_document,
-    portfolio_id,
     selection_key,
 )
 from cappuccino_operator.conditions import condition, get_condition, now_iso

@@ -172,22 +172,15 @@ def test_init_container_entrypoint_fails_with_one_line_on_stderr(
     broken.write_text(json.dumps(raw))
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
     argv = [sys.executable, "-m", "cappuccino_runtime.cli.main", "validate"]
-    good = subprocess.run(
-        [*argv, "--manifest", str(manifest), "--artifacts", str(world.artifact_root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+
+    def validate(path: Path) -> subprocess.CompletedProcess[str]:
+        args = [*argv, "--manifest", str(path), "--artifacts", str(world.artifact_root)]
+        return subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+
+    good = validate(manifest)
     assert good.returncode == 0, good.stderr
     before = tree_state(tmp_path)
-    bad = subprocess.run(
-        [*argv, "--manifest", str(broken), "--artifacts", str(world.artifact_root)],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
+    bad = validate(broken)
     assert bad.returncode == 1
     assert bad.stderr.count("\n") == 1
     assert "has no study_name" in bad.stderr and "cappuccino deploy arena" in bad.stderr

@@ -9,6 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from cappuccino_contracts.artifacts import LOCAL_FILES, read_metadata
+from cappuccino_contracts.manifests import (
+    ArenaConfig,
+    EnsembleManifest,
+    ManifestError,
+    read_manifest,
+)
 from rich.console import Console
 from sqlalchemy import Engine
 
@@ -20,7 +26,6 @@ from cappuccino_runtime.deploy import (
     load_deployed_models,
 )
 from cappuccino_runtime.errors import ArtifactError, IdentityError
-from cappuccino_runtime.registry import ArenaConfig, EnsembleManifest, ManifestError, read_manifest
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.validation import Checkpoint, ValidationOptions, validate_manifest
 from tests.integration.registry.conftest import copy_artifacts

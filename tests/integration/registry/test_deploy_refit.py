@@ -7,17 +7,15 @@ from pathlib import Path
 
 import pytest
 from cappuccino_contracts.artifacts import LOCAL_FILES, read_metadata
+from cappuccino_contracts.manifests import read_manifest
 
 from cappuccino_runtime.artifacts import ArtifactStore
-from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.deploy.build import LowDsrRefused, deploy
-from cappuccino_runtime.registry import connect, read_manifest, top_trials
+from cappuccino_runtime.registry import connect, top_trials
 from cappuccino_runtime.settings import Settings
-from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
-from cappuccino_runtime.training.runner import TrainOptions, run_training
 from cappuccino_runtime.validation import validate_manifest
-from tests.integration.training.support import TINY_CONFIG
+from tests.integration.training.support import local_settings, train_tiny
 from tests.support.postgres import BACKENDS, backend_url
 
 
@@ -26,18 +24,8 @@ def refit_world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Settings:
     base = tmp_path_factory.mktemp(f"refit-{request.param}")
-    storage = backend_url(request, base)
-    settings = Settings.from_env(home=base, storage=None).model_copy(
-        update={"storage": storage, "artifact_root": str(base / "art")}
-    )
-    md = load_sample(None, "1h")
-    market = md.slice(md.n_bars - 2200, md.n_bars)
-    run_training(
-        TrainOptions(study="q", n_trials=2, seed=2, device="cpu"),
-        settings=settings,
-        config=parse_config(TINY_CONFIG),
-        market=market,
-    )
+    settings = local_settings(base, backend_url(request, base))
+    market = train_tiny(settings, "q", n_trials=2, seed=2)
     run_refit(
         RefitOptions(study="q", top_n=1, seeds=2, device="cpu"), settings=settings, market=market
     )

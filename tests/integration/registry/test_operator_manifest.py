@@ -7,9 +7,15 @@ import json
 from pathlib import Path
 
 import pytest
+from cappuccino_contracts.manifests import (
+    ARENA_FILE,
+    ENSEMBLE_FILE,
+    ArenaConfig,
+    EnsembleManifest,
+    read_manifest,
+)
 
 from cappuccino_runtime.deploy import load_deployed_models
-from cappuccino_runtime.registry import ArenaConfig, EnsembleManifest, read_manifest
 from cappuccino_runtime.validation import validate_manifest
 from tests.support.registry_fixtures import RegistryWorld
 
@@ -41,12 +47,12 @@ def test_an_operator_frozen_manifest_validates_and_loads(
     if kind == "ensemble":  # the operator writes `voting` for ensembles only (strict models)
         extra["voting"] = "majority"
         doc = selection.ensemble_manifest(sel, created_at="2026-01-01T00:00:00Z", extra=extra)
-        path = tmp_path / selection.ENSEMBLE_FILE
+        path = tmp_path / ENSEMBLE_FILE
     else:
         doc = selection.arena_config(
             sel, arena_name="t", created_at="2026-01-01T00:00:00Z", extra=extra
         )
-        path = tmp_path / selection.ARENA_FILE
+        path = tmp_path / ARENA_FILE
     path.write_text(json.dumps(doc))
     manifest = read_manifest(path)
     assert isinstance(manifest, EnsembleManifest if kind == "ensemble" else ArenaConfig)

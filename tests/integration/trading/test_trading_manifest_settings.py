@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from cappuccino_contracts.manifests import ManifestError, read_manifest
 from cappuccino_contracts.risk import RiskSettings
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
@@ -22,7 +23,6 @@ from cappuccino_operator.selection import SelectedTrial, Selection
 
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import open_sql_ledger
-from cappuccino_runtime.registry.manifests import ManifestError, read_manifest
 from cappuccino_runtime.trading.ensemble import EnsembleRule
 from cappuccino_runtime.trading.runner import ReplayOptions, RunOptions, run_deployment
 from cappuccino_runtime.trading.trader import Trader

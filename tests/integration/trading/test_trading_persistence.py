@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from cappuccino_contracts.tables import Base
 from sqlalchemy import inspect, text
 
 from cappuccino_runtime.errors import PortfolioLocked
-from cappuccino_runtime.persistence import Base, PortfolioLock, make_engine, upgrade
+from cappuccino_runtime.persistence import PortfolioLock, make_engine, upgrade
 from cappuccino_runtime.persistence.migrate import VERSION_TABLE
 
 

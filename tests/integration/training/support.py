@@ -10,6 +10,9 @@ from typing import Any
 
 import yaml
 
+from cappuccino_runtime.data import MarketData, load_sample
+from cappuccino_runtime.settings import Settings
+
 # Sizes shrunk so a trial (6 CPCV splits) takes about a second on one CPU core.
 TINY_CONFIG: dict[str, Any] = {
     "search_space": {
@@ -25,6 +28,39 @@ TINY_CONFIG: dict[str, Any] = {
     "cpu_threads": 1,
     "phase1": {"timeframes": ["30m", "1h", "4h"], "feature_sets": ["minimal", "standard"]},
 }
+
+
+def tiny_market() -> MarketData:
+    """The last 2200 hourly bars of the bundled sample (what TINY_CONFIG trains on)."""
+    md = load_sample(None, "1h")
+    return md.slice(md.n_bars - 2200, md.n_bars)
+
+
+def local_settings(home: Path, storage: str | None = None) -> Settings:
+    """Settings under `home`: artifacts in home/art, the study in `storage` (default: a SQLite
+    file in home)."""
+    return Settings.from_env(home=home, storage=None).model_copy(
+        update={
+            "storage": storage or f"sqlite:///{home / 'optuna.db'}",
+            "artifact_root": str(home / "art"),
+        }
+    )
+
+
+def train_tiny(settings: Settings, study: str, n_trials: int, seed: int) -> MarketData:
+    """Runs `n_trials` TINY_CONFIG trials of `study` on tiny_market() (CPU); returns the bars."""
+    from cappuccino_runtime.training.config import parse_config
+    from cappuccino_runtime.training.runner import TrainOptions, run_training
+
+    market = tiny_market()
+    run_training(
+        TrainOptions(study=study, n_trials=n_trials, seed=seed, device="cpu"),
+        settings=settings,
+        config=parse_config(TINY_CONFIG),
+        market=market,
+    )
+    return market
+
 
 # About 2200 hourly bars of the bundled sample.
 DATA_ARGS = ["--data", "sample", "--start", "2019-03-01", "--end", "2019-06-01"]

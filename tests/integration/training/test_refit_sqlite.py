@@ -12,15 +12,13 @@ from cappuccino_contracts.artifacts import ACTOR_FILE, RETURNS_FILE
 
 from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.cli.main import main
-from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.settings import Settings
-from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
 from cappuccino_runtime.training.report import REPORT_ATTR, StudyReport
-from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training
+from cappuccino_runtime.training.runner import read_plan
 from cappuccino_runtime.training.worker import open_storage
-from tests.integration.training.support import TINY_CONFIG
+from tests.integration.training.support import local_settings, train_tiny
 
 
 def _cli(args: list[str]) -> None:
@@ -53,18 +51,8 @@ CONTRACT_ATTRS = {
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, object]:
     tmp = tmp_path_factory.mktemp("refit")
-    settings = Settings.from_env(home=tmp, storage=None).model_copy(
-        update={"storage": f"sqlite:///{tmp / 'optuna.db'}", "artifact_root": str(tmp / "art")}
-    )
-    md = load_sample(None, "1h")
-    market = md.slice(md.n_bars - 2200, md.n_bars)
-    run_training(
-        TrainOptions(study="s", n_trials=3, seed=1, device="cpu"),
-        settings=settings,
-        config=parse_config(TINY_CONFIG),
-        market=market,
-    )
-    return settings, market
+    settings = local_settings(tmp)
+    return settings, train_tiny(settings, "s", n_trials=3, seed=1)
 
 
 def _report_argv(settings: Settings, *extra: str) -> list[str]:

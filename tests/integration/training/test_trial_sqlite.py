@@ -16,9 +16,7 @@ from cappuccino_contracts.artifacts import ACTOR_FILE, CRITIC_FILE, RETURNS_FILE
 
 from cappuccino_runtime.agent.networks import load_actor, load_critic
 from cappuccino_runtime.artifacts import ArtifactStore
-from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.metrics import annualised_sharpe
-from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.objective import Objective, run_trial
 from cappuccino_runtime.training.oos import decode_returns
@@ -26,7 +24,7 @@ from cappuccino_runtime.training.plan import build_plan
 from cappuccino_runtime.training.runner import TrainOptions, read_plan, run_training
 from cappuccino_runtime.training.search_space import DESTINATIONS
 from cappuccino_runtime.training.worker import open_storage
-from tests.integration.training.support import TINY_CONFIG
+from tests.integration.training.support import TINY_CONFIG, local_settings, tiny_market
 
 PARAMS = {
     "learning_rate": 3e-4,
@@ -42,17 +40,12 @@ PARAMS = {
 }
 
 
-def _market():
-    md = load_sample(None, "1h")
-    return md.slice(md.n_bars - 2200, md.n_bars)
-
-
 def _tiny_objective(
     study: optuna.Study, tmp_path: Path, on_split: Callable[[int, int], None] | None = None
 ) -> Objective:
     """The objective of TINY_CONFIG on the sample: 4 CPCV groups, 2 held out, 15 % hold-out."""
     config = parse_config(TINY_CONFIG)
-    market = _market()
+    market = tiny_market()
     plan = build_plan(
         market,
         timeframes=["1h"],
@@ -76,18 +69,12 @@ def _tiny_objective(
 
 
 def test_trial_records_contract_attrs_and_loadable_artifacts(tmp_path: Path) -> None:
-    settings = Settings.from_env(home=tmp_path, storage=None)
-    settings = settings.model_copy(
-        update={
-            "storage": f"sqlite:///{tmp_path / 'optuna.db'}",
-            "artifact_root": str(tmp_path / "art"),
-        }
-    )
+    settings = local_settings(tmp_path)
     summary = run_training(
         TrainOptions(study="tiny", n_trials=2, seed=5, device="cpu"),
         settings=settings,
         config=parse_config(TINY_CONFIG),
-        market=_market(),
+        market=tiny_market(),
     )
     assert summary.trials_run == 2
     study = optuna.load_study(study_name="tiny", storage=open_storage(settings.storage))
@@ -156,9 +143,9 @@ def test_trial_records_contract_attrs_and_loadable_artifacts(tmp_path: Path) -> 
 
 def test_same_seed_reproduces_value_and_weights() -> None:
     config = parse_config(TINY_CONFIG)
-    a = run_trial(PARAMS, _market(), config, seed=3, device="cpu")
-    b = run_trial(PARAMS, _market(), config, seed=3, device="cpu")
-    c = run_trial(PARAMS, _market(), config, seed=4, device="cpu")
+    a = run_trial(PARAMS, tiny_market(), config, seed=3, device="cpu")
+    b = run_trial(PARAMS, tiny_market(), config, seed=3, device="cpu")
+    c = run_trial(PARAMS, tiny_market(), config, seed=4, device="cpu")
     assert a.sharpe_bot == b.sharpe_bot
     assert a.sharpe_hodl == b.sharpe_hodl == c.sharpe_hodl
     sa, sb, sc = a.actor.state_dict(), b.actor.state_dict(), c.actor.state_dict()
@@ -170,7 +157,7 @@ def test_every_sampled_parameter_changes_what_is_trained() -> None:
     """Each parameter, changed alone, changes the trained agent: it is used, not only passed."""
     # two CPCV splits keep the 13 runs short; the routing is the same
     config = parse_config({**TINY_CONFIG, "cpcv": {"n_groups": 2, "n_test_groups": 1}})
-    market = _market()
+    market = tiny_market()
     params = {**PARAMS, "timeframe": "1h", "feature_set": "standard"}
     base = run_trial(params, market, config, seed=1, device="cpu")
     changed = {

@@ -8,25 +8,20 @@ from pathlib import Path
 import optuna
 import pytest
 
-from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.errors import ConfigError
-from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.config import parse_config
 from cappuccino_runtime.training.runner import TrainOptions, run_training
 from cappuccino_runtime.training.two_phase import WINNER_ATTR, WINNER_FILE
 from cappuccino_runtime.training.worker import open_storage
-from tests.integration.training.support import TINY_CONFIG
+from tests.integration.training.support import TINY_CONFIG, local_settings, tiny_market
 
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
 
 
 def test_phase1_then_phase2(tmp_path: Path) -> None:
-    settings = Settings.from_env(home=tmp_path).model_copy(
-        update={"storage": f"sqlite:///{tmp_path / 'o.db'}", "artifact_root": str(tmp_path / "art")}
-    )
+    settings = local_settings(tmp_path)
     config = parse_config(TINY_CONFIG)
-    md = load_sample(None, "1h")
-    market = md.slice(md.n_bars - 2200, md.n_bars)
+    market = tiny_market()
     notes: list[str] = []
 
     with pytest.raises(ConfigError, match="run `cappuccino train --study tp --phase phase1`"):

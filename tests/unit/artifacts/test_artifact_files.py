@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -139,3 +140,21 @@ def test_identity_mismatches_name_each_key_against_its_source() -> None:
     assert identity_mismatches(unknown, asked, "database") == []
     assert checksum_mismatch("actor.pth", SHA, None, "trial.json") is None
     assert checksum_mismatch("actor.pth", SHA, SHA, "trial.json") is None
+
+
+@pytest.mark.parametrize("name", [TRIAL_FILE, METADATA_FILE])
+def test_random_and_truncated_bytes_give_one_line_errors_only(name: str) -> None:
+    """Whatever bytes a file holds, the reader answers with its model or one ArtifactFileError."""
+    model, parse = (
+        (_record(), parse_trial_json) if name == TRIAL_FILE else (_metadata(), parse_metadata)
+    )
+    good = model.model_dump_json(indent=2).encode()
+    rng = random.Random(13)
+    samples = [good[:cut] for cut in range(0, len(good), 7)]
+    samples += [rng.randbytes(rng.randrange(1, 400)) for _ in range(200)]
+    samples += [good.replace(b'"', b"'", 1), good + b"}", b"[]", b"null", b'{"a": 1}']
+    for data in samples:
+        with pytest.raises(ArtifactFileError) as e:
+            parse(data, f"/x/{name}")
+        assert "\n" not in str(e.value) and f"/x/{name}" in str(e.value)
+    assert parse(good, f"/x/{name}") == model

@@ -23,6 +23,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
+from cappuccino_contracts.naming import check_study_name
 
 from cappuccino_runtime.data.alpaca import AlpacaDataConfig, redact_url
 from cappuccino_runtime.data.files import read_bytes, symbol_from_filename
@@ -32,7 +33,6 @@ from cappuccino_runtime.errors import (
     DataQualityError,
     PortfolioLocked,
 )
-from cappuccino_runtime.naming import check_study_name
 from cappuccino_runtime.validation.safe_pickle import UnverifiablePickle, read_trial_pickle
 
 TIME_LIMIT_S = 10.0  # a hang detector, not a benchmark
@@ -253,7 +253,7 @@ def test_bad_metrics_ports_are_config_errors() -> None:
 
 
 def test_manifests_refuse_infinite_cash_and_typo_keys(tmp_path: Path) -> None:
-    from cappuccino_runtime.registry.manifests import EnsembleManifest
+    from cappuccino_contracts.manifests import EnsembleManifest
 
     base = {
         "study_name": "s", "model_count": 1, "trial_numbers": [0], "trial_ids": [1],

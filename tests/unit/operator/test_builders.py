@@ -346,7 +346,7 @@ def test_refit_job_runs_the_refit_command_after_the_sweep() -> None:
 def test_frozen_manifests_parse_with_the_registrys_strict_models(kind: str) -> None:
     """What the operator freezes (settings, dsr_gate, each model's own numbers) is what the
     trader's init container accepts (registry models forbid unknown keys)."""
-    from cappuccino_runtime.registry import ArenaConfig, EnsembleManifest
+    from cappuccino_contracts.manifests import ArenaConfig, EnsembleManifest
 
     numbers = {"holdout_sharpe": 1.4, "holdout_bars": 900, "dsr": 0.97, "psr": 0.99,
                "holdout_start": "2019-01-01T00:00:00Z", "holdout_end": "2019-05-05T00:00:00Z",

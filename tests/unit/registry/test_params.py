@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import optuna
-
-from cappuccino_runtime.registry._params import decode_param
+from cappuccino_contracts.registry import decode_param
 
 
 def test_decodes_every_distribution_like_optuna_does() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cappuccino_contracts.manifests import ManifestError, read_manifest
 from cappuccino_contracts.risk import RiskSettings
 
-from cappuccino_runtime.registry.manifests import ManifestError, read_manifest
 from cappuccino_runtime.trading.ensemble import EnsembleRule
 from cappuccino_runtime.trading.runner import RunOptions, trader_config
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
-from cappuccino_runtime.persistence.base import Money, UTCDateTime
+from cappuccino_contracts.tables import Money, UTCDateTime
 
 revision = "0001_initial"
 down_revision = None

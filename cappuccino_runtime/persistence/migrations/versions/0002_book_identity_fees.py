@@ -21,8 +21,7 @@ import uuid
 
 import sqlalchemy as sa
 from alembic import op
-
-from cappuccino_runtime.persistence.base import Money, UTCDateTime
+from cappuccino_contracts.tables import Money, UTCDateTime
 
 revision = "0002_book_identity_fees"
 down_revision = "0001_initial"

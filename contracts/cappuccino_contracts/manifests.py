@@ -3,7 +3,11 @@
 - ensemble_manifest.json (`EnsembleManifest`): flat, index-aligned lists, as the original
   ensemble trader read them, plus `study_name`, `trial_ids` and a sha256 per model.
 - arena_config.json (`ArenaConfig`): one entry per arena member.
-- metadata.json beside the weights of every `model_{i}/`: cappuccino_contracts.artifacts.
+
+`cappuccino deploy` (runtime) and the operator's Arena/Ensemble handlers write these files;
+the trader, `cappuccino validate --manifest` (the init container) and the dashboard read them
+with `read_manifest`. Every model is strict (`extra="forbid"`): a key this module does not
+know fails with a one-line error naming the key and the file, never silently dropped.
 
 `source_dirs`/`source_dir` entries are relative to the artifact root
 (`{study_name}/trial_{number}_{timeframe}`) so a manifest frozen into a ConfigMap can be
@@ -19,11 +23,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from cappuccino_contracts.artifacts import ModelNumbers
-from cappuccino_contracts.risk import RiskSettings
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from cappuccino_runtime.errors import ConfigError
+from cappuccino_contracts.artifacts import ModelNumbers
+from cappuccino_contracts.errors import ConfigError, describe_validation_error
+from cappuccino_contracts.risk import RiskSettings
 
 __all__ = [
     "ARENA_FILE",
@@ -38,6 +42,7 @@ __all__ = [
     "TraderSettings",
     "ValidationStatus",
     "VotingSettings",
+    "manifest_file",
     "read_manifest",
 ]
 
@@ -85,7 +90,7 @@ def _check_model_paths(paths: list[str]) -> None:
 class ValidationStatus(BaseModel):
     """Outcome of the checkpoints run on one model at deploy time."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     passed: bool
     checks: dict[str, bool] = Field(default_factory=dict)
@@ -110,6 +115,8 @@ class TraderSettings(BaseModel):
     """Trader settings the operator freezes beside the models; all optional (a manifest from
     `cappuccino deploy` carries none and the trader keeps its defaults)."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
     portfolio_id: str | None = Field(default=None, min_length=1)
     initial_cash: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     symbols: list[str] | None = Field(default=None, min_length=1)
@@ -131,7 +138,7 @@ class DsrGate(BaseModel):
 class DeployedModelEntry(BaseModel):
     """One model of a manifest, in a kind-independent form (what loaders iterate over)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     index: int
     study_name: str
@@ -210,7 +217,7 @@ class EnsembleManifest(TraderSettings):
 class ArenaModel(BaseModel):
     """One arena member in arena_config.json."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
     model_id: str = Field(min_length=1)
     trial_number: int
@@ -293,7 +300,23 @@ class ArenaConfig(TraderSettings):
 Manifest = EnsembleManifest | ArenaConfig
 
 
-def _load_json(path: Path, what: str) -> Any:
+def manifest_file(path: str | Path) -> Path:
+    """The manifest file itself: `path`, or the one manifest inside a deploy directory."""
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    found = [c for c in (p / ENSEMBLE_FILE, p / ARENA_FILE) if c.is_file()]
+    if len(found) != 1:
+        raise ManifestError(
+            f"{p} holds {'both' if found else 'neither'} {ENSEMBLE_FILE} "
+            f"{'and' if found else 'nor'} {ARENA_FILE}; pass the manifest file itself. "
+            f"{_rebuild_hint()}"
+        )
+    return found[0]
+
+
+def _read_json(path: Path, what: str) -> Any:
+    """The JSON document at `path`; ManifestError naming `what` and the file otherwise."""
     try:
         return json.loads(path.read_text())
     except FileNotFoundError as e:
@@ -309,18 +332,8 @@ def read_manifest(path: str | Path) -> Manifest:
         ManifestError: the file is missing or lacks study_name/trial_ids (with how to rebuild
             it), or its fields contradict each other.
     """
-    p = Path(path)
-    if p.is_dir():
-        candidates = [p / ENSEMBLE_FILE, p / ARENA_FILE]
-        found = [c for c in candidates if c.is_file()]
-        if len(found) != 1:
-            raise ManifestError(
-                f"{p} holds {'both' if found else 'neither'} {ENSEMBLE_FILE} "
-                f"{'and' if found else 'nor'} {ARENA_FILE}; pass the manifest file itself. "
-                f"{_rebuild_hint()}"
-            )
-        p = found[0]
-    raw = _load_json(p, "Manifest")
+    p = manifest_file(path)
+    raw = _read_json(p, "Manifest")
     if not isinstance(raw, dict):
         raise ManifestError(f"Manifest {p} is not a JSON object. {_rebuild_hint()}")
     is_arena = "arena_name" in raw or "models" in raw or p.name == ARENA_FILE
@@ -344,8 +357,6 @@ def read_manifest(path: str | Path) -> Manifest:
             return ArenaConfig.model_validate(raw, by_alias=False, by_name=True)
         return EnsembleManifest.model_validate(raw, by_alias=False, by_name=True)
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "manifest"
         raise ManifestError(
-            f"Manifest {p} is inconsistent: {where}: {first['msg']}. {_rebuild_hint(kind)}"
+            f"Manifest {p} is invalid: {describe_validation_error(e)}. {_rebuild_hint(kind)}"
         ) from e
