@@ -23,6 +23,7 @@ import copy
 import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 from cappuccino_runtime.errors import ConfigError
@@ -35,6 +36,8 @@ __all__ = [
     "InMemoryLedger",
     "Ledger",
     "OrderRecord",
+    "OrderSide",
+    "OrderStatus",
     "RankingRecord",
     "SnapshotRecord",
     "apply_fee",
@@ -42,8 +45,53 @@ __all__ = [
     "new_book_token",
 ]
 
+
+class OrderSide(StrEnum):
+    """Side of an order; stored as its value ("buy", "sell")."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderStatus(StrEnum):
+    """Status of an order; stored as its value. Ours: `intent` (written, not yet sent),
+    `unknown` (sent, no answer yet: looked up later), `skipped` (below the minimums, never
+    sent), `abandoned` (an old intent never sent late); the rest are Alpaca's order statuses
+    (the replay broker uses `filled` and `rejected`)."""
+
+    INTENT = "intent"
+    UNKNOWN = "unknown"
+    SKIPPED = "skipped"
+    ABANDONED = "abandoned"
+    NEW = "new"
+    ACCEPTED = "accepted"
+    PENDING_NEW = "pending_new"
+    PARTIALLY_FILLED = "partially_filled"
+    FILLED = "filled"
+    DONE_FOR_DAY = "done_for_day"
+    CANCELED = "canceled"
+    EXPIRED = "expired"
+    REPLACED = "replaced"
+    PENDING_CANCEL = "pending_cancel"
+    PENDING_REPLACE = "pending_replace"
+    PENDING_REVIEW = "pending_review"
+    ACCEPTED_FOR_BIDDING = "accepted_for_bidding"
+    STOPPED = "stopped"
+    REJECTED = "rejected"
+    SUSPENDED = "suspended"
+    CALCULATED = "calculated"
+    HELD = "held"
+
+
 OPEN_STATUSES = frozenset(
-    {"intent", "unknown", "new", "accepted", "pending_new", "partially_filled"}
+    {
+        OrderStatus.INTENT,
+        OrderStatus.UNKNOWN,
+        OrderStatus.NEW,
+        OrderStatus.ACCEPTED,
+        OrderStatus.PENDING_NEW,
+        OrderStatus.PARTIALLY_FILLED,
+    }
 )
 """Order statuses that may still fill; `intent` means written but not yet acknowledged,
 `unknown` that a submission was attempted and its fate is not known yet (looked up later)."""
@@ -74,16 +122,21 @@ class OrderRecord:
     client_order_id: str
     portfolio_id: str
     symbol: str
-    side: str
+    side: OrderSide
     ref_price: float
     decision_ts: datetime
     created_at: datetime
     qty: float | None = None
     notional: float | None = None
-    status: str = "intent"
+    status: OrderStatus = OrderStatus.INTENT
     broker_order_id: str | None = None
     filled_qty: float = 0.0
     filled_notional: float = 0.0
+
+    def __post_init__(self) -> None:
+        # a plain "buy"/"filled" (a ledger row, a test) becomes its enum; anything else fails
+        object.__setattr__(self, "side", OrderSide(self.side))
+        object.__setattr__(self, "status", OrderStatus(self.status))
 
 
 @dataclass(frozen=True)
@@ -180,7 +233,7 @@ class Ledger(Protocol):
     def get_order(self, client_order_id: str) -> OrderRecord | None: ...
 
     def update_order(
-        self, client_order_id: str, *, status: str, broker_order_id: str | None = None
+        self, client_order_id: str, *, status: OrderStatus, broker_order_id: str | None = None
     ) -> None: ...
 
     def orders(self, portfolio_id: str) -> list[OrderRecord]:
@@ -222,14 +275,16 @@ class Ledger(Protocol):
         ...
 
 
-def apply_fill(book: Book, side: str, symbol: str, qty: float, price: float, fee: float) -> Book:
+def apply_fill(
+    book: Book, side: OrderSide, symbol: str, qty: float, price: float, fee: float
+) -> Book:
     """The book after one fill (pure; see the module docstring for the arithmetic)."""
     positions = dict(book.positions)
     held = positions.get(symbol, 0.0)
-    if side == "buy":
+    if side == OrderSide.BUY:
         positions[symbol] = held + (qty - fee)
         cash = book.cash - qty * price
-    elif side == "sell":
+    elif side == OrderSide.SELL:
         positions[symbol] = held - qty
         cash = book.cash + qty * price - fee
     else:
@@ -260,6 +315,7 @@ class InMemoryLedger:
     def __init__(self) -> None:
         self._books: dict[str, Book] = {}
         self._orders: dict[str, OrderRecord] = {}
+        self._open: dict[str, dict[str, None]] = {}  # portfolio -> open order ids, in order
         self._fills: dict[str, FillRecord] = {}
         self._snapshots: dict[str, dict[datetime, SnapshotRecord]] = {}
         self._rankings: dict[str, dict[datetime, list[RankingRecord]]] = {}
@@ -291,7 +347,17 @@ class InMemoryLedger:
 
     def record_intent(self, order: OrderRecord) -> OrderRecord:
         self.book(order.portfolio_id)
-        return self._orders.setdefault(order.client_order_id, order)
+        if order.client_order_id not in self._orders:
+            self._orders[order.client_order_id] = order
+            self._index(order)
+        return self._orders[order.client_order_id]
+
+    def _index(self, order: OrderRecord) -> None:
+        open_ids = self._open.setdefault(order.portfolio_id, {})
+        if order.status in OPEN_STATUSES:
+            open_ids[order.client_order_id] = None
+        else:
+            open_ids.pop(order.client_order_id, None)
 
     def record_decision(self, snapshot: SnapshotRecord, orders: list[OrderRecord]) -> bool:
         self.book(snapshot.portfolio_id)
@@ -308,18 +374,23 @@ class InMemoryLedger:
         return self._orders.get(client_order_id)
 
     def update_order(
-        self, client_order_id: str, *, status: str, broker_order_id: str | None = None
+        self, client_order_id: str, *, status: OrderStatus, broker_order_id: str | None = None
     ) -> None:
         order = self._orders[client_order_id]
         self._orders[client_order_id] = replace(
-            order, status=status, broker_order_id=broker_order_id or order.broker_order_id
+            order,
+            status=OrderStatus(status),
+            broker_order_id=broker_order_id or order.broker_order_id,
         )
+        self._index(self._orders[client_order_id])
 
     def orders(self, portfolio_id: str) -> list[OrderRecord]:
         return [o for o in self._orders.values() if o.portfolio_id == portfolio_id]
 
     def open_orders(self, portfolio_id: str) -> list[OrderRecord]:
-        return [o for o in self.orders(portfolio_id) if o.status in OPEN_STATUSES]
+        """From an index of the open ones, as the SQL ledger's status index: never a scan of
+        the order history."""
+        return [self._orders[cid] for cid in self._open.get(portfolio_id, {})]
 
     def record_fill(self, fill: FillRecord) -> bool:
         if fill.fill_key in self._fills:

@@ -34,6 +34,8 @@ from cappuccino_runtime.persistence.ledger import (
     FeeRecord,
     FillRecord,
     OrderRecord,
+    OrderSide,
+    OrderStatus,
     RankingRecord,
     SnapshotRecord,
     apply_fee,
@@ -67,13 +69,13 @@ def _order(row: OrderRow) -> OrderRecord:
         client_order_id=row.client_order_id,
         portfolio_id=row.portfolio_id,
         symbol=row.symbol,
-        side=row.side,
+        side=OrderSide(row.side),
         ref_price=from_decimal(row.ref_price),
         decision_ts=row.decision_ts,
         created_at=row.created_at,
         qty=None if row.qty is None else from_decimal(row.qty),
         notional=None if row.notional is None else from_decimal(row.notional),
-        status=row.status,
+        status=OrderStatus(row.status),
         broker_order_id=row.broker_order_id,
         filled_qty=from_decimal(row.filled_qty),
         filled_notional=from_decimal(row.filled_notional),
@@ -85,11 +87,11 @@ def _order_row(order: OrderRecord) -> OrderRow:
         client_order_id=order.client_order_id,
         portfolio_id=order.portfolio_id,
         symbol=order.symbol,
-        side=order.side,
+        side=order.side.value,
         qty=None if order.qty is None else to_decimal(order.qty),
         notional=None if order.notional is None else to_decimal(order.notional),
         ref_price=to_decimal(order.ref_price),
-        status=order.status,
+        status=order.status.value,
         broker_order_id=order.broker_order_id,
         filled_qty=to_decimal(order.filled_qty),
         filled_notional=to_decimal(order.filled_notional),
@@ -228,13 +230,13 @@ class SqlLedger:
 
     @_translated
     def update_order(
-        self, client_order_id: str, *, status: str, broker_order_id: str | None = None
+        self, client_order_id: str, *, status: OrderStatus, broker_order_id: str | None = None
     ) -> None:
         with self._tx() as s:
             row = s.scalar(select(OrderRow).where(OrderRow.client_order_id == client_order_id))
             if row is None:
                 raise ConfigError(f"order {client_order_id!r} is not in the ledger.")
-            row.status = status
+            row.status = OrderStatus(status).value
             if broker_order_id:
                 row.broker_order_id = broker_order_id
 
@@ -255,7 +257,7 @@ class SqlLedger:
                 select(OrderRow)
                 .where(
                     OrderRow.portfolio_id == portfolio_id,
-                    OrderRow.status.in_(sorted(OPEN_STATUSES)),
+                    OrderRow.status.in_(sorted(s.value for s in OPEN_STATUSES)),
                 )
                 .order_by(OrderRow.id)
             )
@@ -277,7 +279,12 @@ class SqlLedger:
                     )
                 row = self._portfolio(s, order.portfolio_id)
                 book = apply_fill(
-                    self._book(s, row), order.side, order.symbol, fill.qty, fill.price, fill.fee
+                    self._book(s, row),
+                    OrderSide(order.side),
+                    order.symbol,
+                    fill.qty,
+                    fill.price,
+                    fill.fee,
                 )
                 self._write_book(s, row, book)
                 order.filled_qty = to_decimal(from_decimal(order.filled_qty) + fill.qty)

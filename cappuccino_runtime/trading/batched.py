@@ -1,10 +1,11 @@
 """N actors of one architecture evaluated in one batched forward pass (no Python loop over models).
 
 The ensemble and the arena ask every model for an action on every poll. Looping over N small
-MLPs costs N x (3 matmuls + dispatch overhead); at the demo width the overhead dominates. Here
+MLPs costs N x (one matmul per layer + dispatch overhead); at the demo width the overhead dominates. Here
 the weights of all models are stacked once along a leading model axis and each layer becomes a
-single batched matmul (`torch.baddbmm`), so a decision costs 3 kernel launches whatever N is,
-and at large widths it reads every weight exactly once (the memory-bandwidth bound).
+single batched matmul (`torch.baddbmm`), so a decision costs one kernel launch per layer
+whatever N is, and at large widths it reads every weight exactly once (the memory-bandwidth
+bound). The layers are read from `agent.networks.Actor.net`, never restated here.
 
 Layout: `w[i]` is `[N, in, out]` (the transpose of `nn.Linear.weight`, made contiguous so the
 batched GEMV streams rows), `b[i]` is `[N, 1, out]`.
@@ -24,8 +25,12 @@ __all__ = ["StackedActors"]
 class StackedActors:
     """Deterministic actions (the Gaussian mean) of N same-shape actors, computed together.
 
+    The layers are the ones `agent.networks.Actor.net` defines, walked in order: every
+    `nn.Linear` becomes one batched matmul over the stacked weights, every parameter-free module
+    between them (the activations) is applied as it is. Nothing here restates the architecture.
+
     Args:
-        actors: at least one `Actor`; all must share obs_dim, action_dim and net_dimension.
+        actors: at least one `Actor`; all must share one architecture (layers and sizes).
         dtype: dtype of the stacked copy (float32 by default, the dtype actors train in).
     """
 
@@ -35,20 +40,31 @@ class StackedActors:
         shapes = {_shape(a) for a in actors}
         if len(shapes) != 1:
             raise ValueError(
-                f"StackedActors needs actors of one architecture (obs_dim, net_dimension, "
-                f"action_dim); got {sorted(shapes)}. Group models by ModelSpec before stacking."
+                f"StackedActors needs actors of one architecture (layers and their sizes); got "
+                f"{sorted(shapes)}. Group models by ModelSpec before stacking."
             )
-        self.obs_dim, self.net_dimension, self.action_dim = shapes.pop()
-        self.n_models = len(actors)
         linears = [[m for m in a.net if isinstance(m, torch.nn.Linear)] for a in actors]
+        first, last = linears[0][0], linears[0][-1]
+        self.obs_dim, self.net_dimension = first.in_features, first.out_features
+        self.action_dim = last.out_features
+        self.n_models = len(actors)
+        # after the first Linear: an int is the index of a stacked Linear, a module is applied
+        self._ops: list[int | torch.nn.Module] = []
+        n_linear = 1
+        for module in list(actors[0].net)[1:]:
+            if isinstance(module, torch.nn.Linear):
+                self._ops.append(n_linear)
+                n_linear += 1
+            else:
+                self._ops.append(module)
         with torch.no_grad():
             self.weights = [
                 torch.stack([ls[i].weight.detach().t() for ls in linears]).to(dtype).contiguous()
-                for i in range(3)
+                for i in range(len(linears[0]))
             ]
             self.biases = [
                 torch.stack([ls[i].bias.detach() for ls in linears]).to(dtype)[:, None, :]
-                for i in range(3)
+                for i in range(len(linears[0]))
             ]
             # Shared-observation first layer: one GEMM against all models' weights side by side.
             self._w1_cat = self.weights[0].permute(1, 0, 2).reshape(self.obs_dim, -1).contiguous()
@@ -77,22 +93,36 @@ class StackedActors:
             )
         n, h = self.n_models, self.net_dimension
         if x.shape[0] == 1:
-            h1 = torch.addmm(self.biases[0].reshape(1, n * h), x, self._w1_cat).reshape(n, 1, h)
+            out = torch.addmm(self.biases[0].reshape(1, n * h), x, self._w1_cat).reshape(n, 1, h)
         elif x.shape[0] == n:
-            h1 = torch.baddbmm(self.biases[0], x[:, None, :], self.weights[0])
+            out = torch.baddbmm(self.biases[0], x[:, None, :], self.weights[0])
         else:
             raise ValueError(
                 f"got {x.shape[0]} observations for {n} models; pass one shared observation "
                 "or exactly one per model."
             )
-        h1 = torch.tanh(h1)
-        h2 = torch.tanh(torch.baddbmm(self.biases[1], h1, self.weights[1]))
-        out = torch.baddbmm(self.biases[2], h2, self.weights[2])
+        for op in self._ops:
+            out = (
+                torch.baddbmm(self.biases[op], out, self.weights[op])
+                if isinstance(op, int)
+                else op(out)
+            )
         return out[:, 0, :]
 
 
-def _shape(actor: Actor) -> tuple[int, int, int]:
-    first, _, mid, _, last = actor.net
-    assert isinstance(first, torch.nn.Linear) and isinstance(last, torch.nn.Linear)
-    assert isinstance(mid, torch.nn.Linear)
-    return first.in_features, first.out_features, last.out_features
+def _shape(actor: Actor) -> tuple[tuple[str, int, int], ...]:
+    """The actor's layers as (kind, in, out); activations must be parameter-free."""
+    layers: list[tuple[str, int, int]] = []
+    for module in actor.net:
+        if isinstance(module, torch.nn.Linear):
+            layers.append(("Linear", module.in_features, module.out_features))
+        elif any(True for _ in module.parameters()):
+            raise ValueError(
+                f"StackedActors can only stack Linear layers and parameter-free modules; the "
+                f"actor has a {type(module).__name__} with parameters."
+            )
+        else:
+            layers.append((type(module).__name__, 0, 0))
+    if not layers or layers[0][0] != "Linear" or layers[-1][0] != "Linear":
+        raise ValueError("StackedActors needs an actor whose network starts and ends with Linear.")
+    return tuple(layers)

@@ -27,7 +27,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cappuccino_runtime.errors import BrokerError, TemporaryBrokerError
-from cappuccino_runtime.persistence.ledger import FeeRecord, FillRecord, Ledger, OrderRecord
+from cappuccino_runtime.persistence.ledger import (
+    FeeRecord,
+    FillRecord,
+    Ledger,
+    OrderRecord,
+    OrderSide,
+    OrderStatus,
+)
 from cappuccino_runtime.trading.brokers.base import (
     Broker,
     BrokerOrder,
@@ -36,7 +43,6 @@ from cappuccino_runtime.trading.brokers.base import (
     OrderRequest,
 )
 from cappuccino_runtime.trading.brokers.replay import simulated_fill
-from cappuccino_runtime.trading.orders import OrderSide
 
 __all__ = ["OrderExecutor", "increment_price"]
 
@@ -60,7 +66,7 @@ def _request(order: OrderRecord) -> OrderRequest:
     return OrderRequest(
         client_order_id=order.client_order_id,
         symbol=order.symbol,
-        side=OrderSide(order.side),
+        side=order.side,
         qty=order.qty,
         notional=order.notional,
         ref_price=order.ref_price,
@@ -72,7 +78,7 @@ class _FeeRoom:
     fill: FillRecord
     portfolio_id: str
     symbol: str
-    side: str
+    side: OrderSide
     room: float  # expected fee not matched to an activity yet (asset units or USD)
 
 
@@ -113,7 +119,7 @@ class OrderExecutor:
             if order.decision_ts > bar_end:
                 continue  # a replay resumed behind this book: its bar comes later
             if not routed:
-                if order.status == "intent":
+                if order.status is OrderStatus.INTENT:
                     fill = simulated_fill(_request(order), order.ref_price, self.slippage)
                     executed |= self.record(order, fill)
                 continue
@@ -132,7 +138,7 @@ class OrderExecutor:
     ) -> bool:
         cid = order.client_order_id
         known = self.broker.order(cid)
-        if known is None and order.status == "unknown":
+        if known is None and order.status is OrderStatus.UNKNOWN:
             log.warning(
                 "an order whose submission had no answer is not visible at the broker yet; "
                 "it stays open and is looked up again next poll",
@@ -144,7 +150,7 @@ class OrderExecutor:
             request = self._capped(_request(order), sellable, spendable)
             request = None if request is None else self.broker.sized(request)
             if request is None:
-                self.ledger.update_order(cid, status="skipped")
+                self.ledger.update_order(cid, status=OrderStatus.SKIPPED)
                 log.info(
                     "order below the asset's minimums (or nothing the account holds to sell), "
                     "not sent",
@@ -154,7 +160,7 @@ class OrderExecutor:
             try:
                 known = self.broker.submit(request)
             except OrderFateUnknown as e:
-                self.ledger.update_order(cid, status="unknown")
+                self.ledger.update_order(cid, status=OrderStatus.UNKNOWN)
                 log.warning(
                     "order submission unconfirmed; kept open as unknown",
                     extra={"client_order_id": cid, "reason": str(e)},
@@ -163,7 +169,7 @@ class OrderExecutor:
             except TemporaryBrokerError:
                 raise
             except BrokerError as e:
-                self.ledger.update_order(cid, status="rejected")
+                self.ledger.update_order(cid, status=OrderStatus.REJECTED)
                 log.error(
                     "the broker rejected an order; the book carries on without it",
                     extra={"client_order_id": cid, "reason": str(e)},
@@ -171,8 +177,8 @@ class OrderExecutor:
                 return False
             self._checkpoint("submitted")
         if known is None:
-            if order.status == "intent":
-                self.ledger.update_order(cid, status="abandoned")
+            if order.status is OrderStatus.INTENT:
+                self.ledger.update_order(cid, status=OrderStatus.ABANDONED)
                 log.warning(
                     "an old order intent never reached the broker; abandoned, not sent late",
                     extra={"client_order_id": cid},
@@ -234,7 +240,7 @@ class OrderExecutor:
             fee = 0.0
             if self.broker.fees_inline:
                 rate = self.broker.fee_rate
-                fee = delta * rate * (1.0 if order.side == "buy" else price)
+                fee = delta * rate * (1.0 if order.side is OrderSide.BUY else price)
             fill = FillRecord(
                 fill_key=f"{order.client_order_id}:{reported.filled_qty!r}",
                 client_order_id=order.client_order_id,
@@ -315,7 +321,7 @@ class OrderExecutor:
                         continue
                     orders[fill.client_order_id] = stored
                 order = orders[fill.client_order_id]
-                expected = fill.qty * rate * (1.0 if order.side == "buy" else fill.price)
+                expected = fill.qty * rate * (1.0 if order.side is OrderSide.BUY else fill.price)
                 room = expected - self._fee_room_used.get(fill.fill_key, 0.0)
                 rooms.append(_FeeRoom(fill, pid, order.symbol, order.side, room))
         return rooms
@@ -325,9 +331,9 @@ class OrderExecutor:
         day = datetime.fromisoformat(activity.date).date() if activity.date else None
         for room in rooms:
             if activity.asset == "USD":
-                if room.side != "sell":
+                if room.side is not OrderSide.SELL:
                     continue
-            elif room.side != "buy" or room.symbol != activity.symbol:
+            elif room.side is not OrderSide.BUY or room.symbol != activity.symbol:
                 continue
             if day is not None and abs((room.fill.ts.date() - day).days) > 1:
                 continue

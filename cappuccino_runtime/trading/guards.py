@@ -7,10 +7,13 @@ marking to market and says why it is not trading (log line, /metrics `guard_halt
   halted across polls and restarts until an operator clears it in the ledger.
 - max loss per hour: equity fell more than max_loss_per_hour below its value one hour ago.
   Halts until the loss over the trailing hour is back inside the limit.
-- stale market data: the newest completed bar ended more than stale_after_seconds ago.
+- stale market data: the newest completed bar ended more than stale_data_seconds ago.
   Halts this poll; trading resumes when fresh bars arrive.
 - max trades per hour: no new orders while the trailing hour already holds that many trades.
 - per-asset position cap: not a halt; target weights above the cap are cut to it (`cap_targets`).
+
+The limits are `cappuccino_contracts.risk.RiskSettings`, the one model the CRD, the manifest and
+the trader share.
 """
 
 from __future__ import annotations
@@ -19,25 +22,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from cappuccino_contracts.risk import RiskSettings
+from pydantic import BaseModel, ConfigDict
 
-__all__ = ["GuardConfig", "GuardKind", "GuardStatus", "cap_targets", "check_guards"]
+__all__ = ["GuardKind", "GuardStatus", "cap_targets", "check_guards"]
 
 _HOUR = timedelta(hours=1)
-
-
-class GuardConfig(BaseModel):
-    """Limits of the risk guards; every field has a conservative default."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_drawdown: float = Field(default=0.30, gt=0, le=1, description="kill switch, latched")
-    max_loss_per_hour: float = Field(default=0.05, gt=0, le=1, description="halt at -X%/hour")
-    stale_after_seconds: float = Field(
-        default=2 * 3600.0, gt=0, description="halt when the newest bar ended longer ago"
-    )
-    max_trades_per_hour: int = Field(default=30, ge=1, description="overtrading limit")
-    max_position_weight: float = Field(default=1.0, gt=0, le=1, description="per-asset cap")
 
 
 class GuardKind(StrEnum):
@@ -63,7 +53,7 @@ class GuardStatus(BaseModel):
 
 
 def check_guards(
-    config: GuardConfig,
+    config: RiskSettings,
     *,
     now: datetime,
     equity: Sequence[tuple[datetime, float]],
@@ -112,10 +102,7 @@ def check_guards(
                         f"{config.max_loss_per_hour:.2%}; not trading until it recovers."
                     ),
                 )
-    if (
-        latest_bar_end is None
-        or (now - latest_bar_end).total_seconds() > config.stale_after_seconds
-    ):
+    if latest_bar_end is None or (now - latest_bar_end).total_seconds() > config.stale_data_seconds:
         age = (
             "no bar at all"
             if latest_bar_end is None
@@ -126,7 +113,7 @@ def check_guards(
             kind=GuardKind.STALE_DATA,
             reason=(
                 f"Market data is stale at {now.isoformat()}: {age}, more than "
-                f"{config.stale_after_seconds:.0f} s ago; not trading on old prices."
+                f"{config.stale_data_seconds:.0f} s ago; not trading on old prices."
             ),
         )
     recent = sum(1 for ts in trade_times if ts > now - _HOUR)
@@ -142,6 +129,6 @@ def check_guards(
     return GuardStatus.ok()
 
 
-def cap_targets(targets: Sequence[float], max_position_weight: float) -> list[float]:
-    """Per-asset position cap: each target weight is cut to at most max_position_weight."""
-    return [min(float(t), max_position_weight) for t in targets]
+def cap_targets(targets: Sequence[float], max_position_fraction: float) -> list[float]:
+    """Per-asset position cap: each target weight is cut to at most max_position_fraction."""
+    return [min(float(t), max_position_fraction) for t in targets]

@@ -17,20 +17,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from enum import StrEnum
 
 import torch
 from cappuccino_contracts.artifacts import ExecutionSpec
 from pydantic import BaseModel, ConfigDict
 
 from cappuccino_runtime.env.execution import execute
+from cappuccino_runtime.persistence.ledger import OrderSide
 
-__all__ = ["OrderSide", "PlannedOrder", "client_order_id", "plan_orders"]
-
-
-class OrderSide(StrEnum):
-    BUY = "buy"
-    SELL = "sell"
+__all__ = ["PlannedOrder", "client_order_id", "plan_orders"]
 
 
 class PlannedOrder(BaseModel):

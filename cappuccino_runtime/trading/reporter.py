@@ -15,7 +15,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from cappuccino_runtime.persistence.ledger import Book, FeeRecord, FillRecord, Ledger, OrderRecord
+from cappuccino_runtime.persistence.ledger import (
+    Book,
+    FeeRecord,
+    FillRecord,
+    Ledger,
+    OrderRecord,
+    OrderSide,
+)
 from cappuccino_runtime.trading.ops import TraderMetrics
 from cappuccino_runtime.trading.state_files import (
     append_trades,
@@ -37,13 +44,13 @@ def trade_entry(order: OrderRecord, fill: FillRecord) -> dict[str, Any]:
         "portfolio_id": order.portfolio_id,
         "ticker": order.symbol,
         "symbol": order.symbol,
-        "side": order.side,
+        "side": order.side.value,
         "quantity": fill.qty,
         "qty": fill.qty,
         "price": fill.price,
         "notional": fill.qty * fill.price,
         "fee": fill.fee,
-        "fee_currency": base if order.side == "buy" else "USD",
+        "fee_currency": base if order.side is OrderSide.BUY else "USD",
         "client_order_id": order.client_order_id,
         "fill_id": fill.fill_key,
     }
@@ -64,7 +71,7 @@ class Reporter:
         """Average-cost bookkeeping for avg_entry (buys add notional, sells remove it pro rata)."""
         key = (order.portfolio_id, order.symbol)
         units, cost = self._cost.get(key, (0.0, 0.0))
-        if order.side == "buy":
+        if order.side is OrderSide.BUY:
             units, cost = units + fill.qty - fill.fee, cost + fill.qty * fill.price
         elif units > 0:
             kept = max(0.0, 1.0 - fill.qty / units)
@@ -104,7 +111,7 @@ class Reporter:
         """A fill was recorded in the ledger: log it, count it, append it to the file."""
         fee_note = f"fee {fill.fee:.8f}" if fill.fee else "fee posted later"
         log.info(
-            f"TRADE: {order.side.upper()} {fill.qty:.8f} {order.symbol} @ {fill.price:.2f} "
+            f"TRADE: {order.side.value.upper()} {fill.qty:.8f} {order.symbol} @ {fill.price:.2f} "
             f"{fee_note} book {order.portfolio_id} id {order.client_order_id}",
             extra={"portfolio_id": order.portfolio_id, "client_order_id": order.client_order_id},
         )

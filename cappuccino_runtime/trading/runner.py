@@ -29,7 +29,6 @@ from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.trading.brokers.base import Broker
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
 from cappuccino_runtime.trading.ensemble import EnsembleRule
-from cappuccino_runtime.trading.guards import GuardConfig
 from cappuccino_runtime.trading.observation import history_bars
 from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
 from cappuccino_runtime.trading.policy import ModelBank, ModelSlot
@@ -93,18 +92,8 @@ def trader_config(opts: RunOptions, manifest: Manifest) -> TraderConfig:
     kw: dict[str, Any] = {}
     if manifest.initial_cash is not None:
         kw["initial_cash"] = manifest.initial_cash
-    risk = manifest.risk
-    if risk is not None:
-        guards = {
-            "max_drawdown": risk.max_drawdown,
-            "stale_after_seconds": risk.stale_data_seconds,
-            "max_position_weight": risk.max_position_fraction,
-            "max_loss_per_hour": risk.max_loss_per_hour,
-            "max_trades_per_hour": risk.max_trades_per_hour,
-        }
-        kw["guards"] = GuardConfig.model_validate(
-            {k: v for k, v in guards.items() if v is not None}
-        )
+    if manifest.risk is not None:
+        kw["risk"] = manifest.risk
     if isinstance(manifest, ArenaConfig):
         if manifest.ranking_window_seconds is not None:
             kw["ranking_window_hours"] = manifest.ranking_window_seconds / 3600.0

@@ -1,9 +1,13 @@
-"""The trader loop: poll, build states, decide in one batched pass, guard, order, persist.
+"""The trader loop: it observes, and sequences the three parts that decide and act.
 
-Three parts: the decision step here (states -> target weights -> planned orders, pure apart
-from the model's forward pass), the order executor (trading/executor.py: intents, submission,
-reconciliation of fills and fees) and the reporter (trading/reporter.py: TRADE: lines,
-metrics, liveness, state files). The Trader only sequences them.
+Three parts, each testable alone: the decision step (trading/decision.py: book state and
+market -> target weights -> guard verdict, snapshot and order intents; pure), the order
+executor (trading/executor.py: intents, submission, reconciliation of fills and fees) and the
+reporter (trading/reporter.py: TRADE: lines, metrics, liveness, state files). The Trader reads
+the broker and the ledger (observe), runs the models' batched forward pass, and hands the
+results on; what a shared broker account holds for each routed book is trading/account.py. A poll reads each book once (again only after a fill or fee moved it) and the open
+orders through the ledger's status index: its cost grows with the books and their open orders,
+never with the order history (tests/integration/trading/test_trading_poll_cost.py).
 
 One Trader drives one or more books (one ensemble book, or N arena books) from one market poll:
 
@@ -45,8 +49,10 @@ from typing import Literal
 
 import pandas as pd
 import torch
+from cappuccino_contracts.risk import RiskSettings
 from pydantic import BaseModel, ConfigDict, Field
 
+from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.env.actions import action_to_weights
 from cappuccino_runtime.errors import (
     ConfigError,
@@ -56,26 +62,28 @@ from cappuccino_runtime.errors import (
 )
 from cappuccino_runtime.metrics import bars_per_year
 from cappuccino_runtime.persistence.ledger import (
+    Book,
+    FillRecord,
     Ledger,
     OrderRecord,
     RankingRecord,
-    SnapshotRecord,
 )
 from cappuccino_runtime.timeframes import timeframe_delta
+from cappuccino_runtime.trading.account import AccountShare
 from cappuccino_runtime.trading.arena import rank_members
 from cappuccino_runtime.trading.brokers.base import Broker
-from cappuccino_runtime.trading.ensemble import EnsembleRule, mean_action_target, vote_targets
-from cappuccino_runtime.trading.executor import OrderExecutor
-from cappuccino_runtime.trading.guards import (
-    GuardConfig,
-    GuardKind,
-    GuardStatus,
-    cap_targets,
-    check_guards,
+from cappuccino_runtime.trading.decision import (
+    BookState,
+    MarketState,
+    book_target,
+    decide,
+    held_weights,
 )
+from cappuccino_runtime.trading.ensemble import EnsembleRule
+from cappuccino_runtime.trading.executor import OrderExecutor
+from cappuccino_runtime.trading.guards import GuardKind, GuardStatus
 from cappuccino_runtime.trading.observation import MarketWindow, history_bars
 from cappuccino_runtime.trading.ops import TraderMetrics
-from cappuccino_runtime.trading.orders import client_order_id, plan_orders
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.reporter import Reporter
 
@@ -103,7 +111,7 @@ class TraderConfig(BaseModel):
     initial_cash: float = Field(
         default=10_000.0, gt=0, allow_inf_nan=False, description="cash of a new book"
     )
-    guards: GuardConfig = Field(default_factory=GuardConfig)
+    risk: RiskSettings = Field(default_factory=RiskSettings, description="risk guard limits")
     ranking_window_hours: float = Field(default=7 * 24, gt=0, description="arena Sharpe window")
     top_k: int = Field(default=3, ge=0, description="arena members promoted")
     route: Literal["all", "promoted"] = Field(
@@ -136,17 +144,6 @@ class BookPlan:
     slots: tuple[int, ...]
     study_name: str = ""
     trial_id: int = 0
-
-
-@dataclass
-class _BookView:
-    plan: BookPlan
-    cash: float
-    holdings: list[float]
-    initial_cash: float
-    equity: float
-    halted_reason: str | None
-    decided: bool
 
 
 class Trader:
@@ -185,16 +182,17 @@ class Trader:
         self._routed: set[str] = {b.portfolio_id for b in self.books}
         self._tokens: dict[str, str] = {}
         self._promoted: set[str] = set()
-        self._broker_positions: dict[str, float] | None = None
         self.guard_status: dict[str, GuardStatus] = {}
+        self._books: dict[str, Book] = {}  # this poll's reads (trader.step)
         self.reporter = Reporter(self.metrics, state_dir, self.symbols)
         self.executor = OrderExecutor(
             broker,
             ledger,
             slippage=self.slippage,
-            on_fill=self.reporter.fill,
+            on_fill=self._filled,
             checkpoint=self._checkpoint,
         )
+        self.account = AccountShare(broker, ledger, self._book, self._routed)
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -203,7 +201,7 @@ class Trader:
         lasts: list[datetime] = []
         fresh: list[str] = []
         venue = "broker" if self.config.route == "all" else "local"
-        self._routed = set()
+        self._routed.clear()  # the set AccountShare holds
         for plan in self.books:
             book = self.ledger.open_portfolio(
                 plan.portfolio_id, self.config.initial_cash, now, venue=venue
@@ -246,7 +244,7 @@ class Trader:
         routed_fresh = [pid for pid in fresh if pid in self._routed]
         if not routed_fresh:
             if self.config.read_back_positions:
-                self._reconcile(reason="start-up")
+                self.account.reconcile(self.symbols, reason="start-up")
             return
         need = sum(self.ledger.book(pid).cash for pid in routed_fresh)
         cash = self.broker.cash()
@@ -301,146 +299,143 @@ class Trader:
 
     # -- one poll ------------------------------------------------------------------------------
     def step(self) -> None:
-        """One poll: mark, resume open orders, decide undecided books, execute, rank, report."""
-        self._broker_positions = None
+        """One poll: observe, work open orders, decide undecided books, execute, rank, report.
+
+        Each book is read from the ledger once per poll (`_book`), again only after a fill or
+        a fee changed it; open orders come from the ledger's status index. The cost of a poll
+        grows with the books and their open orders, never with the order history.
+        """
+        self._books.clear()
         history = self.broker.history(self.symbols, self.bank.timeframe, self.n_history)
-        bar_end = pd.Timestamp(history.index[-1]).to_pydatetime() + self.step_delta
-        close = [float(c) for c in history.close[-1]]
-        can_trade = self.broker.can_trade()
-        prices = self.broker.fill_prices(self.symbols) if can_trade else close
+        market = self._observe(history)
         for plan in self.books:
-            self._execute(plan, bar_end, can_trade)
-        views = [self._view(plan, close, bar_end) for plan in self.books]
-        pending = [v for v in views if not v.decided]
+            self._execute(plan, market.bar_end, market.can_trade)
+        pending = [p for p in self.books if not self._decided(p.portfolio_id, market.bar_end)]
         if pending:
-            targets = self._targets(views, MarketWindow(history), pending)
-            for view in pending:
-                self._decide(
-                    view, targets[view.plan.portfolio_id], close, prices, bar_end, can_trade
-                )
+            targets = self._targets(MarketWindow(history), pending, market.close)
+            for plan in pending:
+                self._decide(plan, targets[plan.portfolio_id], market)
         self._book_fees()
         if self.config.read_back_positions:
-            self._reconcile(reason="after the poll")
+            self.account.reconcile(self.symbols, reason="after the poll")
         if self.arena_id:
-            self._rank(bar_end)
-        self._report(bar_end, close)
+            self._rank(market.bar_end)
+        self._report(market.bar_end, list(market.close))
 
-    # -- decision --------------------------------------------------------------------------------
-    def _view(self, plan: BookPlan, close: list[float], bar_end: datetime) -> _BookView:
-        book = self.ledger.book(plan.portfolio_id)
-        holdings = [book.positions.get(s, 0.0) for s in self.symbols]
-        equity = book.cash + sum(q * p for q, p in zip(holdings, close, strict=True))
-        history = self._equity.get(plan.portfolio_id, [])
-        decided = bool(history) and history[-1][0] >= bar_end
-        return _BookView(
-            plan, book.cash, holdings, book.initial_cash, equity, book.halted_reason, decided
+    def _observe(self, history: MarketData) -> MarketState:
+        """The market part of this poll, read from the broker once."""
+        n = len(self.symbols)
+        can_trade = self.broker.can_trade()
+        close = tuple(float(c) for c in history.close[-1])
+        return MarketState(
+            symbols=self.symbols,
+            bar_end=pd.Timestamp(history.index[-1]).to_pydatetime() + self.step_delta,
+            step=self.step_delta,
+            now=self.broker.now(),
+            close=close,
+            prices=tuple(self.broker.fill_prices(self.symbols)) if can_trade else close,
+            tradable=tuple(self.broker.fill_tradable(self.symbols)) if can_trade else (False,) * n,
+            can_trade=can_trade,
         )
 
+    def _book(self, portfolio_id: str) -> Book:
+        """The book as the ledger holds it, read once per poll (until a fill or fee moves it)."""
+        book = self._books.get(portfolio_id)
+        if book is None:
+            book = self._books[portfolio_id] = self.ledger.book(portfolio_id)
+        return book
+
+    def _filled(self, order: OrderRecord, fill: FillRecord) -> None:
+        self._books.pop(order.portfolio_id, None)
+        self.reporter.fill(order, fill)
+
+    def _decided(self, portfolio_id: str, bar_end: datetime) -> bool:
+        history = self._equity.get(portfolio_id, [])
+        return bool(history) and history[-1][0] >= bar_end
+
+    # -- decision (trading/decision.py) --------------------------------------------------------
     def _targets(
-        self, views: list[_BookView], window: MarketWindow, pending: list[_BookView]
+        self, window: MarketWindow, pending: list[BookPlan], close: Sequence[float]
     ) -> dict[str, list[float]]:
         """One batched forward pass over every slot, then each pending book's target weights."""
-        owner: dict[int, _BookView] = {i: v for v in views for i in v.plan.slots}
+        owner = {i: self._book(p.portfolio_id) for p in self.books for i in p.slots}
+        holdings = {i: [b.positions.get(s, 0.0) for s in self.symbols] for i, b in owner.items()}
         observations = [
-            window.observe(slot.spec, owner[i].cash, owner[i].holdings, owner[i].initial_cash)
+            window.observe(slot.spec, owner[i].cash, holdings[i], owner[i].initial_cash)
             for i, slot in enumerate(self.bank.slots)
         ]
         actions = self.bank.actions(observations)
         current = torch.stack(
-            [window.weights(owner[i].cash, owner[i].holdings) for i in range(len(observations))]
+            [window.weights(owner[i].cash, holdings[i]) for i in range(len(observations))]
         )
         weights = action_to_weights(actions, current)
         out: dict[str, list[float]] = {}
-        for view in pending:
-            idx = list(view.plan.slots)
-            if len(idx) == 1:
-                target = weights[idx[0]].tolist()
-            elif self.config.rule is EnsembleRule.MEAN_ACTION:
-                target = mean_action_target(actions[idx], current[idx[0]])
-            else:
-                held = [
-                    q * p / view.equity if view.equity > 0 else 0.0
-                    for q, p in zip(view.holdings, window.history.close[-1], strict=True)
-                ]
-                result = vote_targets(weights[idx].numpy(), held, self.config.vote_dead_band)
+        for plan in pending:
+            first = plan.slots[0]
+            target, vote = book_target(
+                plan.slots,
+                actions,
+                current,
+                weights,
+                held_weights(owner[first].cash, holdings[first], close),
+                rule=self.config.rule,
+                vote_dead_band=self.config.vote_dead_band,
+                max_position_fraction=self.config.risk.max_position_fraction,
+            )
+            if vote is not None:
                 log.info(
                     "ensemble vote",
                     extra={
-                        "portfolio_id": view.plan.portfolio_id,
-                        "sides": [s.value for s in result.sides],
-                        "target": result.target,
+                        "portfolio_id": plan.portfolio_id,
+                        "sides": [s.value for s in vote.sides],
+                        "target": vote.target,
                     },
                 )
-                target = result.target
-            out[view.plan.portfolio_id] = cap_targets(
-                target, self.config.guards.max_position_weight
-            )
+            out[plan.portfolio_id] = target
         return out
 
-    def _decide(
-        self,
-        view: _BookView,
-        target: list[float],
-        close: list[float],
-        prices: list[float],
-        bar_end: datetime,
-        can_trade: bool,
-    ) -> None:
-        pid = view.plan.portfolio_id
-        history = [*self._equity.get(pid, []), (bar_end, view.equity)]
-        status = check_guards(
-            self.config.guards,
-            now=self.broker.now(),
-            equity=history,
-            latest_bar_end=bar_end,
-            trade_times=[f.ts for f in self.ledger.fills(pid, since=bar_end - timedelta(hours=1))],
-            latched_reason=view.halted_reason,
+    def _state(self, plan: BookPlan, market: MarketState) -> BookState:
+        """What the decision needs of one book: its row, open orders and last hour's fills."""
+        pid = plan.portfolio_id
+        book = self._book(pid)
+        since = market.bar_end - timedelta(hours=1)
+        return BookState(
+            portfolio_id=pid,
+            token=self._tokens.get(pid, ""),
+            cash=book.cash,
+            holdings=tuple(book.positions.get(s, 0.0) for s in self.symbols),
+            initial_cash=book.initial_cash,
+            halted_reason=book.halted_reason,
+            equity_history=self._equity.get(pid, []),
+            open_orders=self.ledger.open_orders(pid) if market.can_trade else (),
+            trade_times=[f.ts for f in self.ledger.fills(pid, since=since)],
         )
+
+    def _decide(self, plan: BookPlan, target: list[float], market: MarketState) -> None:
+        """Decides one book (pure), records the decision in one transaction, executes it."""
+        pid = plan.portfolio_id
+        decision = decide(
+            self._state(plan, market),
+            target,
+            market,
+            self.config.risk,
+            self.bank.slots[plan.slots[0]].spec.execution,
+            min_order_notional=self.config.min_order_notional,
+        )
+        status = decision.status
         self.guard_status[pid] = status
-        if status.latched and view.halted_reason is None:
-            self.ledger.set_halt(pid, status.reason)
+        if decision.halt is not None:
+            self.ledger.set_halt(pid, decision.halt)
+            self._books.pop(pid, None)
         if status.halted:
             log.warning(
                 "book halted by a risk guard; not trading",
                 extra={"portfolio_id": pid, "guard": status.kind, "reason": status.reason},
             )
-        orders: list[OrderRecord] = []
-        if can_trade and not status.halted:
-            cash, holdings = _available(view, self.ledger.open_orders(pid), self.symbols)
-            planned = plan_orders(
-                symbols=self.symbols,
-                cash=cash,
-                holdings=holdings,
-                prices=prices,
-                target=target,
-                execution=self.bank.slots[view.plan.slots[0]].spec.execution,
-                tradable=self.broker.fill_tradable(self.symbols),
-                broker_min_notional=self.config.min_order_notional,
-            )
-            decision_ts = bar_end - self.step_delta
-            identity = _identity(pid, self._tokens.get(pid, ""))
-            orders = [
-                OrderRecord(
-                    client_order_id=client_order_id(identity, decision_ts, o.symbol, o.side),
-                    portfolio_id=pid,
-                    symbol=o.symbol,
-                    side=o.side.value,
-                    ref_price=o.ref_price,
-                    decision_ts=bar_end,
-                    created_at=self.broker.now(),
-                    qty=o.qty,
-                    notional=o.notional,
-                )
-                for o in planned
-            ]
-        positions_value = view.equity - view.cash
-        snapshot = SnapshotRecord(
-            pid, bar_end, view.equity, view.cash, positions_value, status.reason
-        )
-        if self.ledger.record_decision(snapshot, orders):
-            self._equity.setdefault(pid, []).append((bar_end, view.equity))
+        if self.ledger.record_decision(decision.snapshot, list(decision.orders)):
+            self._equity.setdefault(pid, []).append((market.bar_end, decision.snapshot.equity))
         self._checkpoint("decided")
-        self._execute(view.plan, bar_end, can_trade)
+        self._execute(plan, market.bar_end, market.can_trade)
 
     # -- execution (trading/executor.py) --------------------------------------------------------
     def _execute(self, plan: BookPlan, bar_end: datetime, can_trade: bool) -> None:
@@ -451,74 +446,14 @@ class Trader:
             bar_end,
             can_trade,
             routed=routed,
-            sellable=(lambda symbol: self._sellable(pid, symbol)) if routed else None,
-            spendable=(lambda: self._spendable(pid)) if routed else None,
+            sellable=(lambda symbol: self.account.sellable(pid, symbol)) if routed else None,
+            spendable=(lambda: self.account.spendable(pid)) if routed else None,
         )
-
-    def _positions_now(self) -> dict[str, float]:
-        if self._broker_positions is None:
-            self._broker_positions = self.broker.positions()
-        return self._broker_positions
-
-    def _spendable(self, portfolio_id: str) -> float:
-        """Cash the account holds for this book: the broker's free cash (less what this
-        deployment's open buys still commit and its other routed books hold), at most the
-        book's own."""
-        if self.broker.fees_inline:
-            return float("inf")
-        committed = sum(
-            max(0.0, (o.notional or 0.0) - o.filled_notional)
-            for p in self._routed
-            for o in self.ledger.open_orders(p)
-            if o.side == "buy" and o.status != "intent"
-        )
-        others = sum(self.ledger.book(p).cash for p in self._routed if p != portfolio_id)
-        own = self.ledger.book(portfolio_id).cash
-        return max(0.0, min(own, self.broker.cash() - committed - others))
-
-    def _sellable(self, portfolio_id: str, symbol: str) -> float:
-        """Units of `symbol` the account holds for this book: the broker's, less what this
-        deployment's other routed books hold, at most the book's own."""
-        if self.broker.fees_inline:
-            return float("inf")  # the replay venue is the book's own: no shared account
-        self._broker_positions = None  # sells earlier in this poll moved it
-        others = sum(
-            self.ledger.book(p).positions.get(symbol, 0.0)
-            for p in self._routed
-            if p != portfolio_id
-        )
-        own = self.ledger.book(portfolio_id).positions.get(symbol, 0.0)
-        return max(0.0, min(own, self._positions_now().get(symbol, 0.0) - others))
 
     def _book_fees(self) -> None:
         routed = [p.portfolio_id for p in self.books if p.portfolio_id in self._routed]
-        self.executor.book_fees(routed, self.broker.now())
-
-    def _reconcile(self, *, reason: str) -> None:
-        """Compares the routed books with the broker's positions; logs, never overwrites."""
-        if self.broker.fees_inline:
-            return
-        routed = [p.portfolio_id for p in self.books if p.portfolio_id in self._routed]
-        if not routed:
-            return
-        self._broker_positions = None
-        positions = self._positions_now()
-        books = [self.ledger.book(pid) for pid in routed]
-        for symbol in self.symbols:
-            ours = sum(b.positions.get(symbol, 0.0) for b in books)
-            broker_qty = positions.get(symbol, 0.0)
-            pending_fee = ours * self.fee_rate  # fees not posted yet are at most this
-            if broker_qty + pending_fee + 1e-9 < ours:
-                log.warning(
-                    "the broker account holds less than this deployment's books; sells are "
-                    "capped at what it holds",
-                    extra={
-                        "symbol": symbol,
-                        "books_qty": ours,
-                        "broker_qty": broker_qty,
-                        "reason": reason,
-                    },
-                )
+        if self.executor.book_fees(routed, self.broker.now()):
+            self._books.clear()  # a posted fee moved a book's cash or units
 
     def _rank(self, bar_end: datetime) -> None:
         """Ranks the arena (PSR, evaluation period, hysteresis); never changes a book's venue."""
@@ -563,7 +498,7 @@ class Trader:
         rows = []
         for plan in self.books:
             pid = plan.portfolio_id
-            book = self.ledger.book(pid)
+            book = self._book(pid)
             peak = max([0.0, *(v for _, v in self._equity.get(pid, []))])
             status = self.guard_status.get(pid)
             halted = book.halted_reason or (status.reason if status and status.halted else None)
@@ -573,27 +508,3 @@ class Trader:
     def equity_curve(self, portfolio_id: str) -> list[tuple[datetime, float]]:
         """The book's (decision bar close, equity) series so far."""
         return list(self._equity.get(portfolio_id, []))
-
-
-def _identity(portfolio_id: str, token: str) -> str:
-    """What client_order_ids derive from: the portfolio id and its persisted random token."""
-    return f"{portfolio_id}#{token}" if token else portfolio_id
-
-
-def _available(
-    view: _BookView, open_orders: Sequence[OrderRecord], symbols: Sequence[str]
-) -> tuple[float, list[float]]:
-    """Cash and units a new decision may plan with: the book's, less what still-open orders of
-    earlier bars have committed (unfilled buy notional, unfilled sell units). Pure."""
-    cash = view.cash
-    holdings = list(view.holdings)
-    index = {s: i for i, s in enumerate(symbols)}
-    for order in open_orders:
-        i = index.get(order.symbol)
-        if i is None:
-            continue
-        if order.side == "buy" and order.notional is not None:
-            cash -= max(0.0, order.notional - order.filled_notional)
-        elif order.side == "sell" and order.qty is not None:
-            holdings[i] -= max(0.0, order.qty - order.filled_qty)
-    return max(0.0, cash), [max(0.0, h) for h in holdings]

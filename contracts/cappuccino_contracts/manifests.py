@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from cappuccino_contracts.artifacts import ModelNumbers
 from cappuccino_contracts.errors import ConfigError, describe_validation_error
+from cappuccino_contracts.risk import RiskSettings
 
 __all__ = [
     "ARENA_FILE",
@@ -38,7 +39,6 @@ __all__ = [
     "EnsembleManifest",
     "Manifest",
     "ManifestError",
-    "RiskSettings",
     "TraderSettings",
     "ValidationStatus",
     "VotingSettings",
@@ -95,21 +95,6 @@ class ValidationStatus(BaseModel):
     passed: bool
     checks: dict[str, bool] = Field(default_factory=dict)
     validated_at: datetime = Field(default_factory=_now)
-
-
-class RiskSettings(BaseModel):
-    """`risk` of a frozen manifest: the guard limits (the operator writes RiskGuards snake_case).
-
-    Every field is optional; an absent one keeps the trader's default (trading.guards).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    max_drawdown: float | None = Field(default=None, gt=0, le=1)
-    stale_data_seconds: float | None = Field(default=None, gt=0)
-    max_position_fraction: float | None = Field(default=None, gt=0, le=1)
-    max_loss_per_hour: float | None = Field(default=None, gt=0, le=1)
-    max_trades_per_hour: int | None = Field(default=None, ge=1)
 
 
 class VotingSettings(BaseModel):
@@ -368,8 +353,9 @@ def read_manifest(path: str | Path) -> Manifest:
         )
     try:
         if kind == "arena":
-            return ArenaConfig.model_validate(raw)
-        return EnsembleManifest.model_validate(raw)
+            # snake_case only: `risk` is RiskSettings, whose camelCase aliases are the CRD's
+            return ArenaConfig.model_validate(raw, by_alias=False, by_name=True)
+        return EnsembleManifest.model_validate(raw, by_alias=False, by_name=True)
     except ValidationError as e:
         raise ManifestError(
             f"Manifest {p} is invalid: {describe_validation_error(e)}. {_rebuild_hint(kind)}"

@@ -54,6 +54,7 @@ from cappuccino_runtime.errors import (
     DataUnavailable,
     TemporaryBrokerError,
 )
+from cappuccino_runtime.persistence.ledger import OrderSide, OrderStatus
 from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.trading.brokers.base import (
     AssetRules,
@@ -63,7 +64,6 @@ from cappuccino_runtime.trading.brokers.base import (
     OrderRequest,
 )
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
-from cappuccino_runtime.trading.orders import OrderSide
 from cappuccino_runtime.trading.retry import Backoff, retry_temporary
 
 if TYPE_CHECKING:
@@ -94,6 +94,19 @@ def trading_symbol(position: str, known: tuple[str, ...]) -> str:
         if position_symbol(symbol) == position:
             return symbol
     return position[:-3] + "/" + position[-3:] if position.endswith("USD") else position
+
+
+def _order_status(raw: Any) -> OrderStatus:
+    """Alpaca's order status as ours; one we do not know is an error naming it."""
+    value = str(raw.status.value if hasattr(raw.status, "value") else raw.status)
+    try:
+        return OrderStatus(value)
+    except ValueError:
+        raise BrokerError(
+            f"Alpaca reported order {raw.client_order_id} with status {value!r}, which "
+            f"cappuccino does not know ({', '.join(s.value for s in OrderStatus)}); add it to "
+            "persistence.ledger.OrderStatus."
+        ) from None
 
 
 def _status(e: Exception) -> int | None:
@@ -298,7 +311,7 @@ class AlpacaBroker:
             if "/" in (raw.symbol or "")
             else trading_symbol(raw.symbol, self.symbols),
             side=OrderSide(str(raw.side.value if hasattr(raw.side, "value") else raw.side)),
-            status=str(raw.status.value if hasattr(raw.status, "value") else raw.status),
+            status=_order_status(raw),
             filled_qty=float(raw.filled_qty or 0.0),
             filled_avg_price=None if raw.filled_avg_price is None else float(raw.filled_avg_price),
             qty=None if raw.qty is None else float(raw.qty),

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.errors import TemporaryBrokerError
-from cappuccino_runtime.trading.orders import OrderSide
+from cappuccino_runtime.persistence.ledger import OrderSide, OrderStatus
 
 __all__ = [
     "AssetRules",
@@ -56,6 +56,17 @@ class OrderRequest:
     ref_price: float = 0.0
 
 
+_DONE = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REJECTED,
+        OrderStatus.DONE_FOR_DAY,
+    }
+)
+
+
 @dataclass(frozen=True)
 class BrokerOrder:
     """An order as the broker reports it; filled_qty is gross units (before a buy's fee)."""
@@ -64,7 +75,7 @@ class BrokerOrder:
     broker_order_id: str
     symbol: str
     side: OrderSide
-    status: str
+    status: OrderStatus
     filled_qty: float
     filled_avg_price: float | None
     qty: float | None = None
@@ -73,7 +84,7 @@ class BrokerOrder:
     @property
     def done(self) -> bool:
         """True when the order can no longer fill (filled, canceled, expired, rejected)."""
-        return self.status in {"filled", "canceled", "expired", "rejected", "done_for_day"}
+        return self.status in _DONE
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from cappuccino_runtime.data.market import MarketData
 from cappuccino_runtime.errors import BrokerError, ConfigError
+from cappuccino_runtime.persistence.ledger import OrderSide, OrderStatus
 from cappuccino_runtime.timeframes import timeframe_delta
 from cappuccino_runtime.trading.brokers.base import (
     AssetRules,
@@ -33,7 +34,6 @@ from cappuccino_runtime.trading.brokers.base import (
     FeeActivity,
     OrderRequest,
 )
-from cappuccino_runtime.trading.orders import OrderSide
 
 __all__ = ["ReplayBroker", "simulated_fill"]
 
@@ -60,7 +60,7 @@ def simulated_fill(request: OrderRequest, price: float, slippage: float) -> Brok
         broker_order_id=str(uuid.uuid5(uuid.NAMESPACE_URL, request.client_order_id)),
         symbol=request.symbol,
         side=request.side,
-        status="filled",
+        status=OrderStatus.FILLED,
         filled_qty=qty,
         filled_avg_price=fill,
         qty=request.qty,
@@ -204,8 +204,14 @@ class ReplayBroker:
 
 
 def _order_to_json(order: BrokerOrder) -> dict[str, object]:
-    return {**order.__dict__, "side": order.side.value}
+    return {**order.__dict__, "side": order.side.value, "status": order.status.value}
 
 
 def _order_from_json(raw: dict[str, Any]) -> BrokerOrder:
-    return BrokerOrder(**{**raw, "side": OrderSide(str(raw["side"]))})
+    return BrokerOrder(
+        **{
+            **raw,
+            "side": OrderSide(str(raw["side"])),
+            "status": OrderStatus(str(raw["status"])),
+        }
+    )

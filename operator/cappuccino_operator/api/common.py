@@ -1,4 +1,7 @@
-"""Shapes shared by every Cappuccino resource: references, conditions, risk guards.
+"""Shapes shared by every Cappuccino resource: references and conditions.
+
+The `risk` block of Arena/Ensemble is cappuccino_contracts.risk.RiskSettings (one model from the
+CRD to the trader).
 
 These pydantic models are the single source of truth for the CRD schemas in crds/
 (see cappuccino_operator.crdgen); field names are snake_case in Python and camelCase in YAML.
@@ -17,7 +20,6 @@ __all__ = [
     "Condition",
     "CrdModel",
     "LocalObjectRef",
-    "RiskGuards",
     "SecretKeyRef",
     "SecretRef",
     "immutable",
@@ -92,29 +94,6 @@ class SecretKeyRef(CrdModel):
         max_length=253,
         pattern=r"^[-._a-zA-Z0-9]+$",
         description="Key inside the Secret.",
-    )
-
-
-class RiskGuards(CrdModel):
-    """Trader risk guards: the drawdown kill switch and the stale-data halt."""
-
-    max_drawdown: float = Field(
-        default=0.2,
-        gt=0,
-        le=1,
-        description="Stop trading when equity falls this fraction below its peak (0.2 = 20%).",
-    )
-    stale_data_seconds: int = Field(
-        default=600,
-        ge=1,
-        le=86400,
-        description="Halt when the newest market bar is older than this many seconds.",
-    )
-    max_position_fraction: float = Field(
-        default=1.0,
-        gt=0,
-        le=1,
-        description="Largest fraction of equity one asset may hold.",
     )
 
 

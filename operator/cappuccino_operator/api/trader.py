@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+from cappuccino_contracts.risk import RiskSettings
 from pydantic import Field
 
 from cappuccino_operator.api.common import (
@@ -11,7 +12,6 @@ from cappuccino_operator.api.common import (
     Condition,
     CrdModel,
     LocalObjectRef,
-    RiskGuards,
     SecretKeyRef,
     SecretRef,
     immutable,
@@ -107,7 +107,7 @@ class _TraderSpec(CrdModel):
         default="60s", max_length=16, pattern=DURATION, description="Trader poll interval."
     )
     broker: Broker = Field(default_factory=Broker)
-    risk: RiskGuards = Field(default_factory=RiskGuards)
+    risk: RiskSettings = Field(default_factory=RiskSettings)
     ledger_secret_ref: SecretKeyRef | None = Field(
         default=None,
         description="Secret key holding the trading ledger URL; defaults to the Study's storage.",

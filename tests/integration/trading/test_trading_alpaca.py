@@ -10,10 +10,10 @@ import pytest
 
 from cappuccino_runtime.data import load_sample
 from cappuccino_runtime.errors import BrokerError, ConfigError
+from cappuccino_runtime.persistence.ledger import OrderSide
 from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker, position_symbol
 from cappuccino_runtime.trading.brokers.base import OrderRequest
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
-from cappuccino_runtime.trading.orders import OrderSide
 from cappuccino_runtime.trading.retry import Backoff
 from tests.support.fake_alpaca import FakeAlpaca, Fault, serve_app
 

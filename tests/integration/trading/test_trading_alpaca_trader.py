@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from cappuccino_contracts.risk import RiskSettings
 
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import open_sql_ledger
 from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
-from cappuccino_runtime.trading.guards import GuardConfig, GuardKind
+from cappuccino_runtime.trading.guards import GuardKind
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
@@ -96,7 +97,7 @@ def test_ensemble_trades_on_alpaca_and_a_restart_duplicates_nothing(
     assert len(again.ledger.orders(BOOK.portfolio_id)) == len(orders)
     assert again.ledger.book(BOOK.portfolio_id).positions["ETH/USD"] == eth
     assert any("holds less than" in r.getMessage() for r in caplog.records)
-    assert again._sellable(BOOK.portfolio_id, "ETH/USD") == pytest.approx(1.5)
+    assert again.account.sellable(BOOK.portfolio_id, "ETH/USD") == pytest.approx(1.5)
 
 
 def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -108,7 +109,7 @@ def test_stale_data_halts_and_says_why(world, tmp_path: Path) -> None:  # type: 
         f"sqlite:///{tmp_path / 'l.db'}",
         data,
         max_polls=1,
-        guards=GuardConfig(stale_after_seconds=10),
+        risk=RiskSettings(stale_data_seconds=10),
     )
     trader.run()  # the newest bar closed 30 s ago: stale for a 10 s limit
     status = trader.guard_status[BOOK.portfolio_id]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import (
@@ -16,8 +17,10 @@ from cappuccino_runtime.persistence import (
     OrderRecord,
     RankingRecord,
     SnapshotRecord,
+    SqlLedger,
     open_sql_ledger,
 )
+from cappuccino_runtime.persistence.ledger import OrderSide, OrderStatus
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=UTC)
 PID = "local/ens"
@@ -165,3 +168,23 @@ def test_decision_writes_snapshot_and_intents_once(ledger: Ledger) -> None:
     assert ledger.record_decision(snap, [*orders, _order("d-3")]) is False  # bar already decided
     assert [o.client_order_id for o in ledger.open_orders(PID)] == ["d-1", "d-2"]
     assert ledger.snapshots(PID) == [snap]
+
+
+def test_side_and_status_are_enums_and_rows_keep_their_strings(ledger: Ledger) -> None:
+    ledger.open_portfolio(PID, 10_000.0, T0)
+    stored = ledger.record_intent(_order("c-enum", side="sell"))
+    assert stored.side is OrderSide.SELL and stored.status is OrderStatus.INTENT
+    ledger.update_order("c-enum", status=OrderStatus.FILLED)
+    got = ledger.get_order("c-enum")
+    assert got is not None and got.status is OrderStatus.FILLED and got.side is OrderSide.SELL
+    assert ledger.open_orders(PID) == []
+    if isinstance(ledger, SqlLedger):
+        with ledger.engine.connect() as c:
+            row = c.execute(
+                text("SELECT side, status FROM orders WHERE client_order_id = 'c-enum'")
+            ).one()
+        assert tuple(row) == ("sell", "filled") and all(type(v) is str for v in row)
+    with pytest.raises(ValueError, match="'hold' is not a valid OrderSide"):
+        _order("c-bad", side="hold")
+    with pytest.raises(ValueError, match="'done' is not a valid OrderStatus"):
+        _order("c-bad", status="done")

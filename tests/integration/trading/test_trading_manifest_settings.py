@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cappuccino_contracts.manifests import ManifestError, read_manifest
+from cappuccino_contracts.risk import RiskSettings
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
 from cappuccino_operator.builders.context import study_context
@@ -104,8 +105,8 @@ def test_operator_arena_settings_reach_the_arena(
     trader = _run("arena", manifest, url)
     cfg = trader.config
     assert cfg.initial_cash == 2500.0
-    assert (cfg.guards.max_drawdown, cfg.guards.stale_after_seconds) == (0.15, 7200.0)
-    assert cfg.guards.max_position_weight == 0.4
+    assert (cfg.risk.max_drawdown, cfg.risk.stale_data_seconds) == (0.15, 7200.0)
+    assert cfg.risk.max_position_fraction == 0.4
     assert (cfg.ranking_window_hours, cfg.top_k, cfg.poll_seconds) == (36.0, 2, 90.0)
     # the manifest's portfolio_id names the arena; its books opened with the frozen cash
     assert trader.arena_id == "ns/arena-a"
@@ -136,7 +137,7 @@ def test_operator_ensemble_voting_and_cli_poll_override(
     manifest = _freeze(deployed[1], tmp_path / "ens", spec, "ens-e")
     trader = _run("ensemble", manifest, f"sqlite:///{tmp_path / 'l.db'}", poll_interval=7.0)
     assert trader.config.rule is EnsembleRule.MEAN_ACTION
-    assert trader.config.guards.max_drawdown == 0.5
+    assert trader.config.risk.max_drawdown == 0.5
     assert trader.config.poll_seconds == 7.0  # the flag wins over the manifest's 300 s
     assert [b.portfolio_id for b in trader.books] == ["ns/ens-e"]
 
@@ -152,7 +153,7 @@ def test_local_deploy_manifest_keeps_the_defaults(
         168.0,
         60.0,
     )
-    assert cfg.guards.max_drawdown == 0.30
+    assert cfg.risk == RiskSettings()  # the one set of defaults (the cluster had 0.2, this 0.30)
 
 
 def test_manifest_symbols_other_than_the_models_fail_clearly(

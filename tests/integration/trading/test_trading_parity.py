@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from cappuccino_contracts.risk import RiskSettings
 
 from cappuccino_runtime.env.config import EnvConfig
 from cappuccino_runtime.env.evaluation import run_policy
 from cappuccino_runtime.features import warmup_bars
 from cappuccino_runtime.persistence import InMemoryLedger
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
-from cappuccino_runtime.trading.guards import GuardConfig
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
 from tests.integration.trading.conftest import (
@@ -27,8 +27,8 @@ from tests.integration.trading.conftest import (
     sample,
 )
 
-NO_GUARDS = GuardConfig(
-    max_drawdown=1.0, max_loss_per_hour=1.0, max_trades_per_hour=10_000, max_position_weight=1.0
+NO_GUARDS = RiskSettings(
+    max_drawdown=1.0, max_loss_per_hour=1.0, max_trades_per_hour=10_000, max_position_fraction=1.0
 )
 
 
@@ -73,7 +73,7 @@ def test_replay_trader_makes_the_envs_orders_and_equity_curve() -> None:
     # held-out segment: env bars [1500, 1700) of the warm-cut arrays (never used to fit anything)
     start, stop = 1500, 1700
     env = _env_run(slot, data, start, stop)
-    trader, polls, curve = _replay([slot], start, stop, TraderConfig(guards=NO_GUARDS), data)
+    trader, polls, curve = _replay([slot], start, stop, TraderConfig(risk=NO_GUARDS), data)
     fills = trader.ledger.fills("local/parity")
     assert polls == stop - start
     assert len(curve) == len(env.curves[0])
@@ -93,7 +93,7 @@ def test_outage_bars_are_not_traded_by_the_replay_trader_nor_the_env() -> None:
     outage[warm + start : warm + stop : 7, 0] = True
     data.volume[outage] = 0.0
     env = _env_run(slot, data, start, stop, tradable=data.volume > 0)
-    trader, _, curve = _replay([slot], start, stop, TraderConfig(guards=NO_GUARDS), data)
+    trader, _, curve = _replay([slot], start, stop, TraderConfig(risk=NO_GUARDS), data)
     fills = trader.ledger.fills("local/parity")
     assert len(fills) == int(env.trades[0]) > 20
     np.testing.assert_allclose(curve, env.curves[0], rtol=1e-6, atol=0)
@@ -109,9 +109,9 @@ def test_trader_only_overlays_are_measured() -> None:
     start, stop = 1500, 1700
     env = _env_run(slots[0], data, start, stop)
     env_return = env.curves[0][-1] / env.curves[0][0] - 1
-    capped_guards = NO_GUARDS.model_copy(update={"max_position_weight": 0.4})
-    _, _, capped = _replay([slots[0]], start, stop, TraderConfig(guards=capped_guards), data)
-    _, _, voted = _replay(slots, start, stop, TraderConfig(guards=NO_GUARDS), data)
+    capped_guards = NO_GUARDS.model_copy(update={"max_position_fraction": 0.4})
+    _, _, capped = _replay([slots[0]], start, stop, TraderConfig(risk=capped_guards), data)
+    _, _, voted = _replay(slots, start, stop, TraderConfig(risk=NO_GUARDS), data)
     rows = {
         "env (scored policy)": (env_return, int(env.trades[0])),
         "trader, position cap 0.4": (capped[-1] / capped[0] - 1, None),
@@ -131,11 +131,11 @@ def test_drawdown_kill_switch_latches_and_keeps_positions() -> None:
     data = sample(1400)
     slot = make_slot(data, seed=3)
     broker = ReplayBroker(data.slice(0, 1300), start=1200, fee_rate=0.0025, slippage=5e-4)
-    guards = GuardConfig(max_drawdown=0.004, max_loss_per_hour=1.0, max_trades_per_hour=10_000)
+    guards = RiskSettings(max_drawdown=0.004, max_loss_per_hour=1.0, max_trades_per_hour=10_000)
     ledger = InMemoryLedger()
     trader = Trader(
         ModelBank([slot]), [BookPlan("local/dd", (0,))], broker, ledger,
-        TraderConfig(guards=guards),
+        TraderConfig(risk=guards),
     )  # fmt: skip
     trader.run()
     book = ledger.book("local/dd")

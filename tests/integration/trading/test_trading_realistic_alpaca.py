@@ -17,12 +17,12 @@ import requests
 
 from cappuccino_runtime.errors import DataUnavailable
 from cappuccino_runtime.persistence import open_sql_ledger
+from cappuccino_runtime.persistence.ledger import OrderSide
 from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
 from cappuccino_runtime.trading.brokers.base import OrderFateUnknown, OrderRequest
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.executor import increment_price
 from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
-from cappuccino_runtime.trading.orders import OrderSide
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig

@@ -15,10 +15,10 @@ import random
 from pathlib import Path
 
 import pytest
+from cappuccino_contracts.risk import RiskSettings
 
 from cappuccino_runtime.persistence import SqlLedger, open_sql_ledger
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
-from cappuccino_runtime.trading.guards import GuardConfig
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
 from tests.integration.trading.conftest import make_slot, sample
@@ -30,7 +30,7 @@ CONFIG = TraderConfig(
     route="all",  # every book routes to the (replay) broker; a book's venue never changes
     top_k=1,
     ranking_window_hours=24,
-    guards=GuardConfig(max_drawdown=1.0, max_loss_per_hour=1.0, max_trades_per_hour=1000),
+    risk=RiskSettings(max_drawdown=1.0, max_loss_per_hour=1.0, max_trades_per_hour=1000),
 )
 
 

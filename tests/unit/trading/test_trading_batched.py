@@ -55,3 +55,22 @@ def test_bf16_weights_halve_the_bytes_and_stay_close() -> None:
     full, half = StackedActors(actors), StackedActors(actors, dtype=torch.bfloat16)
     assert half.weight_bytes() * 2 == full.weight_bytes()
     torch.testing.assert_close(half(obs).float(), full(obs), rtol=0.05, atol=0.05)
+
+
+def test_the_layers_come_from_the_actor_not_from_a_copy() -> None:
+    """Another depth or activation in agent.networks needs no change here (it is walked)."""
+    torch.manual_seed(2)
+    actors = [Actor(7, 3, 16).eval() for _ in range(3)]
+    for a in actors:
+        a.net = torch.nn.Sequential(
+            torch.nn.Linear(7, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8), torch.nn.Tanh(),
+            torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3),
+        )  # fmt: skip
+    obs = torch.randn(3, 7)
+    with torch.no_grad():
+        expected = torch.stack([a(obs[i]) for i, a in enumerate(actors)])
+        shared = torch.stack([a(obs[0]) for a in actors])
+    stacked = StackedActors(actors)
+    torch.testing.assert_close(stacked(obs), expected)
+    torch.testing.assert_close(stacked(obs[0]), shared)
+    assert (stacked.obs_dim, stacked.net_dimension, stacked.action_dim) == (7, 16, 3)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from cappuccino_runtime.trading.guards import GuardConfig, GuardKind, cap_targets, check_guards
+from cappuccino_contracts.risk import RiskSettings
+
+from cappuccino_runtime.trading.guards import GuardKind, cap_targets, check_guards
 
 NOW = datetime(2024, 3, 1, 12, tzinfo=UTC)
 H = timedelta(hours=1)
@@ -13,13 +15,13 @@ FRESH = NOW - timedelta(minutes=1)
 
 def test_all_clear() -> None:
     eq = [(NOW - 2 * H, 100.0), (NOW - H, 101.0), (NOW, 100.5)]
-    status = check_guards(GuardConfig(), now=NOW, equity=eq, latest_bar_end=FRESH, trade_times=[])
+    status = check_guards(RiskSettings(), now=NOW, equity=eq, latest_bar_end=FRESH, trade_times=[])
     assert not status.halted and status.reason is None
 
 
 def test_drawdown_kill_switch_latches() -> None:
     eq = [(NOW - 3 * H, 100.0), (NOW - 2 * H, 150.0), (NOW - H, 120.0), (NOW, 100.0)]
-    cfg = GuardConfig(max_drawdown=0.30, max_loss_per_hour=0.9)
+    cfg = RiskSettings(max_drawdown=0.30, max_loss_per_hour=0.9)
     status = check_guards(cfg, now=NOW, equity=eq, latest_bar_end=FRESH, trade_times=[])
     assert status.halted and status.latched and status.kind is GuardKind.DRAWDOWN
     assert "33.33%" in (status.reason or "")
@@ -32,7 +34,7 @@ def test_drawdown_kill_switch_latches() -> None:
 def test_hourly_loss() -> None:
     eq = [(NOW - 2 * H, 100.0), (NOW - H, 100.0), (NOW, 94.0)]
     status = check_guards(
-        GuardConfig(max_loss_per_hour=0.05),
+        RiskSettings(max_loss_per_hour=0.05),
         now=NOW,
         equity=eq,
         latest_bar_end=FRESH,
@@ -41,7 +43,7 @@ def test_hourly_loss() -> None:
     assert status.kind is GuardKind.HOURLY_LOSS and not status.latched
     assert "6.00%" in (status.reason or "")
     ok = check_guards(
-        GuardConfig(max_loss_per_hour=0.07),
+        RiskSettings(max_loss_per_hour=0.07),
         now=NOW,
         equity=eq,
         latest_bar_end=FRESH,
@@ -51,7 +53,7 @@ def test_hourly_loss() -> None:
 
 
 def test_stale_data() -> None:
-    cfg = GuardConfig(stale_after_seconds=600)
+    cfg = RiskSettings(stale_data_seconds=600)
     stale = check_guards(
         cfg, now=NOW, equity=[], latest_bar_end=NOW - 11 * 60 * timedelta(seconds=1), trade_times=[]
     )
@@ -63,7 +65,7 @@ def test_stale_data() -> None:
 
 
 def test_trade_rate() -> None:
-    cfg = GuardConfig(max_trades_per_hour=3)
+    cfg = RiskSettings(max_trades_per_hour=3)
     old = [NOW - 2 * H] * 10
     recent = [NOW - timedelta(minutes=m) for m in (1, 2, 3)]
     assert not check_guards(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from cappuccino_contracts.manifests import ManifestError, read_manifest
+from cappuccino_contracts.risk import RiskSettings
 
 from cappuccino_runtime.trading.ensemble import EnsembleRule
 from cappuccino_runtime.trading.runner import RunOptions, trader_config
@@ -40,7 +41,7 @@ def test_no_settings_keep_the_defaults(tmp_path: Path) -> None:
     p = _write(tmp_path)
     cfg = trader_config(_opts(p), read_manifest(p))
     assert (cfg.initial_cash, cfg.poll_seconds, cfg.rule) == (10_000.0, 60.0, EnsembleRule.MAJORITY)
-    assert cfg.guards.max_drawdown == 0.30 and cfg.vote_dead_band == 0.01
+    assert cfg.risk == RiskSettings() and cfg.vote_dead_band == 0.01
 
 
 def test_voting_object_with_dead_band_and_poll_precedence(tmp_path: Path) -> None:
@@ -53,7 +54,7 @@ def test_voting_object_with_dead_band_and_poll_precedence(tmp_path: Path) -> Non
     m = read_manifest(p)
     cfg = trader_config(_opts(p), m)
     assert (cfg.rule, cfg.vote_dead_band, cfg.poll_seconds) == (EnsembleRule.MAJORITY, 0.05, 120.0)
-    assert (cfg.guards.max_loss_per_hour, cfg.guards.max_trades_per_hour) == (0.02, 4)
+    assert (cfg.risk.max_loss_per_hour, cfg.risk.max_trades_per_hour) == (0.02, 4)
     assert trader_config(_opts(p, poll_interval=3.0), m).poll_seconds == 3.0
 
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from cappuccino_contracts.artifacts import ExecutionSpec
 
-from cappuccino_runtime.trading.orders import OrderSide, client_order_id, plan_orders
+from cappuccino_runtime.persistence.ledger import OrderSide
+from cappuccino_runtime.trading.orders import client_order_id, plan_orders
 
 RULES = {
     "execution": ExecutionSpec(

@@ -7,8 +7,9 @@ from cappuccino_contracts.artifacts import ExecutionSpec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cappuccino_runtime.persistence.ledger import OrderSide
 from cappuccino_runtime.trading.ensemble import Side, vote_targets
-from cappuccino_runtime.trading.orders import OrderSide, plan_orders
+from cappuccino_runtime.trading.orders import plan_orders
 
 weights = st.floats(0.0, 1.0, allow_nan=False)
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from cappuccino_runtime.data import MarketData
+from cappuccino_runtime.persistence.ledger import OrderSide
 from cappuccino_runtime.trading.brokers.base import OrderRequest
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
-from cappuccino_runtime.trading.orders import OrderSide
 
 
 def _data() -> MarketData:
