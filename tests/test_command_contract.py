@@ -1,36 +1,44 @@
-"""Every argv the operator builds (operator/cappuccino_operator/commands.py, via the real
-builders and the examples) parses with the runtime's Typer app: a renamed or retyped flag on
-either side fails here, not in a cluster. Parsing only: nothing is invoked.
+"""Every argv the operator builds (contracts/cappuccino_contracts/argv.py, via the real builders
+and the examples) parses with the runtime's Typer app: a renamed or retyped flag on either side
+fails here, not in a cluster. Parsing only: nothing is invoked.
 
-A command that does not exist yet in the runtime is skipped, naming it, so the check starts
-as soon as it lands.
+A command missing from the runtime CLI FAILS, naming it (never a skip: a renamed command must
+not turn its tests into skips).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 import typer
 import yaml
-from cappuccino_operator.api.study import StudySpec
-from cappuccino_operator.api.sweep import TrainingSweepSpec
-from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
-from cappuccino_operator.builders.context import study_context
-from cappuccino_operator.builders.sweep import build_refit_job, build_sweep_job, train_config
-from cappuccino_operator.builders.trader import (
-    build_manifest_configmap,
-    build_trader_deployment,
-    manifest_document,
-)
-from cappuccino_operator.commands import (
+from cappuccino_contracts.argv import (
+    DataOptions,
     Replay,
+    TraderOptions,
     arena_command,
     study_create_command,
     trade_command,
     train_command,
     validate_command,
+)
+from cappuccino_operator.api.study import StudySpec
+from cappuccino_operator.api.sweep import TrainingSweepSpec
+from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
+from cappuccino_operator.builders.context import study_context
+from cappuccino_operator.builders.sweep import (
+    build_refit_job,
+    build_sweep_job,
+    build_train_config,
+    train_config,
+)
+from cappuccino_operator.builders.trader import (
+    build_manifest_configmap,
+    build_trader_deployment,
+    manifest_document,
 )
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import SelectedTrial, Selection
@@ -55,7 +63,7 @@ def parse(argv: list[str]) -> Any:
     while hasattr(cmd, "list_commands"):
         sub = cmd.get_command(cmd.context_class(cmd), args[0])
         if sub is None:
-            pytest.skip(f"`{' '.join([*path, args[0]])}` does not exist in the runtime CLI yet")
+            pytest.fail(f"`{' '.join([*path, args[0]])}` does not exist in the runtime CLI")
         path.append(args.pop(0))
         cmd = sub
     return cmd.make_context(" ".join(path), args, resilient_parsing=False)
@@ -91,7 +99,10 @@ def test_sweep_worker_argv_parses() -> None:
         job = build_sweep_job("s", "ns", spec, _study(), CONFIG)
         ctx = parse(job["spec"]["template"]["spec"]["containers"][0]["command"])
         assert ctx.params["study"] == "ns.btc-hourly"
-        assert ctx.params["study_budget"] == 100
+        # the budget (100) is in the ConfigMap key the worker re-reads, not in argv
+        assert str(ctx.params["study_budget_file"]) == "/etc/cappuccino/study_budget"
+        assert ctx.params["study_budget"] is None
+        assert build_train_config("s", "ns", _study(), spec)["data"]["study_budget"] == "100"
 
 
 def test_refit_argv_parses() -> None:
@@ -106,10 +117,8 @@ def test_refit_argv_parses() -> None:
 
 def test_train_config_file_is_accepted_by_the_runtime() -> None:
     """The `--config` file the operator mounts parses with the runtime's TrainingConfig."""
-    try:
-        from cappuccino_runtime.training.config import parse_config
-    except ImportError:
-        pytest.skip("cappuccino_runtime.training.config.parse_config does not exist yet")
+    from cappuccino_runtime.training.config import parse_config
+
     config = train_config(_study())
     parsed = parse_config(config, source="examples/study.yaml")
     assert parsed.env.fee_rate == 0.0025 and parsed.cpcv.n_groups == 4
@@ -117,10 +126,13 @@ def test_train_config_file_is_accepted_by_the_runtime() -> None:
 
 def test_train_argv_minimal_and_full_parse() -> None:
     parse(train_command(study="s", study_budget=3))
+    ctx = parse(train_command(study="s", study_budget_file="/etc/cappuccino/study_budget"))
+    assert str(ctx.params["study_budget_file"]) == "/etc/cappuccino/study_budget"
     ctx = parse(
         train_command(
-            study="s", study_budget=3, phase="phase2", data="sample", symbols=["BTC/USD"],
-            timeframe="1h", start="2023-01-01", end="2024-01-01", device="cpu",
+            study="s", study_budget=3, phase="phase2",
+            data=DataOptions(data="sample", symbols=["BTC/USD"], timeframe="1h",
+                             start="2023-01-01", end="2024-01-01", device="cpu"),
             config="/etc/c.json", artifact_root="/a",
         )
     )  # fmt: skip
@@ -152,11 +164,23 @@ def test_arena_trader_argvs_parse() -> None:
 
 
 def test_trade_and_arena_argvs_with_every_option_parse() -> None:
-    common = {"broker": "alpaca", "poll_interval": 5, "metrics_port": 9100, "state_dir": "/s",
-              "portfolio_id": "ns/x", "artifacts": "/a"}  # fmt: skip
-    parse(trade_command(manifest="/m.json", **common))
-    parse(arena_command(config="/c.json", **common))
+    common = TraderOptions(broker="alpaca", poll_interval=5, metrics_port=9100, state_dir="/s",
+                           portfolio_id="ns/x", artifacts="/a")  # fmt: skip
+    parse(trade_command(manifest="/m.json", options=common))
+    parse(arena_command(config="/c.json", options=common))
     replay = Replay(data="sample", start="2024-01-01", end="2024-02-01", seconds_per_bar=0.5)
-    ctx = parse(trade_command(manifest="/m.json", **{**common, "broker": "replay"}, replay=replay))
+    with_replay = dataclasses.replace(common, broker="replay", replay=replay)
+    ctx = parse(trade_command(manifest="/m.json", options=with_replay))
     assert ctx.params["replay_seconds_per_bar"] == 0.5
-    parse(arena_command(config="/c.json", **{**common, "broker": "replay"}, replay=replay))
+    parse(arena_command(config="/c.json", options=with_replay))
+
+
+def test_a_missing_command_or_flag_fails_rather_than_skips() -> None:
+    """The check itself can fail: an unknown command and an unknown flag are failures."""
+    with pytest.raises(pytest.fail.Exception, match="`cappuccino no-such` does not exist"):
+        parse(["cappuccino", "no-such"])
+    with pytest.raises(pytest.fail.Exception, match="`cappuccino models no-such` does not"):
+        parse(["cappuccino", "models", "no-such"])
+    # Typer may carry its own copy of click, so the error is matched by its message.
+    with pytest.raises(Exception, match="No such option: --no-such-flag"):
+        parse([*train_command(study="s", study_budget=1), "--no-such-flag"])

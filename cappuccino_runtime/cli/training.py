@@ -65,6 +65,14 @@ def train(
             "--study-budget", help="Stop once the study holds N COMPLETE + PRUNED trials."
         ),
     ] = None,
+    study_budget_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--study-budget-file",
+            help="Read the study budget from this file before every trial (overrides "
+            "--study-budget; a TrainingSweep mounts its ConfigMap key there).",
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option("--config", help="Training config file (YAML or JSON).")
     ] = None,
@@ -94,6 +102,7 @@ def train(
         artifact_root=artifact_root,
         n_trials=n_trials,
         study_budget=study_budget,
+        study_budget_file=str(study_budget_file) if study_budget_file else None,
         config=str(config) if config else None,
         phase=phase.value,
         data=data,

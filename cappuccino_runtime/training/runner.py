@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 from cappuccino_contracts.naming import phase1_study_name
@@ -67,6 +68,7 @@ class TrainOptions(CommonOptions):
     study: str
     n_trials: int | None = None
     study_budget: int | None = None
+    study_budget_file: str | None = None
     phase: Phase = "full"
 
 
@@ -195,7 +197,8 @@ def run_training(
     notify: Callable[[str], None] = logger.info,
 ) -> WorkerSummary:
     """Runs one worker for `opts`; `config`/`market` skip loading when the caller has them."""
-    check_limits(opts.n_trials, opts.study_budget)
+    budget_file = Path(opts.study_budget_file) if opts.study_budget_file else None
+    check_limits(opts.n_trials, opts.study_budget, budget_file)
     settings = settings or Settings.from_env(
         storage=opts.storage, artifact_root=opts.artifact_root, device=opts.device
     )
@@ -241,4 +244,5 @@ def run_training(
         n_trials=opts.n_trials,
         study_budget=opts.study_budget,
         callbacks=all_callbacks,
+        budget_file=budget_file,
     )

@@ -26,6 +26,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -46,6 +47,7 @@ __all__ = [
     "finished_count",
     "load_study",
     "open_storage",
+    "read_budget_file",
     "run_worker",
     "trial_value",
     "worker_index",
@@ -197,15 +199,41 @@ def finished_count(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=BUDGET_STATES))
 
 
-def check_limits(n_trials: int | None, study_budget: int | None) -> None:
-    """A worker needs a limit: its own trial count, the study's budget, or both."""
-    if n_trials is None and study_budget is None:
+def check_limits(
+    n_trials: int | None, study_budget: int | None, budget_file: Path | None = None
+) -> None:
+    """A worker needs a limit: its own trial count, the study's budget (a number, or a file
+    re-read between trials), or both."""
+    if n_trials is None and study_budget is None and budget_file is None:
         raise ConfigError(
-            "give --n-trials, --study-budget or both; otherwise a worker never stops."
+            "give --n-trials, --study-budget (or --study-budget-file) or both; otherwise a "
+            "worker never stops."
         )
     for name, value in (("--n-trials", n_trials), ("--study-budget", study_budget)):
         if value is not None and value < 1:
             raise ConfigError(f"{name} must be at least 1, got {value}.")
+
+
+def read_budget_file(path: Path) -> int:
+    """The study budget written in `path` (the TrainingSweep's ConfigMap key `study_budget`,
+    which the operator updates when spec.trials changes: the worker re-reads it between
+    trials, so a raised budget reaches running workers without a new Job)."""
+    try:
+        text = path.read_text().strip()
+    except OSError as e:
+        raise ConfigError(
+            f"--study-budget-file {path}: cannot read it ({e.strerror}); mount the sweep's "
+            "ConfigMap there or give --study-budget N."
+        ) from None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"--study-budget-file {path} must hold a whole number >= 1, got {text[:40]!r}."
+        )
+    return value
 
 
 class TrialsFailing(CappuccinoError):
@@ -271,25 +299,28 @@ def run_worker(
     study_budget: int | None,
     poll_interval: float | None = None,
     callbacks: list[Callable[[optuna.Study, FrozenTrial], None]] | None = None,
+    budget_file: Path | None = None,
 ) -> WorkerSummary:
     """Runs trials one at a time until this worker ran `n_trials` or the study met its budget.
 
+    With `budget_file` the budget is re-read from it before every trial (it overrides
+    `study_budget`), so a raised budget is honoured by a worker that started with the old one.
     An objective exception fails the trial and the worker goes on (see the module docstring
     for what stops it). Pruned trials count as run.
     """
-    check_limits(n_trials, study_budget)
+    check_limits(n_trials, study_budget, budget_file)
     storage = study._storage
     interval = storage.get_heartbeat_interval() if isinstance(storage, RDBStorage) else None
     poll = poll_interval if poll_interval is not None else float(min(interval or 5, 5))
-    all_callbacks = list(callbacks or [])
-    if study_budget is not None:
-        all_callbacks.append(MaxTrialsCallback(study_budget, states=BUDGET_STATES))
-
     max_failures = _max_consecutive_failures()
     tracked = TrialTracker(objective, os.environ.get("CAPPUCCINO_SWEEP_ID"))
     ran = 0
     while n_trials is None or ran < n_trials:
+        if budget_file is not None:
+            study_budget = read_budget_file(budget_file)
+        all_callbacks = list(callbacks or [])
         if study_budget is not None:
+            all_callbacks.append(MaxTrialsCallback(study_budget, states=BUDGET_STATES))
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)

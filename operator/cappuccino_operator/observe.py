@@ -127,6 +127,17 @@ def goal_reached(best: float | None, goal: float | None, direction: str) -> bool
     return best >= goal if direction == "maximize" else best <= goal
 
 
+def _job_failure(
+    job: Mapping[str, Any] | None, finished: int, trials: int
+) -> Mapping[str, Any] | None:
+    """The Job's Failed condition, unless only some workers (indexes) gave up while the others
+    reached the budget (backoffLimitPerIndex: reason FailedIndexes): that sweep succeeded."""
+    failed = _job_condition(job, "Failed")
+    if failed is not None and failed.get("reason") == "FailedIndexes" and finished >= trials:
+        return None
+    return failed
+
+
 def sweep_status(
     spec: TrainingSweepSpec,
     summary: StudySummary | None,
@@ -178,7 +189,7 @@ def sweep_status(
             kind,
         )
 
-    job_failed = _job_condition(job, "Failed")
+    job_failed = _job_failure(job, finished, spec.trials)
     if job_failed is not None:
         reason = job_failed.get("reason") or "JobFailed"
         message = f"The worker Job failed ({reason}): {job_failed.get('message', '')}".rstrip(": ")

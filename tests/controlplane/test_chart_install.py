@@ -132,7 +132,12 @@ def test_install_upgrade_uninstall_cluster_wide(
     operator = f"system:serviceaccount:{ns}:cappuccino-operator"
     assert can(cp, operator, "create", "jobs.batch", "-A")
     assert can(cp, operator, "patch", "arenas.cappuccino.dev/status", "-A")
-    assert can(cp, operator, "get", "secrets", "-n", "default")
+    # Secrets: `get` on the chart's database Secret names only, in any namespace (issue 10.7).
+    for where in (("-n", "default"), ("-n", ns), ("-A",)):
+        for secret in DB_SECRETS:
+            assert can(cp, operator, "get", "secrets", *where, name=secret)
+        assert not can(cp, operator, "get", "secrets", *where, name="other")
+        assert not can(cp, operator, "get", "secrets", *where)
     assert not can(cp, operator, "list", "secrets", "-A")
     assert not can(cp, operator, "create", "pods", "-A")
     # The dashboard: read-only on the four kinds, nothing else.

@@ -176,7 +176,16 @@ def test_trainingsweep_example_creates_gpu_job_and_follows_outcomes(
     spec = job["spec"]
     assert spec["completionMode"] == "Indexed"
     assert spec["completions"] == spec["parallelism"] == 4
-    assert spec["backoffLimit"] == 3 and spec["activeDeadlineSeconds"] == 86400
+    # Issue 10.4: retries per worker (index), so one bad worker does not end the others; the
+    # API server accepts it beside podFailurePolicy, defaults the Job-wide limit to unlimited
+    # and refuses to change it later (the builder sets it at creation).
+    assert spec["backoffLimitPerIndex"] == 3 and spec["activeDeadlineSeconds"] == 86400
+    assert spec["backoffLimit"] == 2147483647
+    refused = cp.kubectl(
+        "patch", "job", f"{name}-workers", "-n", namespace, "--type=merge",
+        "-p", '{"spec":{"backoffLimitPerIndex":5}}', check=False,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "field is immutable" in refused.stderr, refused.stderr
     # Accepted by the API server as built: evictions/preemptions do not use up backoffLimit.
     assert spec["podFailurePolicy"]["rules"][0]["action"] == "Ignore"
     assert spec["podReplacementPolicy"] == "Failed"
@@ -186,7 +195,10 @@ def test_trainingsweep_example_creates_gpu_job_and_follows_outcomes(
     assert worker["image"] == "cappuccino-runtime-cuda:0.1.0"
     argv = worker["command"]
     assert argv[:4] == ["cappuccino", "train", "--study", f"{namespace}.{STUDY}"]
-    assert argv[argv.index("--study-budget") + 1] == "100"
+    # the budget is the ConfigMap key the workers re-read, never argv (issue 10.8)
+    assert argv[argv.index("--study-budget-file") + 1] == "/etc/cappuccino/study_budget"
+    assert "--study-budget" not in argv
+    assert get(cp, namespace, "configmap", f"{name}-train-config")["data"]["study_budget"] == "100"
     assert argv[argv.index("--symbols") + 1] == "BTC/USD,ETH/USD"
     assert argv[argv.index("--device") + 1] == "cuda"
     assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
@@ -392,8 +404,7 @@ def test_trainingsweep_failure_budget_and_success(
         return obj if obj["metadata"]["uid"] != old_uid else None
 
     job = op.wait_until(replaced, TIMEOUT, "Job replaced with the new budget")
-    argv = job["spec"]["template"]["spec"]["containers"][0]["command"]
-    assert argv[argv.index("--study-budget") + 1] == "8"
+    assert get(cp, namespace, "configmap", "succeeds-train-config")["data"]["study_budget"] == "8"
     s = wait_cond(op, cp, namespace, "trainingsweep", "succeeds", "Succeeded", "Unknown")
     assert s["status"]["progress"] == "5/8"
     assert cp.kubectl("get", "job", "wrong-phase-workers", "-n", namespace, check=False).returncode
@@ -490,6 +501,8 @@ def test_arena_example_freezes_selection_and_reports_leader(
 
     status = op.wait_until(leader, TIMEOUT, "arena leader in status")
     assert status["leaderSharpe"] == pytest.approx(2.5) and status["models"] == 5
+    # the leader's Optuna trial number (a fresh study: the seeding order) is written too
+    assert status["leaderTrialNumber"] == seeded.index(top5[1])
     out = cp.kubectl("get", "arenas", "-n", namespace).stdout
     assert out.split()[:7] == ["NAME", "STUDY", "MODELS", "LEADER", "SHARPE", "READY", "AGE"]
     row = out.splitlines()[1].split()

@@ -394,3 +394,53 @@ def test_refit_after_success_then_traders_use_refit_agents_behind_the_dsr_gate(
     assert m["trial_ids"] == [refit_ids[0], low[0]]
     assert m["dsr_gate"]["threshold"] == 0.95
     assert m["model_numbers"][0]["holdout_sharpe"] == 1.4 and m["model_numbers"][1]["dsr"] == 0.3
+
+
+def test_raising_the_budget_keeps_the_job_and_reaches_a_running_worker(
+    operator: OperatorProcess, control_plane: ControlPlane, namespace: str, tmp_path: Any
+) -> None:
+    """Item 8: spec.trials lives in the sweep's ConfigMap (key study_budget), not in the pod:
+    raising it replaces no Job and changes no template, and a real worker loop started with the
+    old budget (on the operator's PostgreSQL study) stops at the new one. The kubelet's part,
+    projecting the ConfigMap key into the mounted file, is done here by copying it."""
+    from cappuccino_runtime.training.worker import (
+        HeartbeatSettings,
+        load_study,
+        open_storage,
+        run_worker,
+    )
+
+    cp = control_plane
+    study_name = _study(cp, operator, namespace)
+    _apply(cp, namespace, "TrainingSweep", "sw", {"studyRef": {"name": "s"}, "trials": 2})
+    job = operator.wait_until(lambda: _try_get(cp, namespace, "job", "sw-workers"), TIMEOUT, "Job")
+    budget_file = tmp_path / "study_budget"
+
+    def project() -> str:
+        cm = _try_get(cp, namespace, "configmap", "sw-train-config") or {}
+        budget_file.write_text(cm.get("data", {}).get("study_budget", ""))
+        return budget_file.read_text()
+
+    assert operator.wait_until(lambda: project() == "2", TIMEOUT, "budget 2 in the ConfigMap")
+
+    def objective(trial: Any) -> float:
+        if trial.number == 0:  # the user raises the budget while this worker runs
+            _patch(cp, namespace, "trainingsweep", "sw", {"spec": {"trials": 4}})
+            operator.wait_until(lambda: project() == "4", TIMEOUT, "budget 4 in the ConfigMap")
+        return float(trial.suggest_float("x", 0.0, 1.0))
+
+    storage = open_storage(operator.storage_url, HeartbeatSettings(5, 20))
+    summary = run_worker(
+        load_study(study_name, storage),
+        objective,
+        n_trials=None,
+        study_budget=None,
+        budget_file=budget_file,
+    )
+    assert (summary.trials_run, summary.study_finished) == (4, 4)
+    after = get(cp, namespace, "job", "sw-workers")
+    assert after["metadata"]["uid"] == job["metadata"]["uid"]
+    assert after["spec"]["template"] == job["spec"]["template"]
+    s = _wait_cond(operator, cp, namespace, "trainingsweep", "sw", "Succeeded", status="True")
+    assert s["status"]["progress"] == "4/4"
+    assert get(cp, namespace, "job", "sw-workers")["metadata"]["uid"] == job["metadata"]["uid"]

@@ -123,6 +123,27 @@ def test_storage_outage_and_missing_secret_show_in_study_ready(
     assert operator.storage_url not in json.dumps(s)
 
 
+def test_a_secret_outside_the_rbac_names_is_a_clear_condition(
+    operator: OperatorProcess, control_plane: ControlPlane, namespace: str
+) -> None:
+    """Issue 10.7: the operator may `get` only the Secrets its RBAC names; a Study naming
+    another one (here one that exists) gets Ready=False saying how to allow it."""
+    cp = control_plane
+    cp.kubectl("create", "secret", "generic", "team-db", "-n", namespace, "--from-literal=url=x")
+    spec = {"storageSecretRef": {"name": "team-db", "key": "url"}}
+    _apply(
+        cp, namespace, {"apiVersion": API, "kind": "Study", "metadata": {"name": "s"}, "spec": spec}
+    )
+
+    def refused() -> dict[str, Any] | None:
+        c = cond(get(cp, namespace, "study", "s"), "Ready")
+        return c if c.get("reason") == "SecretNotFound" else None
+
+    c = operator.wait_until(refused, TIMEOUT, "Ready reason SecretNotFound")
+    assert f"may not read Secret {namespace}/team-db" in c["message"]
+    assert "operator.rbac.extraSecretNames" in c["message"]
+
+
 def test_children_carry_owner_references_and_go_with_their_owner(
     operator: OperatorProcess, control_plane: ControlPlane, namespace: str
 ) -> None:

@@ -35,7 +35,6 @@ ALLOWED = [
     ("create", "configmaps"),
     ("delete", "configmaps"),
     ("list", "pods"),
-    ("get", "secrets"),
     ("create", "events"),
     ("watch", "customresourcedefinitions.apiextensions.k8s.io"),
     ("patch", "clusterkopfpeerings.kopf.dev"),
@@ -44,6 +43,7 @@ ALLOWED = [
 DENIED = [
     ("update", "studies.cappuccino.dev/finalizers"),  # a Study owns no children
     ("update", "trainingsweeps.cappuccino.dev/status"),  # status is patched, never replaced
+    ("get", "secrets"),  # only the Secrets named in resourceNames (test below)
     ("list", "secrets"),
     ("watch", "secrets"),
     ("create", "secrets"),
@@ -84,6 +84,25 @@ def test_operator_may_not(
     operator_deployment: OperatorDeployment, control_plane: ControlPlane, verb: str, resource: str
 ) -> None:
     assert _can(control_plane, verb, resource, "default") == "no"
+
+
+@pytest.mark.parametrize("ns", ["default", "cappuccino-system"])
+def test_operator_gets_only_the_named_secrets(
+    operator_deployment: OperatorDeployment, control_plane: ControlPlane, ns: str
+) -> None:
+    """Issue 10.7, cluster-wide install: `get` on the installation's Secret names (and the
+    examples' optuna-db), in any namespace; any other Secret, list and watch are refused."""
+
+    def can(name: str) -> str:
+        proc = control_plane.kubectl(
+            "auth", "can-i", "get", f"secrets/{name}", "-n", ns, as_user=SA, check=False
+        )
+        return proc.stdout.strip()
+
+    for name in ("cappuccino-storage", "cappuccino-ledger", "cappuccino-readonly", "optuna-db"):
+        assert can(name) == "yes", name
+    for name in ("someone-elses", "cappuccino-postgresql-auth", "default-token"):
+        assert can(name) == "no", name
 
 
 NAMESPACED_FILE = REPO_ROOT / "operator" / "deploy" / "rbac-namespaced.yaml"

@@ -106,20 +106,29 @@ TRAINING_SWEEP = Kind(
     ),
 )
 
+
+def _trader_columns(models: str, *figures: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """Arena and Ensemble print the same frame around their own figures."""
+    return (
+        _col("Study", "string", ".status.studyName", "Optuna study of the models."),
+        _col("Models", "integer", ".status.models", models),
+        *figures,
+        _col("Ready", "string", _cond("Ready", "status"), "Trader running."),
+        _col("Reason", "string", _cond("Ready", "reason"), "Why (not) ready.", 1),
+        AGE,
+    )
+
+
 ARENA = Kind(
     kind="Arena",
     plural="arenas",
     short_names=("carena",),
     spec=ArenaSpec,
     status=ArenaStatus,
-    columns=(
-        _col("Study", "string", ".status.studyName", "Optuna study of the models."),
-        _col("Models", "integer", ".status.models", "Portfolios in the arena."),
+    columns=_trader_columns(
+        "Portfolios in the arena.",
         _col("Leader", "integer", ".status.leaderTrialId", "trial_id ranked first."),
         _col("Sharpe", "number", ".status.leaderSharpe", "Leader's rolling Sharpe."),
-        _col("Ready", "string", _cond("Ready", "status"), "Trader running."),
-        _col("Reason", "string", _cond("Ready", "reason"), "Why (not) ready.", 1),
-        AGE,
     ),
 )
 
@@ -129,14 +138,10 @@ ENSEMBLE = Kind(
     short_names=("ens",),
     spec=EnsembleSpec,
     status=EnsembleStatus,
-    columns=(
-        _col("Study", "string", ".status.studyName", "Optuna study of the models."),
-        _col("Models", "integer", ".status.models", "Voting models."),
+    columns=_trader_columns(
+        "Voting models.",
         _col("Equity", "number", ".status.equity", "Current equity."),
         _col("Return", "number", ".status.returnPct", "Return on initial cash, %."),
-        _col("Ready", "string", _cond("Ready", "status"), "Trader running."),
-        _col("Reason", "string", _cond("Ready", "reason"), "Why (not) ready.", 1),
-        AGE,
     ),
 )
 

@@ -157,8 +157,10 @@ class TrainingSweepSpec(CrdModel):
         default=3,
         ge=0,
         le=100,
-        description="Worker pod failures the Job tolerates. Pods evicted or preempted "
-        "(DisruptionTarget) do not count; a worker exiting 2 (bad config) fails the Job at once.",
+        description="Pod failures each worker (Job index) tolerates; a worker past it ends, the "
+        "others go on (backoffLimitPerIndex, fixed when the Job is created). Pods evicted or "
+        "preempted (DisruptionTarget) do not count; a worker exiting 2 (bad config) fails the "
+        "Job at once.",
     )
     suspend: bool = Field(default=False, description="Pause (true) or resume (false) the workers.")
     ttl_seconds_after_finished: int | None = Field(

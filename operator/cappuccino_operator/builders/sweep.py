@@ -6,6 +6,7 @@ import hashlib
 import json
 from typing import Any, Literal
 
+from cappuccino_contracts.argv import DataOptions, refit_command, train_command
 from cappuccino_contracts.naming import (
     phase1_study_name,
     refit_job_name,
@@ -25,7 +26,6 @@ from cappuccino_operator.builders.pods import (
     env_from,
     tmp_volume,
 )
-from cappuccino_operator.commands import refit_command, train_command
 from cappuccino_operator.config import OperatorConfig
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
 
 CONFIG_DIR = "/etc/cappuccino"
 CONFIG_FILE = "train.json"
+BUDGET_FILE = "study_budget"
 GPU_RESOURCE = "nvidia.com/gpu"
 TEMPLATE_HASH_ANNOTATION = "cappuccino.dev/template-hash"
 BUDGET_ANNOTATION = "cappuccino.dev/study-budget"
@@ -106,8 +107,12 @@ def optuna_study_name(study: StudyContext, spec: TrainingSweepSpec) -> str:
     return phase1_study_name(study.study_name) if spec.phase == "phase1" else study.study_name
 
 
-def build_train_config(name: str, namespace: str, study: StudyContext) -> dict[str, Any]:
-    """ConfigMap holding the workers' training config (no secrets in it)."""
+def build_train_config(
+    name: str, namespace: str, study: StudyContext, spec: TrainingSweepSpec
+) -> dict[str, Any]:
+    """ConfigMap holding the workers' training config (no secrets in it) and the trial budget
+    (key `study_budget`, which the workers re-read between trials: raising spec.trials updates
+    this ConfigMap, never the Job)."""
     return {
         "apiVersion": "v1",
         "kind": "ConfigMap",
@@ -116,7 +121,10 @@ def build_train_config(name: str, namespace: str, study: StudyContext) -> dict[s
             "namespace": namespace,
             "labels": labels_for("TrainingSweep", name, "trainer"),
         },
-        "data": {CONFIG_FILE: json.dumps(train_config(study), indent=2, sort_keys=True)},
+        "data": {
+            CONFIG_FILE: json.dumps(train_config(study), indent=2, sort_keys=True),
+            BUDGET_FILE: str(spec.trials),
+        },
     }
 
 
@@ -182,6 +190,43 @@ def _hash(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _pod_spec(
+    spec: TrainingSweepSpec,
+    study: StudyContext,
+    container: dict[str, Any],
+    volumes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The pod of a worker or refit Job: one container, never restarted in place, no API
+    token, the sweep's node selector and tolerations."""
+    if ef := env_from(study):
+        container["envFrom"] = ef
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "securityContext": POD_SECURITY,
+        "automountServiceAccountToken": False,
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if spec.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.node_selector)
+    if spec.tolerations:
+        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    return pod_spec
+
+
+def _data_options(study: StudyContext, spec: TrainingSweepSpec) -> DataOptions:
+    """The Study's data and the sweep's device, as the worker and refit commands take them."""
+    data = study.spec.data
+    return DataOptions(
+        data=data.source,
+        symbols=tuple(data.symbols or ()),
+        timeframe=data.timeframe,
+        start=data.start,
+        end=data.end,
+        device="cuda" if spec.resources.gpu > 0 else "cpu",
+    )
+
+
 def build_sweep_job(
     name: str,
     namespace: str,
@@ -191,19 +236,13 @@ def build_sweep_job(
     uid: str = "",
 ) -> dict[str, Any]:
     """The indexed Job: `parallelism` workers sharing the study's trial budget."""
-    data = study.spec.data
     labels = labels_for("TrainingSweep", name, "trainer")
     sid = sweep_id(namespace, name, uid)
     argv = train_command(
         study=study.study_name,
-        study_budget=spec.trials,
+        study_budget_file=f"{CONFIG_DIR}/{BUDGET_FILE}",
         phase=spec.phase,
-        data=data.source,
-        symbols=data.symbols,
-        timeframe=data.timeframe,
-        start=data.start,
-        end=data.end,
-        device="cuda" if spec.resources.gpu > 0 else "cpu",
+        data=_data_options(study, spec),
         config=f"{CONFIG_DIR}/{CONFIG_FILE}",
         artifact_root=study.artifact_root,
         metrics_port=config.metrics_port,
@@ -228,24 +267,15 @@ def build_sweep_job(
         # the chart's PodMonitor scrapes the port named `metrics` of trainer pods
         "ports": [{"name": "metrics", "containerPort": config.metrics_port, "protocol": "TCP"}],
     }
-    if ef := env_from(study):
-        container["envFrom"] = ef
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "securityContext": POD_SECURITY,
-        "automountServiceAccountToken": False,
-        "containers": [container],
-        "volumes": [tmp, config_volume, *art_vols],
-    }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.tolerations:
-        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    pod_spec = _pod_spec(spec, study, container, [tmp, config_volume, *art_vols])
     job_spec: dict[str, Any] = {
         "completionMode": "Indexed",
         "completions": spec.parallelism,
         "parallelism": spec.parallelism,
-        "backoffLimit": spec.backoff_limit,
+        # Retries per worker (index): one worker failing past its limit ends only that index,
+        # the others go on (the Job-wide backoffLimit then defaults to "unlimited"); immutable
+        # once the Job exists (issue 10.4).
+        "backoffLimitPerIndex": spec.backoff_limit,
         "podFailurePolicy": POD_FAILURE_POLICY,
         # A replacement pod starts only once the old one is gone: two workers of one index
         # never run at once (podFailurePolicy requires it).
@@ -299,7 +329,13 @@ def job_replacement(existing: dict[str, Any] | None, built: dict[str, Any]) -> s
 
 
 # Fields of a Job the API server refuses to change after creation.
-_IMMUTABLE_JOB_FIELDS = ("template", "completionMode", "podFailurePolicy", "podReplacementPolicy")
+_IMMUTABLE_JOB_FIELDS = (
+    "template",
+    "completionMode",
+    "podFailurePolicy",
+    "podReplacementPolicy",
+    "backoffLimitPerIndex",
+)
 
 
 def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> dict[str, Any]:
@@ -307,7 +343,8 @@ def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> di
     (pod template, failure policy) and budget annotation when it exists. The template hash
     matched (job_replacement), so those are what the user asked for; a newer operator that lays
     the same pod out differently, or a budget change while workers run, changes only suspend,
-    parallelism, completions, backoffLimit, deadlines and TTL."""
+    parallelism, completions, deadlines and TTL (backoffLimitPerIndex is immutable too: a
+    changed spec.backoffLimit applies to the sweep's next Job)."""
     if existing is None:
         return built
     out = json.loads(json.dumps(built))
@@ -316,6 +353,9 @@ def job_apply_view(existing: dict[str, Any] | None, built: dict[str, Any]) -> di
             out["spec"][key] = existing["spec"][key]
         else:
             out["spec"].pop(key, None)
+    if "backoffLimitPerIndex" not in out["spec"]:
+        # a Job created before per-index limits: its Job-wide backoffLimit stays ours to set
+        out["spec"]["backoffLimit"] = built["spec"]["backoffLimitPerIndex"]
     annotations = existing.get("metadata", {}).get("annotations") or {}
     if BUDGET_ANNOTATION in annotations:
         out["metadata"]["annotations"][BUDGET_ANNOTATION] = annotations[BUDGET_ANNOTATION]
@@ -337,18 +377,12 @@ def build_refit_job(
     refit = spec.refit
     if refit is None:
         raise ValueError("build_refit_job needs spec.refit")
-    data = study.spec.data
     device: Literal["cpu", "cuda"] = "cuda" if spec.resources.gpu > 0 else "cpu"
     argv = refit_command(
         study=study.study_name,
         top_n=refit.top_n,
         seeds=refit.seeds,
-        data=data.source,
-        symbols=data.symbols,
-        timeframe=data.timeframe,
-        start=data.start,
-        end=data.end,
-        device=device,
+        data=_data_options(study, spec),
         artifact_root=study.artifact_root,
     )
     labels = labels_for("TrainingSweep", name, "refit")
@@ -365,19 +399,7 @@ def build_refit_job(
         "terminationMessagePolicy": TERMINATION_MESSAGE_POLICY,
         "volumeMounts": [tmp_mount, *art_mounts],
     }
-    if ef := env_from(study):
-        container["envFrom"] = ef
-    pod_spec: dict[str, Any] = {
-        "restartPolicy": "Never",
-        "securityContext": POD_SECURITY,
-        "automountServiceAccountToken": False,
-        "containers": [container],
-        "volumes": [tmp, *art_vols],
-    }
-    if spec.node_selector:
-        pod_spec["nodeSelector"] = dict(spec.node_selector)
-    if spec.tolerations:
-        pod_spec["tolerations"] = [t.to_k8s() for t in spec.tolerations]
+    pod_spec = _pod_spec(spec, study, container, [tmp, *art_vols])
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, TypedDict
+from typing import Any
 
+from cappuccino_contracts.argv import (
+    Replay,
+    TraderOptions,
+    arena_command,
+    trade_command,
+    validate_command,
+)
 from cappuccino_contracts.manifests import ARENA_FILE, ENSEMBLE_FILE
 from cappuccino_contracts.naming import (
     deployment_name,
@@ -25,13 +32,6 @@ from cappuccino_operator.builders.pods import (
     env_from,
     secret_env,
     tmp_volume,
-)
-from cappuccino_operator.commands import (
-    Broker,
-    Replay,
-    arena_command,
-    trade_command,
-    validate_command,
 )
 from cappuccino_operator.config import OperatorConfig
 from cappuccino_operator.selection import (
@@ -191,18 +191,6 @@ def _replay(spec: TraderSpec, study: StudyContext) -> Replay | None:
     )
 
 
-class _TraderOptions(TypedDict):
-    """The options `arena_command` and `trade_command` share."""
-
-    broker: Broker
-    poll_interval: int
-    metrics_port: int
-    state_dir: str
-    portfolio_id: str
-    artifacts: str | None
-    replay: Replay | None
-
-
 def _image(spec: TraderSpec, config: OperatorConfig) -> str:
     return spec.image or config.runtime_image
 
@@ -225,19 +213,19 @@ def build_trader_deployment(
     manifest_file = f"{MANIFEST_DIR}/{_file(spec)}"
     digest = configmap["metadata"]["annotations"][MANIFEST_HASH_ANNOTATION]
     port = config.metrics_port
-    common: _TraderOptions = {
-        "broker": spec.broker.type,
-        "poll_interval": duration_seconds(spec.poll_interval),
-        "metrics_port": port,
-        "state_dir": STATE_DIR,
-        "portfolio_id": portfolio_id(namespace, name),
-        "artifacts": study.artifact_root,
-        "replay": _replay(spec, study),
-    }
+    options = TraderOptions(
+        broker=spec.broker.type,
+        poll_interval=duration_seconds(spec.poll_interval),
+        metrics_port=port,
+        state_dir=STATE_DIR,
+        portfolio_id=portfolio_id(namespace, name),
+        artifacts=study.artifact_root,
+        replay=_replay(spec, study),
+    )
     if isinstance(spec, ArenaSpec):
-        argv = arena_command(config=manifest_file, **common)
+        argv = arena_command(config=manifest_file, options=options)
     else:
-        argv = trade_command(manifest=manifest_file, **common)
+        argv = trade_command(manifest=manifest_file, options=options)
     tmp, tmp_mount = tmp_volume()
     art_vols, art_mounts = artifact_volumes(study, read_only=True)
     manifest_volume = {"name": "manifest", "configMap": {"name": configmap["metadata"]["name"]}}

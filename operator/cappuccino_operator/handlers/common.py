@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import kopf
 from pydantic import BaseModel, ValidationError
 
 from cappuccino_operator.api import VERSION
-from cappuccino_operator.api.common import SecretKeyRef
+from cappuccino_operator.api.common import CrdModel, SecretKeyRef
 from cappuccino_operator.api.study import StudySpec
 from cappuccino_operator.builders.context import StudyContext, study_context
 from cappuccino_operator.conditions import get_condition, merge_conditions
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
 from cappuccino_operator.kube import KubeError
+
+if TYPE_CHECKING:
+    from cappuccino_operator.handlers.kinds import OperatorMemo
 
 __all__ = [
     "INTERVAL",
@@ -61,7 +64,7 @@ def parse_spec(model: type[M], spec: Mapping[str, Any], what: str) -> M:
         raise kopf.PermanentError(f"The spec of {what} is invalid: {bad}.") from None
 
 
-def resolve_study(memo: Any, namespace: str, name: str) -> StudyContext:
+def resolve_study(memo: OperatorMemo, namespace: str, name: str) -> StudyContext:
     """The referenced Study, resolved.
 
     Raises:
@@ -86,7 +89,7 @@ def resolve_study(memo: Any, namespace: str, name: str) -> StudyContext:
     return ctx
 
 
-def apply_child(memo: Any, obj: dict[str, Any]) -> dict[str, Any]:
+def apply_child(memo: OperatorMemo, obj: dict[str, Any]) -> dict[str, Any]:
     """Server-side applies one child (the operator's single field manager)."""
     return memo.kube.apply(obj)
 
@@ -96,7 +99,7 @@ def normal_event(body: Any, reason: str, message: str) -> None:
     kopf.event(body, type="Normal", reason=reason, message=message)
 
 
-def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
+def storage_url(memo: OperatorMemo, namespace: str, ref: SecretKeyRef | None) -> str:
     """The database URL from a Secret key (read now, never stored), else the operator's."""
     if ref is not None:
         try:
@@ -105,8 +108,9 @@ def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
             if e.status != 403:
                 raise
             raise StudyNotReady(
-                f"The operator may not read Secret {namespace}/{ref.name} (a namespaced install "
-                "reads only the Secrets its Role names: add it to resourceNames)."
+                f"The operator may not read Secret {namespace}/{ref.name}: it reads only the "
+                "Secrets its ClusterRole/Role names; add it to their resourceNames (chart value "
+                "operator.rbac.extraSecretNames)."
             ) from None
         if not value:
             raise StudyNotReady(
@@ -120,7 +124,7 @@ def storage_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
     return str(memo.config.storage_url)
 
 
-def ledger_read_url(memo: Any, namespace: str, ref: SecretKeyRef | None) -> str:
+def ledger_read_url(memo: OperatorMemo, namespace: str, ref: SecretKeyRef | None) -> str:
     """The URL the status timers read the trading tables with: a named Secret's, else the
     operator's read-only ledger URL when it has one, else its own storage URL."""
     if ref is None and memo.config.ledger_read_url:
@@ -133,12 +137,16 @@ def write_status(
     status: Mapping[str, Any] | None,
     generation: int | None,
     conditions: Iterable[Mapping[str, Any]] = (),
-    **fields: Any,
+    fields: CrdModel | None = None,
 ) -> None:
     """Puts summary fields, observedGeneration and merged conditions into the status patch,
-    leaving out what already holds those values (so an idle timer sends no request)."""
+    leaving out what already holds those values (so an idle timer sends no request).
+
+    `fields` is the kind's status model (StudyStatus, TrainingSweepStatus, ArenaStatus,
+    EnsembleStatus): only the fields set on it are written (a field set to None is cleared), by
+    their CRD names, so a misspelled or unknown field fails instead of being pruned."""
     current = status or {}
-    wanted = dict(fields)
+    wanted = fields.model_dump(by_alias=True, exclude_unset=True, mode="json") if fields else {}
     if generation is not None:
         wanted["observedGeneration"] = generation
     updates = list(conditions)

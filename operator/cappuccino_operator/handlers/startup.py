@@ -9,6 +9,7 @@ import kopf
 
 from cappuccino_operator.api import GROUP
 from cappuccino_operator.config import OperatorConfig
+from cappuccino_operator.handlers.kinds import MEMO_KEY, OperatorMemo
 from cappuccino_operator.kube import Kube, load_api_client
 from cappuccino_operator.storage import Databases
 
@@ -90,21 +91,22 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, logger: Any, **_
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    memo.config = OperatorConfig.from_env()
-    memo.kube = Kube(load_api_client())
-    memo.db = Databases()
+    ops = OperatorMemo(
+        config=OperatorConfig.from_env(), kube=Kube(load_api_client()), db=Databases()
+    )
+    setattr(memo, MEMO_KEY, ops)
     logger.info(
         "cappuccino operator configured: runtime image %s, status interval %ss, default storage %s",
-        memo.config.runtime_image,
-        memo.config.status_interval,
-        "set" if memo.config.storage_url else "unset",
+        ops.config.runtime_image,
+        ops.config.status_interval,
+        "set" if ops.config.storage_url else "unset",
     )
 
 
 @kopf.on.cleanup()
 def cleanup(memo: kopf.Memo, **_: Any) -> None:
     """Closes what startup opened."""
-    if getattr(memo, "db", None) is not None:
-        memo.db.close()
-    if getattr(memo, "kube", None) is not None:
-        memo.kube.close()
+    ops = getattr(memo, MEMO_KEY, None)
+    if isinstance(ops, OperatorMemo):
+        ops.db.close()
+        ops.kube.close()

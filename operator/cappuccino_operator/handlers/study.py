@@ -2,42 +2,46 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 
-from cappuccino_operator.api import GROUP, VERSION
-from cappuccino_operator.api.study import StudySpec
-from cappuccino_operator.builders.context import study_context
+from cappuccino_operator.api.study import StudyReport, StudySpec, StudyStatus, TrialCounts
+from cappuccino_operator.builders.context import StudyContext, study_context
 from cappuccino_operator.conditions import condition
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
-from cappuccino_operator.handlers.common import (
-    INTERVAL,
-    namespaced,
-    parse_spec,
-    storage_url,
-    write_status,
-)
-from cappuccino_operator.metrics import reconciled
+from cappuccino_operator.handlers.common import parse_spec, storage_url, write_status
+from cappuccino_operator.handlers.kinds import Event, OperatorMemo, register
 from cappuccino_operator.queries import StudySummary, complete_count, study_report, study_summary
-from cappuccino_operator.storage import check_owner, study_owner
+from cappuccino_operator.storage import check_owner, describe_error, study_owner
 
-__all__ = ["observe_study", "reconcile_study"]
+__all__ = ["StudyReading", "study_ready"]  # and registers its handlers (kinds.register)
 
 RETRY = 15
+#: Ready=False reason of each problem the Study handlers report.
+_REASONS: dict[type[Exception], str] = {
+    StorageUnavailable: "StorageUnavailable",
+    StudyNotReady: "SecretNotFound",
+    StudyOwnedElsewhere: "StudyOwnedElsewhere",
+}
 
 
 def _summary_fields(s: StudySummary) -> dict[str, Any]:
+    """StudyStatus fields from the study's counts and best trial."""
     fields: dict[str, Any] = {
-        "trials": {
-            k: s.counts.get(k, 0) for k in ("complete", "running", "pruned", "failed", "waiting")
-        }
+        "trials": TrialCounts(
+            **{
+                k: s.counts.get(k, 0)
+                for k in ("complete", "running", "pruned", "failed", "waiting")
+            }
+        )
     }
     if s.best_trial_id is not None:
         fields |= {
-            "bestValue": s.best_value,
-            "bestTrialId": s.best_trial_id,
-            "bestTrialNumber": s.best_trial_number,
+            "best_value": s.best_value,
+            "best_trial_id": s.best_trial_id,
+            "best_trial_number": s.best_trial_number,
         }
     return fields
 
@@ -46,18 +50,17 @@ def _report_fields(report: dict[str, Any] | None) -> dict[str, Any]:
     """Study status `report` from the study user attr (contract 2); absent = not computed."""
     if not report:
         return {}
-    keys = {"pbo": "pbo", "dsr": "dsr", "psr": "psr", "n_trials": "nTrials"}
     out: dict[str, Any] = {}
-    for key, field in keys.items():
+    for key in ("pbo", "dsr", "psr", "n_trials"):
         value = report.get(key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            out[field] = value
+            out[key] = value
     if isinstance(report.get("computed_at"), str):
-        out["computedAt"] = report["computed_at"]
-    return {"report": out} if out else {}
+        out["computed_at"] = report["computed_at"]
+    return {"report": StudyReport(**out)} if out else {}
 
 
-def _ensure(memo: Any, namespace: str, name: str, spec: StudySpec) -> tuple[str, str]:
+def _ensure(memo: OperatorMemo, namespace: str, name: str, spec: StudySpec) -> tuple[str, str]:
     ctx = study_context(name, spec, memo.config, namespace=namespace)
     url = storage_url(memo, namespace, spec.storage_secret_ref)
     try:
@@ -70,54 +73,19 @@ def _ensure(memo: Any, namespace: str, name: str, spec: StudySpec) -> tuple[str,
     return ctx.study_name, url
 
 
-@kopf.on.resume(GROUP, VERSION, "studies")
-@kopf.on.create(GROUP, VERSION, "studies")
-@kopf.on.update(GROUP, VERSION, "studies", field="spec")
-def reconcile_study(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
+def _reconcile(ev: Event) -> None:
     """Creates the Optuna study (load_if_exists), claims it for this namespace, reports Ready."""
-    with reconciled("Study"):
-        ns = namespaced(namespace, f"Study {name}")
-        _reconcile(name, ns, spec, meta, body, status, patch, memo)
-
-
-def _reconcile(
-    name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
-    gen = meta.get("generation")
+    name, namespace, spec = ev.name, ev.namespace, ev.spec
+    body, status, patch = ev.body, ev.status, ev.patch
+    memo = ev.memo
+    gen = ev.generation
     parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
     try:
         study_name, _url = _ensure(memo, namespace, name, parsed)
-    except StorageUnavailable as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
-        )
-        raise kopf.TemporaryError(str(e), delay=RETRY) from None
-    except StudyNotReady as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "SecretNotFound", str(e), gen)]
-        )
-        raise kopf.TemporaryError(str(e), delay=RETRY) from None
-    except StudyOwnedElsewhere as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StudyOwnedElsewhere", str(e), gen)]
-        )
+    except (StorageUnavailable, StudyNotReady, StudyOwnedElsewhere) as e:
+        ev.not_ready(_REASONS[type(e)], str(e))
+        if not isinstance(e, StudyOwnedElsewhere):
+            raise kopf.TemporaryError(str(e), delay=RETRY) from None
         kopf.warn(body, reason="StudyOwnedElsewhere", message=str(e))
         raise kopf.TemporaryError(str(e), delay=60) from None
     write_status(
@@ -125,94 +93,86 @@ def _reconcile(
         status,
         gen,
         [condition("Ready", "True", "StudyReady", f"Optuna study {study_name!r} exists.", gen)],
-        studyName=study_name,
+        StudyStatus(study_name=study_name),
     )
 
 
-@kopf.timer(GROUP, VERSION, "studies", interval=INTERVAL, initial_delay=1)
-def observe_study(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Mirrors trial counts, the best trial and the report (PBO, DSR) into status; re-claims
-    (or re-creates) the Optuna study level-based."""
-    with reconciled("Study"):
-        ns = namespaced(namespace, f"Study {name}")
-        _observe(name, ns, spec, meta, body, status, patch, memo)
+@dataclass(frozen=True)
+class StudyReading:
+    """What the status timer read from the database for one Study."""
+
+    study_name: str
+    summary: StudySummary | None
+    owner: str | None
+    report: dict[str, Any] | None
+    refit_study_name: str | None
 
 
-def _observe(
-    name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
-    gen = meta.get("generation")
-    parsed = parse_spec(StudySpec, spec, f"Study {namespace}/{name}")
+def _read(memo: OperatorMemo, ctx: StudyContext, url: str) -> StudyReading:
+    """I/O: counts, best trial, owner, report and whether the refit study has agents."""
     report: dict[str, Any] | None = None
     refit: str | None = None
-    try:
-        ctx = study_context(name, parsed, memo.config, namespace=namespace)
-        study_name = ctx.study_name
-        url = storage_url(memo, namespace, parsed.storage_secret_ref)
-        with memo.db.connect(url) as conn:
-            summary = study_summary(conn, study_name)
-            owner = study_owner(conn, study_name)
-            if summary is not None:
-                report = study_report(conn, study_name)
-                if complete_count(conn, ctx.refit_study_name) > 0:
-                    refit = ctx.refit_study_name
-        if summary is None or owner is None:  # database replaced, study deleted: recreate
-            _ensure(memo, namespace, name, parsed)
-        else:
-            check_owner(study_name, owner, namespace)
-    except StorageUnavailable as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
-        )
-        return
-    except StudyNotReady as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "SecretNotFound", str(e), gen)]
-        )
-        return
-    except StudyOwnedElsewhere as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StudyOwnedElsewhere", str(e), gen)]
-        )
-        return
-    except Exception as e:  # a query failing mid-way means the database went away
-        from cappuccino_operator.storage import describe_error
+    with memo.db.connect(url) as conn:
+        summary = study_summary(conn, ctx.study_name)
+        owner = study_owner(conn, ctx.study_name)
+        if summary is not None:
+            report = study_report(conn, ctx.study_name)
+            if complete_count(conn, ctx.refit_study_name) > 0:
+                refit = ctx.refit_study_name
+    return StudyReading(ctx.study_name, summary, owner, report, refit)
 
-        msg = f"Reading study {parsed.study_name or name!r} failed ({describe_error(e)})."
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StorageUnavailable", msg, gen)]
-        )
-        return
-    summary = summary or StudySummary(study_name)
+
+def study_ready(
+    reading: StudyReading, generation: int | None
+) -> tuple[dict[str, Any], StudyStatus]:
+    """Pure: the Ready condition and the status fields of a Study whose storage answered."""
+    summary = reading.summary or StudySummary(reading.study_name)
     c = summary.counts
     message = (
-        f"Optuna study {study_name!r}: {c.get('complete', 0)} complete, {c.get('running', 0)} "
-        f"running, {c.get('failed', 0)} failed trials."
+        f"Optuna study {reading.study_name!r}: {c.get('complete', 0)} complete, "
+        f"{c.get('running', 0)} running, {c.get('failed', 0)} failed trials."
     )
-    write_status(
-        patch,
-        status,
-        gen,
-        [condition("Ready", "True", "StudyReady", message, gen)],
-        studyName=study_name,
-        refitStudyName=refit,
+    fields = StudyStatus(
+        study_name=reading.study_name,
+        refit_study_name=reading.refit_study_name,
         **_summary_fields(summary),
-        **_report_fields(report),
+        **_report_fields(reading.report),
     )
+    return condition("Ready", "True", "StudyReady", message, generation), fields
+
+
+def _observe(ev: Event) -> None:
+    """Mirrors trial counts, the best trial and the report (PBO, DSR) into status; re-claims
+    (or re-creates) the Optuna study level-based."""
+    parsed = parse_spec(StudySpec, ev.spec, f"Study {ev.namespace}/{ev.name}")
+    try:
+        ctx = study_context(ev.name, parsed, ev.memo.config, namespace=ev.namespace)
+        url = storage_url(ev.memo, ev.namespace, parsed.storage_secret_ref)
+        reading = _read(ev.memo, ctx, url)
+        if reading.summary is None or reading.owner is None:
+            _ensure(ev.memo, ev.namespace, ev.name, parsed)  # database replaced, study deleted
+        else:
+            check_owner(ctx.study_name, reading.owner, ev.namespace)
+    except (StorageUnavailable, StudyNotReady, StudyOwnedElsewhere) as e:
+        ev.not_ready(_REASONS[type(e)], str(e))
+        return
+    except Exception as e:  # a query failing mid-way means the database went away
+        msg = f"Reading study {parsed.study_name or ev.name!r} failed ({describe_error(e)})."
+        ev.not_ready("StorageUnavailable", msg)
+        return
+    ready, fields = study_ready(reading, ev.generation)
+    write_status(ev.patch, ev.status, ev.generation, [ready], fields)
+
+
+def _sync(ev: Event, from_timer: bool) -> None:
+    (_observe if from_timer else _reconcile)(ev)
+
+
+register(
+    "studies",
+    "Study",
+    _sync,
+    short="study",
+    timer_help="Mirrors trial counts, the best trial and the report into status; re-claims (or "
+    "re-creates) the Optuna study level-based.",
+)

@@ -9,8 +9,7 @@ import kopf
 from cappuccino_contracts.naming import refit_job_name
 from cappuccino_contracts.naming import worker_job_name as job_name
 
-from cappuccino_operator.api import GROUP, VERSION
-from cappuccino_operator.api.sweep import TrainingSweepSpec
+from cappuccino_operator.api.sweep import TrainingSweepSpec, TrainingSweepStatus
 from cappuccino_operator.builders.context import StudyContext
 from cappuccino_operator.builders.sweep import (
     build_refit_job,
@@ -24,22 +23,21 @@ from cappuccino_operator.builders.sweep import (
 from cappuccino_operator.conditions import condition, get_condition
 from cappuccino_operator.errors import StorageUnavailable, StudyNotReady, StudyOwnedElsewhere
 from cappuccino_operator.handlers.common import (
-    INTERVAL,
     apply_child,
-    namespaced,
     normal_event,
     parse_spec,
     resolve_study,
     storage_url,
     write_status,
 )
+from cappuccino_operator.handlers.kinds import Event, OperatorMemo, register
 from cappuccino_operator.kube import KubeError
-from cappuccino_operator.metrics import inventory, reconciled
+from cappuccino_operator.metrics import inventory
 from cappuccino_operator.observe import refit_condition, sweep_status, terminal_state
 from cappuccino_operator.queries import StudySummary, study_summary, sweep_failures
 from cappuccino_operator.storage import describe_error
 
-__all__ = ["forget_sweep", "observe_sweep", "reconcile_sweep"]
+__all__ = ["progress_message"]  # and registers its handlers (handlers.kinds.register)
 
 RETRY = 10
 KIND = "TrainingSweep"
@@ -57,7 +55,12 @@ def _phase_problem(sweep: TrainingSweepSpec, study: StudyContext) -> str | None:
 
 
 def _summary(
-    memo: Any, namespace: str, study: StudyContext, sweep: TrainingSweepSpec, sid: str, body: Any
+    memo: OperatorMemo,
+    namespace: str,
+    study: StudyContext,
+    sweep: TrainingSweepSpec,
+    sid: str,
+    body: Any,
 ) -> tuple[StudySummary | None, int]:
     """The study's counts and this sweep's own trial failures; (None, 0) when unreadable."""
     name = optuna_study_name(study, sweep)
@@ -79,7 +82,7 @@ def _refit(
     study: StudyContext,
     status: Any,
     body: Any,
-    memo: Any,
+    memo: OperatorMemo,
     gen: int | None,
 ) -> list[dict[str, Any]]:
     """After success: ensures the refit Job (once: a finished refit is never re-run) and
@@ -103,22 +106,13 @@ def _refit(
     return [refit_condition(job, gen)]
 
 
-def _sync(
-    name: str,
-    namespace: str,
-    spec: Any,
-    meta: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-    *,
-    from_timer: bool,
-) -> None:
+def _sync(ev: Event, from_timer: bool) -> None:
     """One level-based pass: observe everything, decide, converge the children."""
-    gen = meta.get("generation")
-    sweep = parse_spec(TrainingSweepSpec, spec, f"{KIND} {namespace}/{name}")
-    owner = f"{namespace}/{name}"
+    name, namespace, body = ev.name, ev.namespace, ev.body
+    status, patch, memo = ev.status, ev.patch, ev.memo
+    gen = ev.generation
+    sweep = parse_spec(TrainingSweepSpec, ev.spec, f"{KIND} {namespace}/{name}")
+    owner = ev.owner
     try:
         study = resolve_study(memo, namespace, sweep.study_ref.name)
     except (StudyNotReady, StudyOwnedElsewhere) as e:
@@ -137,16 +131,10 @@ def _sync(
     summary, failures = _summary(memo, namespace, study, sweep, sid, body)
     job = memo.kube.get("batch/v1", "Job", namespace, job_name(name))
     common = {"studyName": optuna_study_name(study, sweep), "jobName": job_name(name)}
-    ended = terminal_state(status, gen)
-    if ended is not None:  # sticky: never re-create workers of a finished sweep
-        inventory.set_running(owner, False)
-        conditions = _refit(name, namespace, sweep, study, status, body, memo, gen)
-        fields: dict[str, Any] = {}
-        if summary is not None:
-            fields, _c, _o = sweep_status(sweep, summary, job, [], gen, sweep_failures=failures)
-            fields.pop("workers", None)
-        write_status(patch, status, gen, conditions, **common, **fields)
-        inventory.set_children(owner, {"Job": int(job is not None), "ConfigMap": 1})
+    if (
+        terminal_state(status, gen) is not None
+    ):  # sticky: never re-create a finished sweep's workers
+        _sync_finished(ev, sweep, study, summary, failures, job, common)
         return
     pods = memo.kube.list("v1", "Pod", namespace, {"cappuccino.dev/trainingsweep": name})
     fields, conditions, outcome = sweep_status(
@@ -159,33 +147,83 @@ def _sync(
         goal=study.spec.objective.goal,
         direction=study.spec.direction,
     )
-    before = (status or {}).get("done")
-    if summary is not None and isinstance(before, int) and fields["done"] > before:
-        best = f"; best value {summary.best_value:.4g}" if summary.best_value is not None else ""
-        normal_event(
-            body,
-            "TrialsProgressing",
-            f"{fields['done']}/{sweep.trials} trials finished{best}.",
-        )
-    if outcome is not None:
-        _stop_workers(memo, namespace, name, sweep, study, job, body)
-        if outcome == "Succeeded":
-            conditions += _refit(name, namespace, sweep, study, status, body, memo, gen)
-            normal_event(body, "SweepSucceeded", conditions[0]["message"])
-        else:
-            kopf.warn(body, reason="SweepFailed", message=conditions[0]["message"])
-        inventory.set_running(owner, False)
-    else:
-        problem = _converge(memo, namespace, name, sweep, study, job, body)
-        if problem is not None:
-            conditions = [c for c in conditions if c["type"] != "Succeeded"] + [problem]
-        inventory.set_running(owner, not sweep.suspend)
+    if message := progress_message(status.get("done"), summary, fields["done"], sweep.trials):
+        normal_event(body, "TrialsProgressing", message)
+    conditions = _drive(ev, sweep, study, job, outcome, conditions)
     inventory.set_children(owner, {"Job": 1, "ConfigMap": 1})
-    write_status(patch, status, gen, conditions, **common, **fields)
+    write_status(
+        patch, status, gen, conditions, TrainingSweepStatus.model_validate({**common, **fields})
+    )
+
+
+def progress_message(
+    before: object, summary: StudySummary | None, done: int, trials: int
+) -> str | None:
+    """Pure: the TrialsProgressing event when more trials finished since the last status."""
+    if summary is None or not isinstance(before, int) or done <= before:
+        return None
+    best = f"; best value {summary.best_value:.4g}" if summary.best_value is not None else ""
+    return f"{done}/{trials} trials finished{best}."
+
+
+def _sync_finished(
+    ev: Event,
+    sweep: TrainingSweepSpec,
+    study: StudyContext,
+    summary: StudySummary | None,
+    failures: int,
+    job: dict[str, Any] | None,
+    common: dict[str, Any],
+) -> None:
+    """A finished sweep: progress figures and the refit only; its workers stay gone."""
+    gen = ev.generation
+    inventory.set_running(ev.owner, False)
+    conditions = _refit(ev.name, ev.namespace, sweep, study, ev.status, ev.body, ev.memo, gen)
+    fields: dict[str, Any] = {}
+    if summary is not None:
+        fields, _c, _o = sweep_status(sweep, summary, job, [], gen, sweep_failures=failures)
+        fields.pop("workers", None)
+    write_status(
+        ev.patch,
+        ev.status,
+        gen,
+        conditions,
+        TrainingSweepStatus.model_validate({**common, **fields}),
+    )
+    inventory.set_children(ev.owner, {"Job": int(job is not None), "ConfigMap": 1})
+
+
+def _drive(
+    ev: Event,
+    sweep: TrainingSweepSpec,
+    study: StudyContext,
+    job: dict[str, Any] | None,
+    outcome: str | None,
+    conditions: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Acts on the decided outcome: stops the workers (and refits) once it is reached, else
+    converges the children; returns the conditions to write."""
+    name, namespace, body, memo = ev.name, ev.namespace, ev.body, ev.memo
+    if outcome is None:
+        problem = _converge(memo, namespace, name, sweep, study, job, body)
+        inventory.set_running(ev.owner, not sweep.suspend)
+        if problem is None:
+            return conditions
+        return [c for c in conditions if c["type"] != "Succeeded"] + [problem]
+    _stop_workers(memo, namespace, name, sweep, study, job, body)
+    inventory.set_running(ev.owner, False)
+    if outcome != "Succeeded":
+        kopf.warn(body, reason="SweepFailed", message=conditions[0]["message"])
+        return conditions
+    conditions = conditions + _refit(
+        name, namespace, sweep, study, ev.status, body, memo, ev.generation
+    )
+    normal_event(body, "SweepSucceeded", conditions[0]["message"])
+    return conditions
 
 
 def _stop_workers(
-    memo: Any,
+    memo: OperatorMemo,
     namespace: str,
     name: str,
     sweep: TrainingSweepSpec,
@@ -215,7 +253,7 @@ def _stop_workers(
 
 
 def _converge(
-    memo: Any,
+    memo: OperatorMemo,
     namespace: str,
     name: str,
     sweep: TrainingSweepSpec,
@@ -226,7 +264,7 @@ def _converge(
     """Applies the config and the worker Job (re-created when missing, replaced on real
     drift). Returns a Succeeded=Unknown condition when an apply was refused."""
     gen = body["metadata"].get("generation")
-    config_map = build_train_config(name, namespace, study)
+    config_map = build_train_config(name, namespace, study, sweep)
     built = build_sweep_job(
         name, namespace, sweep, study, memo.config, body["metadata"].get("uid", "")
     )
@@ -252,46 +290,11 @@ def _converge(
     return None
 
 
-@kopf.on.resume(GROUP, VERSION, "trainingsweeps")
-@kopf.on.create(GROUP, VERSION, "trainingsweeps")
-@kopf.on.update(GROUP, VERSION, "trainingsweeps", field="spec")
-def reconcile_sweep(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Converges the training-config ConfigMap and the worker Job (suspend/resume included)."""
-    with reconciled(KIND):
-        ns = namespaced(namespace, f"{KIND} {name}")
-        _sync(name, ns, spec, meta, body, status, patch, memo, from_timer=False)
-
-
-@kopf.timer(GROUP, VERSION, "trainingsweeps", interval=INTERVAL, initial_delay=1)
-def observe_sweep(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    meta: kopf.Meta,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Level-based: progress from the database, outcome from the Job, reasons from its pods,
-    and missing children re-created."""
-    with reconciled(KIND):
-        ns = namespaced(namespace, f"{KIND} {name}")
-        _sync(name, ns, spec, meta, body, status, patch, memo, from_timer=True)
-
-
-@kopf.on.delete(GROUP, VERSION, "trainingsweeps", optional=True)
-def forget_sweep(name: str, namespace: str | None, **_: Any) -> None:
-    """Drops the sweep from the metrics (no finalizer: children go by garbage collection)."""
-    inventory.forget(f"{namespace}/{name}")
+register(
+    "trainingsweeps",
+    KIND,
+    _sync,
+    short="sweep",
+    timer_help="Level-based: progress from the database, outcome from the Job, reasons from its "
+    "pods, and missing children re-created.",
+)

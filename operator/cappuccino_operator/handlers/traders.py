@@ -9,8 +9,13 @@ from typing import Any
 import kopf
 from cappuccino_contracts.naming import deployment_name, portfolio_id
 
-from cappuccino_operator.api import GROUP, VERSION
-from cappuccino_operator.api.trader import ArenaSpec, EnsembleSpec
+from cappuccino_operator.api.trader import (
+    ArenaSpec,
+    ArenaStatus,
+    EnsembleSpec,
+    EnsembleStatus,
+    ManifestRef,
+)
 from cappuccino_operator.builders.context import StudyContext
 from cappuccino_operator.builders.trader import (
     MANIFEST_HASH_ANNOTATION,
@@ -23,7 +28,7 @@ from cappuccino_operator.builders.trader import (
     manifest_document,
     selection_key,
 )
-from cappuccino_operator.conditions import condition, get_condition, now_iso
+from cappuccino_operator.conditions import get_condition, now_iso
 from cappuccino_operator.errors import (
     SelectionError,
     StorageUnavailable,
@@ -31,20 +36,21 @@ from cappuccino_operator.errors import (
     StudyOwnedElsewhere,
 )
 from cappuccino_operator.handlers.common import (
-    INTERVAL,
     apply_child,
     ledger_read_url,
-    namespaced,
     normal_event,
     parse_spec,
     resolve_study,
     storage_url,
     write_status,
 )
+from cappuccino_operator.handlers.kinds import Event, OperatorMemo, Sync, register
 from cappuccino_operator.kube import KubeError
-from cappuccino_operator.metrics import inventory, reconciled
+from cappuccino_operator.metrics import inventory
 from cappuccino_operator.observe import trader_ready
 from cappuccino_operator.queries import (
+    ArenaLeader,
+    PortfolioEquity,
     arena_leader,
     complete_count,
     portfolio_equity,
@@ -54,15 +60,16 @@ from cappuccino_operator.queries import (
 from cappuccino_operator.selection import Selection, dsr_refusals, selection_from_document
 from cappuccino_operator.storage import describe_error
 
-__all__ = [
-    "forget_trader",
-    "observe_arena",
-    "observe_ensemble",
-    "reconcile_arena",
-    "reconcile_ensemble",
-]
+__all__ = ["trader_figures"]  # and registers its handlers (handlers.kinds.register)
 
 RETRY = 10
+#: Ready=False reason of each problem the trader handlers report.
+_REASONS: dict[type[Exception], str] = {
+    StudyNotReady: "StudyNotFound",
+    StudyOwnedElsewhere: "StudyOwnedElsewhere",
+    SelectionError: "SelectionFailed",
+    StorageUnavailable: "StorageUnavailable",
+}
 MODELS: dict[str, tuple[type[TraderSpec], str]] = {
     "arenas": (ArenaSpec, "Arena"),
     "ensembles": (EnsembleSpec, "Ensemble"),
@@ -70,7 +77,7 @@ MODELS: dict[str, tuple[type[TraderSpec], str]] = {
 
 
 def _owned_manifests(
-    memo: Any, kind: str, namespace: str, name: str, uid: str
+    memo: OperatorMemo, kind: str, namespace: str, name: str, uid: str
 ) -> list[dict[str, Any]]:
     items = memo.kube.list(
         "v1",
@@ -86,7 +93,7 @@ def _owned_manifests(
 
 
 def _select(
-    memo: Any, spec: TraderSpec, study: StudyContext, conn: Any
+    memo: OperatorMemo, spec: TraderSpec, study: StudyContext, conn: Any
 ) -> tuple[Selection, dict[str, Any]]:
     """Selects the models now: refit agents (study `<S>-refit`) when it has enough, else the
     search's trials; then the DSR gate. Returns the selection and the manifest's dsr_gate."""
@@ -125,7 +132,7 @@ def _select(
 
 
 def _freeze(
-    memo: Any,
+    memo: OperatorMemo,
     kind: str,
     name: str,
     namespace: str,
@@ -172,7 +179,7 @@ def _freeze(
     return memo.kube.ensure(cm), reselected
 
 
-def _ledger_secret(memo: Any, namespace: str) -> tuple[str, str] | None:
+def _ledger_secret(memo: OperatorMemo, namespace: str) -> tuple[str, str] | None:
     """The installation's ledger Secret (contract 8) when it exists in this namespace."""
     name = memo.config.ledger_secret
     if not name:
@@ -184,38 +191,20 @@ def _ledger_secret(memo: Any, namespace: str) -> tuple[str, str] | None:
     return (name, memo.config.storage_secret_key) if found is not None else None
 
 
-def _sync(
-    plural: str,
-    name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
+def _sync(plural: str, ev: Event) -> None:
     """One level-based pass: freeze (or reuse) the selection, apply the Deployment and
     Service (re-created when deleted, reverted when edited by hand), report the truth."""
+    name, namespace, body = ev.name, ev.namespace, ev.body
+    status, patch, memo = ev.status, ev.patch, ev.memo
     model, kind = MODELS[plural]
-    gen = body["metadata"].get("generation")
-    parsed = parse_spec(model, spec, f"{kind} {namespace}/{name}")
-    owner = f"{namespace}/{name}"
+    gen = ev.generation
+    parsed = parse_spec(model, ev.spec, f"{kind} {namespace}/{name}")
+    owner = ev.owner
     try:
         study = resolve_study(memo, namespace, parsed.study_ref.name)
         cm, reselected = _freeze(memo, kind, name, namespace, parsed, study, body)
-    except (StudyNotReady, StudyOwnedElsewhere) as e:
-        reason = "StudyNotFound" if isinstance(e, StudyNotReady) else "StudyOwnedElsewhere"
-        write_status(patch, status, gen, [condition("Ready", "False", reason, str(e), gen)])
-        raise kopf.TemporaryError(str(e), delay=RETRY) from None
-    except SelectionError as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "SelectionFailed", str(e), gen)]
-        )
-        raise kopf.TemporaryError(str(e), delay=RETRY) from None
-    except StorageUnavailable as e:
-        write_status(
-            patch, status, gen, [condition("Ready", "False", "StorageUnavailable", str(e), gen)]
-        )
+    except (StudyNotReady, StudyOwnedElsewhere, SelectionError, StorageUnavailable) as e:
+        ev.not_ready(_REASONS[type(e)], str(e))
         raise kopf.TemporaryError(str(e), delay=RETRY) from None
     current = cm["metadata"]["name"]
     manifest = json.loads(cm["data"][next(k for k in cm["data"] if k != SELECTION_FILE)])
@@ -237,7 +226,7 @@ def _sync(
         apply_child(memo, service)
     except KubeError as e:
         msg = f"Applying the trader failed: {e}"
-        write_status(patch, status, gen, [condition("Ready", "False", "ApplyFailed", msg, gen)])
+        ev.not_ready("ApplyFailed", msg)
         raise kopf.TemporaryError(msg, delay=RETRY) from None
     for old in _owned_manifests(memo, kind, namespace, name, body["metadata"]["uid"]):
         if old["metadata"]["name"] != current:
@@ -252,179 +241,103 @@ def _sync(
         {f"cappuccino.dev/{kind.lower()}": name, "app.kubernetes.io/component": "trader"},
     )
     ready = trader_ready(live, pods, gen, suspended=parsed.suspend)
-    was = get_condition((status or {}).get("conditions"), "Ready") or {}
+    was = get_condition(status.get("conditions"), "Ready") or {}
     if ready["status"] == "True" and was.get("status") != "True":
         normal_event(body, "TraderReady", ready["message"])
+    status_model = ArenaStatus if isinstance(parsed, ArenaSpec) else EnsembleStatus
+    found = _read_figures(memo, namespace, name, parsed, study, body)
+    selection = selection_from_document(json.loads(cm["data"][SELECTION_FILE]))
     write_status(
         patch,
         status,
         gen,
         [ready],
-        studyName=manifest["study_name"],
-        models=int(manifest["model_count"]),
-        manifest={
-            "configMap": current,
-            "hash": cm["metadata"]["annotations"][MANIFEST_HASH_ANNOTATION],
-            "generation": gen,
-        },
-        deployment=deployment_name(name),
-        **_figures(memo, namespace, name, parsed, study, body),
+        status_model(
+            study_name=manifest["study_name"],
+            models=int(manifest["model_count"]),
+            manifest=ManifestRef(
+                config_map=current,
+                hash=cm["metadata"]["annotations"][MANIFEST_HASH_ANNOTATION],
+                generation=gen,
+            ),
+            deployment=deployment_name(name),
+            **trader_figures(parsed, found, selection),
+        ),
     )
 
 
-def _figures(
-    memo: Any, namespace: str, name: str, parsed: TraderSpec, study: StudyContext, body: Any
+def trader_figures(
+    parsed: TraderSpec, found: ArenaLeader | PortfolioEquity | None, selection: Selection
 ) -> dict[str, Any]:
-    """Leader (Arena) or equity (Ensemble) from the trading tables; {} when unknown."""
-    fields: dict[str, Any] = {}
+    """Pure: the ArenaStatus leader fields (the leader's Optuna trial number from the frozen
+    selection) or the EnsembleStatus equity fields; {} when nothing was read."""
+    if isinstance(found, ArenaLeader):
+        number = next((t.number for t in selection.trials if t.trial_id == found.trial_id), None)
+        return {
+            "leader_trial_id": found.trial_id,
+            "leader_trial_number": number,
+            "leader_sharpe": found.sharpe,
+            "promoted": found.promoted,
+            "ranked_at": found.ranked_at,
+        }
+    if isinstance(found, PortfolioEquity):
+        return {
+            "equity": found.equity,
+            "return_pct": round((found.equity / parsed.initial_cash - 1.0) * 100.0, 4),
+            "equity_at": found.at,
+        }
+    return {}
+
+
+def _read_figures(
+    memo: OperatorMemo,
+    namespace: str,
+    name: str,
+    parsed: TraderSpec,
+    study: StudyContext,
+    body: Any,
+) -> ArenaLeader | PortfolioEquity | None:
+    """I/O: the Arena's leader or the Ensemble's equity from the trading tables; None when
+    unknown (a warning event says why the database could not be read)."""
     try:
         ledger = parsed.ledger_secret_ref or study.spec.storage_secret_ref
         url = ledger_read_url(memo, namespace, ledger)
         pid = portfolio_id(namespace, name)
         with memo.db.connect(url) as conn:
             if isinstance(parsed, ArenaSpec):
-                leader = arena_leader(conn, pid)
-                if leader is not None:
-                    fields = {
-                        "leaderTrialId": leader.trial_id,
-                        "leaderSharpe": leader.sharpe,
-                        "promoted": leader.promoted,
-                        "rankedAt": leader.ranked_at,
-                    }
-            else:
-                eq = portfolio_equity(conn, pid)
-                if eq is not None:
-                    fields = {
-                        "equity": eq.equity,
-                        "returnPct": round((eq.equity / parsed.initial_cash - 1.0) * 100.0, 4),
-                        "equityAt": eq.at,
-                    }
+                return arena_leader(conn, pid)
+            return portfolio_equity(conn, pid)
     except (StudyNotReady, StorageUnavailable) as e:
         kopf.warn(body, reason="TradingDatabaseUnavailable", message=str(e))
     except Exception as e:
         kopf.warn(body, reason="TradingDatabaseUnavailable", message=describe_error(e))
-    return fields
+    return None
 
 
-def _reconcile(
-    plural: str,
-    name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
-    with reconciled(MODELS[plural][1]):
-        _sync(plural, name, namespace, spec, body, status, patch, memo)
+def _handler(plural: str) -> Sync:
+    """The trader pass for `plural`; the timer leaves a retryable problem in the condition."""
+
+    def sync(ev: Event, from_timer: bool) -> None:
+        try:
+            _sync(plural, ev)
+        except kopf.TemporaryError:
+            if not from_timer:
+                raise
+
+    return sync
 
 
-def _observe(
-    plural: str,
-    name: str,
-    namespace: str,
-    spec: Any,
-    body: Any,
-    status: Any,
-    patch: kopf.Patch,
-    memo: Any,
-) -> None:
-    """The timer: the same level-based pass; a retryable problem is in the condition already."""
-    try:
-        _reconcile(plural, name, namespace, spec, body, status, patch, memo)
-    except kopf.TemporaryError:
-        return
-
-
-@kopf.on.resume(GROUP, VERSION, "arenas")
-@kopf.on.create(GROUP, VERSION, "arenas")
-@kopf.on.update(GROUP, VERSION, "arenas", field="spec")
-def reconcile_arena(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Freezes the arena's models and applies its ConfigMap, Deployment and Service."""
-    _reconcile(
-        "arenas", name, namespaced(namespace, f"Arena {name}"), spec, body, status, patch, memo
-    )
-
-
-@kopf.on.resume(GROUP, VERSION, "ensembles")
-@kopf.on.create(GROUP, VERSION, "ensembles")
-@kopf.on.update(GROUP, VERSION, "ensembles", field="spec")
-def reconcile_ensemble(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Freezes the ensemble's models and applies its ConfigMap, Deployment and Service."""
-    _reconcile(
-        "ensembles",
-        name,
-        namespaced(namespace, f"Ensemble {name}"),
-        spec,
-        body,
-        status,
-        patch,
-        memo,
-    )
-
-
-@kopf.timer(GROUP, VERSION, "arenas", interval=INTERVAL, initial_delay=1)
-def observe_arena(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Ready from the Deployment/pods; leader and its Sharpe from arena_rankings."""
-    _observe(
-        "arenas", name, namespaced(namespace, f"Arena {name}"), spec, body, status, patch, memo
-    )
-
-
-@kopf.timer(GROUP, VERSION, "ensembles", interval=INTERVAL, initial_delay=1)
-def observe_ensemble(
-    name: str,
-    namespace: str | None,
-    spec: kopf.Spec,
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    **_: Any,
-) -> None:
-    """Ready from the Deployment/pods; equity and return from portfolio_snapshots."""
-    _observe(
-        "ensembles",
-        name,
-        namespaced(namespace, f"Ensemble {name}"),
-        spec,
-        body,
-        status,
-        patch,
-        memo,
-    )
-
-
-@kopf.on.delete(GROUP, VERSION, "arenas", optional=True)
-@kopf.on.delete(GROUP, VERSION, "ensembles", optional=True)
-def forget_trader(name: str, namespace: str | None, **_: Any) -> None:
-    """Drops the trader from the metrics (no finalizer: children go by garbage collection)."""
-    inventory.forget(f"{namespace}/{name}")
+register(
+    "arenas",
+    "Arena",
+    _handler("arenas"),
+    short="arena",
+    timer_help="Ready from the Deployment/pods; leader and its Sharpe from arena_rankings.",
+)
+register(
+    "ensembles",
+    "Ensemble",
+    _handler("ensembles"),
+    short="ensemble",
+    timer_help="Ready from the Deployment/pods; equity and return from portfolio_snapshots.",
+)

@@ -14,12 +14,11 @@ from cappuccino_contracts.manifests import (
     EnsembleManifest,
     read_manifest,
 )
+from cappuccino_operator import selection
 
 from cappuccino_runtime.deploy import load_deployed_models
 from cappuccino_runtime.validation import validate_manifest
 from tests.support.registry_fixtures import RegistryWorld
-
-selection = pytest.importorskip("cappuccino_operator.selection")
 
 
 def _selection(world: RegistryWorld, n: int = 2):  # type: ignore[no-untyped-def]

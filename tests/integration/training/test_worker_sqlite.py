@@ -104,3 +104,25 @@ def test_a_failing_trial_does_not_stop_the_worker(
 
     with pytest.raises(TrialsFailing, match="2 trials in a row failed"):
         run_worker(study, always, n_trials=None, study_budget=10)
+
+
+def test_a_raised_budget_file_reaches_a_running_worker(tmp_path: Path) -> None:
+    """Issue 10.8: the TrainingSweep's budget lives in a ConfigMap file the worker re-reads
+    between trials, so a worker started with budget 3 stops at 5 once the file says 5."""
+    budget = tmp_path / "study_budget"
+    budget.write_text("3\n")
+
+    def objective(trial: optuna.Trial) -> float:
+        if trial.number == 1:
+            budget.write_text("5")  # what the kubelet does when the operator updates the key
+        return trial.suggest_float("x", 0.0, 1.0)
+
+    study = _study(tmp_path)
+    summary = run_worker(study, objective, n_trials=None, study_budget=None, budget_file=budget)
+    assert (summary.trials_run, summary.study_finished) == (5, 5)
+    assert summary.stopped_because == "study budget reached"
+    budget.write_text("lots")
+    with pytest.raises(ConfigError, match="must hold a whole number >= 1, got 'lots'"):
+        run_worker(study, objective, n_trials=None, study_budget=None, budget_file=budget)
+    with pytest.raises(ConfigError, match="cannot read it"):
+        run_worker(study, objective, n_trials=1, study_budget=None, budget_file=tmp_path / "no")

@@ -95,7 +95,6 @@ def test_killed_worker_leaves_a_failed_trial_and_the_budget_completes(
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     killed_number = running[0].number
-    killed_params = running[0].params
 
     survivor_log = tmp_path / "survivor.log"
     survivor = start_worker(
@@ -106,11 +105,16 @@ def test_killed_worker_leaves_a_failed_trial_and_the_budget_completes(
     trials = _trials(postgres_url, "doomed")
     by_number = {t.number: t for t in trials}
     assert by_number[killed_number].state == TrialState.FAIL
+    # read after the kill: the snapshot above may predate the victim's last suggestions (a
+    # loaded cold CI run saw 3 of 10 parameters there)
+    killed_params = by_number[killed_number].params
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(finished) >= 2
     # the failed trial's parameters were retried as a new trial
     retried = RetryHeartbeatStaleTrialCallback.retried_trial_number
     retries = [t for t in trials if retried(t) == killed_number]
-    assert len(retries) == 1 and retries[0].params == killed_params
+    # Optuna enqueues the failed trial's stored parameters; any it had not sampled yet when it
+    # died are sampled afresh by the retry
+    assert len(retries) == 1 and killed_params.items() <= retries[0].params.items()
     assert retries[0].state == TrialState.COMPLETE
     assert not [t for t in trials if t.state == TrialState.RUNNING]

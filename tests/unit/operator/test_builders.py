@@ -111,7 +111,8 @@ def test_train_config_is_the_runtime_shape_and_holds_no_secret() -> None:
         CONFIG,
         namespace="ns",
     )
-    cm = build_train_config("sw", "ns", study)
+    cm = build_train_config("sw", "ns", study, _sweep())
+    assert cm["data"]["study_budget"] == "10"
     cfg = json.loads(cm["data"]["train.json"])
     assert cfg == {
         "search_space": {
@@ -180,6 +181,11 @@ def test_job_failure_policy_and_version_stable_template_hash() -> None:
     backoff = build_sweep_job("sw", "ns", _sweep(backoffLimit=7), STUDY, CONFIG, "uid-1")
     key = "cappuccino.dev/template-hash"
     assert raised["metadata"]["annotations"][key] == job["metadata"]["annotations"][key]
+    # the budget is not in the pod: workers re-read it from the ConfigMap (issue 10.8)
+    assert raised["spec"]["template"] == job["spec"]["template"]
+    argv = job["spec"]["template"]["spec"]["containers"][0]["command"]
+    assert "--study-budget" not in argv
+    assert argv[argv.index("--study-budget-file") + 1] == "/etc/cappuccino/study_budget"
     assert backoff["metadata"]["annotations"][key] == job["metadata"]["annotations"][key]
     assert other["metadata"]["annotations"][key] != job["metadata"]["annotations"][key]
     running = json.loads(json.dumps(job))
@@ -195,7 +201,15 @@ def test_job_failure_policy_and_version_stable_template_hash() -> None:
     view = job_apply_view(running, raised)  # the template stays what the Job was created with
     assert view["spec"]["template"] == running["spec"]["template"]
     assert view["metadata"]["annotations"]["cappuccino.dev/study-budget"] == "10"
-    assert job_apply_view(running, backoff)["spec"]["backoffLimit"] == 7
+    # backoffLimitPerIndex is immutable: a changed backoffLimit applies to the next Job, and
+    # a Job of an operator without per-index limits keeps its Job-wide backoffLimit ours
+    assert spec["backoffLimitPerIndex"] == 3 and "backoffLimit" not in spec
+    assert job_apply_view(running, backoff)["spec"]["backoffLimitPerIndex"] == 3
+    assert "backoffLimit" not in job_apply_view(running, backoff)["spec"]
+    no_per_index = json.loads(json.dumps(running))
+    del no_per_index["spec"]["backoffLimitPerIndex"]
+    view = job_apply_view(no_per_index, backoff)["spec"]
+    assert view["backoffLimit"] == 7 and "backoffLimitPerIndex" not in view
 
 
 def test_phase1_fills_its_own_study() -> None:

@@ -136,6 +136,13 @@ def test_trader_ready() -> None:
                                          "lastState": {"terminated": {"exitCode": 1, "message": "trial 4 missing"}}}])  # fmt: skip
     ready = trader_ready({"status": {}}, [crash], 1)
     assert ready["reason"] == "InitContainerFailed" and "trial 4 missing" in ready["message"]
+    # A Secret the pod mounts by name is missing (the operator never reads it: issue 10.7).
+    missing = _pod(containerStatuses=[{"name": "trader", "state": {"waiting": {
+        "reason": "CreateContainerConfigError",
+        "message": 'secret "alpaca-paper" not found'}}}])  # fmt: skip
+    ready = trader_ready({"status": {}}, [missing], 1)
+    assert ready["status"] == "False" and ready["reason"] == "CreateContainerConfigError"
+    assert 'secret "alpaca-paper" not found' in ready["message"]
 
 
 def test_last_transition_time_changes_only_on_flip() -> None:
@@ -150,3 +157,18 @@ def test_last_transition_time_changes_only_on_flip() -> None:
     )
     assert [c["lastTransitionTime"] for c in (first[0], same[0], flip[0])] == ["t1", "t1", "t3"]
     assert same[0]["reason"] == "B"
+
+
+def test_a_failed_index_ends_the_sweep_only_short_of_its_budget() -> None:
+    """Issue 10.4: with backoffLimitPerIndex one worker giving up fails its index only; the
+    Job reports FailedIndexes once all are done. Budget reached: Succeeded; short: Failed."""
+    job = {"status": {"conditions": [{"type": "Failed", "status": "True",
+                                      "reason": "FailedIndexes", "message": "Job has failed indexes"}]}}  # fmt: skip
+    done = StudySummary("s", counts={"complete": 10}, best_value=1.0, best_trial_id=1,
+                        best_trial_number=0)  # fmt: skip
+    _f, conds, outcome = sweep_status(SPEC, done, job, [], 1)
+    assert outcome == "Succeeded"
+    short = StudySummary("s", counts={"complete": 4})
+    _f, conds, outcome = sweep_status(SPEC, short, job, [], 1)
+    assert outcome == "Failed"
+    assert next(c for c in conds if c["type"] == "Failed")["reason"] == "FailedIndexes"
