@@ -18,11 +18,10 @@ from typing import Any
 
 import pytest
 from cappuccino_contracts.risk import RiskSettings
-from cappuccino_runtime.persistence.orders import FillRow, OrderRow
+from cappuccino_contracts.tables import Base, FillRow, OrderRow
 from sqlalchemy import event, insert
 
 from cappuccino_runtime.persistence import SqlLedger, open_sql_ledger
-from cappuccino_runtime.persistence.base import Base
 from cappuccino_runtime.persistence.ledger import Book, OrderStatus
 from cappuccino_runtime.trading.brokers.replay import ReplayBroker
 from cappuccino_runtime.trading.policy import ModelBank
