@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cappuccino_contracts.registry import best_trials, fold, trials_by_id, with_attrs
+from cappuccino_contracts.registry import best_models, fold, trials_by_id, with_attrs
 from cappuccino_contracts.tables import studies, trials
 from sqlalchemy import Engine, Select, create_engine, select
 from sqlalchemy.engine import make_url
@@ -102,11 +102,13 @@ def top_trials(engine: Engine, study_name: str, n: int) -> list[RegistryTrial]:
         n: how many trials to return (fewer if the study has fewer COMPLETE trials).
 
     Returns:
-        Trials ordered by value in the study's direction (ties: lower number first).
+        Trials ordered by value in the study's direction (ties: lower number first); in a
+        refit study (`S-refit`) by their source trial's hyperparameter score, then seed: the
+        hold-out scores each agent once and never selects (cappuccino_contracts.registry).
     """
     if n < 1:
         raise ConfigError(f"--n/--top-n must be at least 1, got {n}.")
-    result = _registry_trials(_execute(engine, with_attrs(best_trials(study_name, n), order=True)))
+    result = best_models(lambda s: _execute(engine, s), study_name, n, RegistryTrial)
     if not result:
         _require_study(engine, study_name)
     return result

@@ -6,6 +6,10 @@ of just the picked trials in the same statement, instead of loading every trial 
 `study.trials`. `fold` turns the (trial x attribute) rows back into `TrialRow`s. The runtime's
 registry (`cappuccino models top`, `deploy`, `validate`) and the operator's Arena/Ensemble
 selection both build their statements here, so they always pick the same models.
+`best_models` is the one rule of what "the best N models" of a study are: by value, except
+in a refit study (`S-refit`), whose value is each agent's hold-out Sharpe. The hold-out is
+scored once and never selects, so refit agents rank by what was known before it: their source
+trial's hyperparameter score (best first), then source trial number, then seed.
 Works on SQLite and PostgreSQL; no Optuna import (its parameter encoding is decoded from the
 stored JSON).
 """
@@ -14,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +34,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from cappuccino_contracts.naming import REFIT_SUFFIX
 from cappuccino_contracts.tables import (
     studies,
     study_directions,
@@ -40,13 +45,16 @@ from cappuccino_contracts.tables import (
 )
 
 __all__ = [
+    "REFIT_RANK_ATTRS",
     "TrialRow",
+    "best_models",
     "best_trials",
     "decode_param",
     "decode_user_attr",
     "enum_value",
     "fold",
     "rank_keys",
+    "refit_rank_key",
     "trial_value",
     "trials_by_id",
     "with_attrs",
@@ -118,9 +126,9 @@ def rank_keys(direction: ColumnElement[Any]) -> tuple[ColumnElement[Any], Column
     return inf_class.label("rank_class"), signed.label("rank_value")
 
 
-def best_trials(study_name: str, n: int, *, min_value: float | None = None) -> Select[Any]:
-    """The `n` best COMPLETE trials of one study (value >= `min_value` when given), best first
-    (ties: lower number first), with columns trial_id, number, state, study_name, value,
+def best_trials(study_name: str, n: int | None, *, min_value: float | None = None) -> Select[Any]:
+    """The `n` (None: all) best COMPLETE trials of one study (value >= `min_value` when
+    given), best first (ties: lower number first), with columns trial_id, number, state, study_name, value,
     value_type, direction, rank_class, rank_value.
 
     The study id and direction are uncorrelated scalar subqueries (evaluated once), so the
@@ -157,7 +165,8 @@ def best_trials(study_name: str, n: int, *, min_value: float | None = None) -> S
     )
     if min_value is not None:
         statement = statement.where(trial_values.c.value >= min_value)
-    return statement.order_by(rank_class, rank_value, trials.c.number, trials.c.trial_id).limit(n)
+    ordered = statement.order_by(rank_class, rank_value, trials.c.number, trials.c.trial_id)
+    return ordered if n is None else ordered.limit(n)
 
 
 def trials_by_id(trial_ids: Iterable[int]) -> Select[Any]:
@@ -281,3 +290,43 @@ def fold(rows: Iterable[Any], model: type[T]) -> list[T]:
         )
         for tid, head in heads.items()
     ]
+
+
+REFIT_RANK_ATTRS = ("hyperparameter_score", "source_number", "refit_seed")
+"""The user attrs of a refit agent that rank it (see the module docstring)."""
+
+
+def refit_rank_key(row: TrialRow) -> tuple[float, int, int, int]:
+    """Ascending order puts the best refit agent first: source trials by hyperparameter score
+    (higher is better: the search maximises Sharpe; unknown scores last), then source trial
+    number, then seed, then the refit trial's own number. The hold-out Sharpe is not a key."""
+    a = row.user_attrs
+    score = a.get("hyperparameter_score")
+    known = isinstance(score, int | float) and math.isfinite(score)
+    rank = -float(score) if isinstance(score, int | float) and known else math.inf
+    return (
+        rank,
+        int(a.get("source_number", 1 << 62)),
+        int(a.get("refit_seed", 1 << 62)),
+        row.number,
+    )
+
+
+def best_models(
+    execute: Callable[[Select[Any]], Iterable[Any]],
+    study_name: str,
+    n: int,
+    model: type[T],
+    *,
+    min_value: float | None = None,
+    params: bool = True,
+    attr_keys: Sequence[str] | None = None,
+) -> list[T]:
+    """The best `n` COMPLETE trials of a study as `model`s (value >= `min_value` when given),
+    best first: by value, or for a refit study by `refit_rank_key`. `execute` runs a
+    statement on the caller's connection and returns its rows."""
+    refit = study_name.endswith(REFIT_SUFFIX)
+    keys = None if attr_keys is None else (*attr_keys, *(REFIT_RANK_ATTRS if refit else ()))
+    core = best_trials(study_name, None if refit else n, min_value=min_value)
+    rows = fold(execute(with_attrs(core, order=True, params=params, attr_keys=keys)), model)
+    return sorted(rows, key=refit_rank_key)[:n] if refit else rows

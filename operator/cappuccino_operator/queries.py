@@ -16,6 +16,7 @@ from typing import Any
 from cappuccino_contracts.artifacts import ATTR_ARTIFACT_URI, ATTR_SHA256_ACTOR, ATTR_TIMEFRAME
 from cappuccino_contracts.registry import (
     TrialRow,
+    best_models,
     best_trials,
     enum_value,
     fold,
@@ -139,10 +140,14 @@ def select_trials(
     if (top_n is None) == (not trial_ids):
         raise SelectionError("Give exactly one of top_n or trial_ids.")
     if top_n is not None:
-        core = best_trials(study_name, top_n, min_value=min_value)
-        rows = fold(
-            conn.execute(with_attrs(core, order=True, params=False, attr_keys=_MODEL_ATTRS)),
+        rows = best_models(
+            conn.execute,
+            study_name,
+            top_n,
             TrialRow,
+            min_value=min_value,
+            params=False,
+            attr_keys=_MODEL_ATTRS,
         )
         if len(rows) < top_n:
             floor = "" if min_value is None else f" with value >= {min_value}"

@@ -58,6 +58,34 @@ def test_runtime_and_operator_rank_the_same_trials(url: str, direction: str) -> 
     engine.dispose()
 
 
+def test_refit_agents_rank_by_hyperparameter_score_then_seed_never_by_hold_out(url: str) -> None:
+    """A refit study's value is each agent's hold-out Sharpe; ranking by it would select on
+    the hold-out. Both packages rank refit agents by source score, then source, then seed."""
+    # (hold-out Sharpe, source score, source number, seed): the hold-out order is reversed.
+    agents = [(3.0, 0.2, 7, 0), (2.5, 0.9, 4, 1), (2.0, 0.9, 4, 0), (1.0, 1.4, 2, 0)]
+    ids = [
+        seed_trials(url, "s-refit", [h], numbers={
+            "holdout_sharpe": h, "hyperparameter_score": score, "source_number": src,
+            "refit_seed": seed,
+        })[0]
+        for h, score, src, seed in agents
+    ]  # fmt: skip
+    expected = [ids[3], ids[2], ids[1]]  # score 1.4, then 0.9 seed 0, 0.9 seed 1
+    engine = connect(url)
+    assert [t.trial_id for t in top_trials(engine, "s-refit", 3)] == expected
+    with create_engine(url).connect() as conn:
+        picked = select_trials(conn, "s-refit", top_n=3)
+        # the hold-out gate still applies (minSharpe on the model's own number), then the rank
+        gated = select_trials(conn, "s-refit", top_n=2, min_value=2.2)
+    assert [t.trial_id for t in picked.trials] == expected
+    assert [t.trial_id for t in gated.trials] == [ids[1], ids[0]]
+    assert picked.trials[0].numbers["holdout_sharpe"] == 1.0
+    # a search study still ranks by value
+    seed_trials(url, "s", [0.1, 0.3])
+    assert [t.value for t in top_trials(engine, "s", 2)] == [0.3, 0.1]
+    engine.dispose()
+
+
 def test_the_operators_study_reads_work_on_the_backend(url: str) -> None:
     ids = seed_trials(url, "s", [0.5, 2.0], failed=2, failed_by="sweep-a")
     seed_trials(url, "s", [], failed=1)  # failed by a stale heartbeat: not the sweep's
