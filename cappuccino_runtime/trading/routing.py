@@ -18,15 +18,16 @@ Promotion does not move that book to the broker. Instead it opens a SEPARATE rou
   AccountShare caps), so its orders carry idempotent client_order_ids and survive restarts;
 - when its member is demoted it WINDS DOWN: its target is all cash, so it only sells what it
   holds (capped at what the account holds for it) and never buys again; it stays a broker book
-  (never filled locally) and keeps being marked and reported;
+  (never filled locally) and keeps being marked and reported. Its own risk guards still apply:
+  a routed book halted by a guard trades nothing, its wind-down included, while it is halted;
 - on re-promotion the same routed book (same id, token, cash and history) mirrors again; it is
   not opened a second time and needs no new cash check (its cash stayed counted as the routed
   books' all along).
 
-A routed book is decided at the bar where both it and its member are undecided (the trader
+A mirroring routed book is decided only at a bar its member has not decided yet (the trader
 decides routed books first, so a crash between the two leaves the member to decide next and
-the routed book done). A routed book opened at a bar whose member was already decided starts
-at the next bar. Restart: `ArenaRouter.restore` finds the routed books in the ledger by their
+the routed book done); a routed book opened at the ranking of a bar therefore starts at the
+next bar. A winding-down one needs nothing of its member. Restart: `ArenaRouter.restore` finds the routed books in the ledger by their
 deterministic ids; which of them mirror follows the last stored ranking's promoted set.
 Routed books are never ranked: the ranking is over members only.
 """
@@ -209,7 +210,7 @@ class ArenaRouter:
             route = route_of(member_id, promoted)
             target = routed_target(route, member_targets.get(member_id), n_assets)
             if target is None:
-                log.info(
+                log.debug(  # every poll of that bar would say it again
                     "routed book skips this bar: its member was decided before it was",
                     extra={"routed_book": routed_id},
                 )

@@ -9,7 +9,8 @@ results on; what a shared broker account holds for each routed book is trading/a
 orders through the ledger's status index: its cost grows with the books and their open orders,
 never with the order history (tests/integration/trading/test_trading_poll_cost.py).
 
-One Trader drives one or more books (one ensemble book, or N arena books) from one market poll:
+One Trader drives one or more books (one ensemble book, or N arena member books and the routed
+books of promoted members) from one market poll:
 
 1. history = broker.history(...) ends at the newest completed bar t (bar_end = its close time);
 2. every book is marked to market at t's close, and risk guards are checked;
@@ -17,14 +18,23 @@ One Trader drives one or more books (one ensemble book, or N arena books) from o
    batched forward pass (ModelBank); an ensemble votes, an arena member uses its own model;
 4. target weights -> orders with the env's rebalance arithmetic at the broker's fill price,
    minus a cost-aware dead band; the snapshot at t and all order intents are written in ONE
-   transaction (`Ledger.record_decision`) before anything is sent;
+   transaction (`Ledger.record_decision`) before anything is sent; an arena's routed books
+   (below) are decided first, with their member's target weights of this bar or all cash;
 5. intents are executed: routed books through the broker (idempotent client_order_id derived
-   from the book's persisted random token), other arena books filled locally with the env's
-   rule; fills are recorded per increment; fees the broker posts later (Alpaca CFEE) are
-   booked when they appear; the broker's positions are compared with the routed books (never
+   from the book's persisted random token), local books (arena members on a live broker)
+   filled with the env's rule; fills are recorded per increment; fees the broker posts later
+   (Alpaca CFEE) are booked when they appear; the broker's positions are compared with the routed books (never
    copied into them: an account may hold other deployments' units) and sells are capped at
    what the account holds for the book;
-6. arena ranking, positions_state.json / trades_history.json, `TRADE:` lines, metrics.
+6. arena ranking (members only), positions_state.json / trades_history.json, `TRADE:` lines,
+   metrics (every book, routed books included).
+
+Arena on a live broker (`route="promoted"`, trading/routing.py): no book ever changes venue.
+Member books are local and ranked; a promoted member gets a separate routed book
+`<member>/routed` (opened at that ranking if the account's free cash covers `initial_cash`,
+else a warning), which mirrors the member's target weights while it is promoted and winds down
+to cash, selling only what the account holds for it, once it is demoted. Routed books are found
+again in the ledger at start-up; the last ranking says which of them mirror.
 
 Start-up: a routed book that starts fresh must fit in the broker account's cash (else a clear
 refusal); it starts from its own initial cash and no positions, never from the account's, so

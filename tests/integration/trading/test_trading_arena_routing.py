@@ -289,3 +289,37 @@ def test_a_routed_book_that_does_not_fit_the_account_is_not_opened(
     funded = _arena(url, clock, ledger_url, max_polls=3, **PROMOTE)
     funded.run()
     assert funded._routed == {routed_portfolio_id(member)} and fake.post_requests > 0
+
+
+def test_the_arena_cli_on_alpaca_locks_the_routed_books_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cappuccino arena --broker alpaca` locks `<member>/routed` with the members: a routed
+    book another process trades is refused before anything is read or sent."""
+    from cappuccino_runtime.cli.main import main
+    from cappuccino_runtime.persistence import PortfolioLock, make_engine, upgrade
+    from tests.integration.trading.deployment import deploy_study
+
+    (tmp_path / "deploy").mkdir()
+    arena_config, _ = deploy_study(tmp_path / "deploy", sample(1200))
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    fake = FakeAlpaca(data=sample(1200))
+    argv = ["arena", "--config", str(arena_config), "--broker", "alpaca", "--ledger-url", url,
+            "--max-polls", "1"]  # fmt: skip
+    with serve_app(fake.app()) as base:
+        monkeypatch.setenv("ALPACA_TRADING_URL", base)
+        monkeypatch.setenv("ALPACA_DATA_URL", base)
+        monkeypatch.setenv("ALPACA_API_KEY_ID", "k")
+        monkeypatch.setenv("ALPACA_API_SECRET_KEY", "s")
+        with PortfolioLock(engine, routed_portfolio_id("local/arena/demo:3")):
+            with pytest.raises(SystemExit) as refused:
+                main(argv)
+            assert refused.value.code == 1  # another process trades that routed book
+        assert fake.requests == []
+        with pytest.raises(SystemExit) as ran:
+            main(argv)
+        assert ran.value.code in (0, None)
+    assert fake.post_requests == 0  # the fake's bars are stale: a halt, no order
+    engine.dispose()
