@@ -27,9 +27,11 @@ Promotion does not move that book to the broker. Instead it opens a SEPARATE rou
 A mirroring routed book is decided only at a bar its member has not decided yet (the trader
 decides routed books first, so a crash between the two leaves the member to decide next and
 the routed book done); a routed book opened at the ranking of a bar therefore starts at the
-next bar. A winding-down one needs nothing of its member. Restart: `ArenaRouter.restore` finds the routed books in the ledger by their
-deterministic ids; which of them mirror follows the last stored ranking's promoted set.
-Routed books are never ranked: the ranking is over members only.
+next bar. A winding-down one needs nothing of its member.
+
+Restart: `ArenaRouter.restore` finds the routed books in the ledger by their deterministic ids;
+which of them mirror follows the last stored ranking's promoted set. Routed books are never
+ranked: the ranking is over members only.
 """
 
 from __future__ import annotations

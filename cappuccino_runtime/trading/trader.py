@@ -5,9 +5,10 @@ market -> target weights -> guard verdict, snapshot and order intents; pure), th
 executor (trading/executor.py: intents, submission, reconciliation of fills and fees) and the
 reporter (trading/reporter.py: TRADE: lines, metrics, liveness, state files). The Trader reads
 the broker and the ledger (observe), runs the models' batched forward pass, and hands the
-results on; what a shared broker account holds for each routed book is trading/account.py. A poll reads each book once (again only after a fill or fee moved it) and the open
-orders through the ledger's status index: its cost grows with the books and their open orders,
-never with the order history (tests/integration/trading/test_trading_poll_cost.py).
+results on; what a shared broker account holds for each routed book is trading/account.py.
+A poll reads each book once (again only after a fill or fee moved it) and the open orders
+through the ledger's status index: its cost grows with the books and their open orders, never
+with the order history (tests/integration/trading/test_trading_poll_cost.py).
 
 One Trader drives one or more books (one ensemble book, or N arena member books and the routed
 books of promoted members) from one market poll:
@@ -23,9 +24,9 @@ books of promoted members) from one market poll:
 5. intents are executed: routed books through the broker (idempotent client_order_id derived
    from the book's persisted random token), local books (arena members on a live broker)
    filled with the env's rule; fills are recorded per increment; fees the broker posts later
-   (Alpaca CFEE) are booked when they appear; the broker's positions are compared with the routed books (never
-   copied into them: an account may hold other deployments' units) and sells are capped at
-   what the account holds for the book;
+   (Alpaca CFEE) are booked when they appear; the broker's positions are compared with the
+   routed books (never copied into them: an account may hold other deployments' units) and
+   sells are capped at what the account holds for the book;
 6. arena ranking (members only), positions_state.json / trades_history.json, `TRADE:` lines,
    metrics (every book, routed books included).
 
