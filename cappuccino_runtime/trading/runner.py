@@ -4,9 +4,12 @@
   all models voting; on Alpaca its orders route to the paper account and positions are read
   back after fills.
 - `arena`: an arena config -> one book per member, `<arena_id>/<study_name>:<trial_id>` with
-  arena_id = `--portfolio-id` (default `local/<arena_name>`); on Alpaca only promoted books
-  route orders, the others are filled locally at Alpaca's prices; on replay every book routes.
-Every book is locked (persistence.PortfolioLock) for the life of the process.
+  arena_id = `--portfolio-id` (default `local/<arena_name>`); on Alpaca every member book is
+  filled locally at Alpaca's prices and a promoted member gets a separate routed book
+  `<member>/routed` whose orders go to the account (trading/routing.py); on replay every
+  member book routes.
+Every book, routed books included, is locked (persistence.PortfolioLock) for the life of the
+process.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from cappuccino_runtime.trading.ensemble import EnsembleRule
 from cappuccino_runtime.trading.observation import history_bars
 from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
 from cappuccino_runtime.trading.policy import ModelBank, ModelSlot
+from cappuccino_runtime.trading.routing import routed_portfolio_id
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
 
 __all__ = [
@@ -262,7 +266,10 @@ def run_deployment(opts: RunOptions, settings: Settings | None = None) -> Trader
     metrics = TraderMetrics()
     server = _serve(metrics, opts.metrics_port) if opts.metrics_port is not None else None
     try:
-        with _locks(engine, [b.portfolio_id for b in books]):
+        ids = [b.portfolio_id for b in books]
+        if opts.kind == "arena" and config.route == "promoted":
+            ids += [routed_portfolio_id(pid) for pid in list(ids)]
+        with _locks(engine, ids):
             trader = Trader(
                 bank,
                 books,

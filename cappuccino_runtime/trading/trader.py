@@ -5,11 +5,13 @@ market -> target weights -> guard verdict, snapshot and order intents; pure), th
 executor (trading/executor.py: intents, submission, reconciliation of fills and fees) and the
 reporter (trading/reporter.py: TRADE: lines, metrics, liveness, state files). The Trader reads
 the broker and the ledger (observe), runs the models' batched forward pass, and hands the
-results on; what a shared broker account holds for each routed book is trading/account.py. A poll reads each book once (again only after a fill or fee moved it) and the open
-orders through the ledger's status index: its cost grows with the books and their open orders,
-never with the order history (tests/integration/trading/test_trading_poll_cost.py).
+results on; what a shared broker account holds for each routed book is trading/account.py.
+A poll reads each book once (again only after a fill or fee moved it) and the open orders
+through the ledger's status index: its cost grows with the books and their open orders, never
+with the order history (tests/integration/trading/test_trading_poll_cost.py).
 
-One Trader drives one or more books (one ensemble book, or N arena books) from one market poll:
+One Trader drives one or more books (one ensemble book, or N arena member books and the routed
+books of promoted members) from one market poll:
 
 1. history = broker.history(...) ends at the newest completed bar t (bar_end = its close time);
 2. every book is marked to market at t's close, and risk guards are checked;
@@ -17,14 +19,23 @@ One Trader drives one or more books (one ensemble book, or N arena books) from o
    batched forward pass (ModelBank); an ensemble votes, an arena member uses its own model;
 4. target weights -> orders with the env's rebalance arithmetic at the broker's fill price,
    minus a cost-aware dead band; the snapshot at t and all order intents are written in ONE
-   transaction (`Ledger.record_decision`) before anything is sent;
+   transaction (`Ledger.record_decision`) before anything is sent; an arena's routed books
+   (below) are decided first, with their member's target weights of this bar or all cash;
 5. intents are executed: routed books through the broker (idempotent client_order_id derived
-   from the book's persisted random token), other arena books filled locally with the env's
-   rule; fills are recorded per increment; fees the broker posts later (Alpaca CFEE) are
-   booked when they appear; the broker's positions are compared with the routed books (never
-   copied into them: an account may hold other deployments' units) and sells are capped at
-   what the account holds for the book;
-6. arena ranking, positions_state.json / trades_history.json, `TRADE:` lines, metrics.
+   from the book's persisted random token), local books (arena members on a live broker)
+   filled with the env's rule; fills are recorded per increment; fees the broker posts later
+   (Alpaca CFEE) are booked when they appear; the broker's positions are compared with the
+   routed books (never copied into them: an account may hold other deployments' units) and
+   sells are capped at what the account holds for the book;
+6. arena ranking (members only), positions_state.json / trades_history.json, `TRADE:` lines,
+   metrics (every book, routed books included).
+
+Arena on a live broker (`route="promoted"`, trading/routing.py): no book ever changes venue.
+Member books are local and ranked; a promoted member gets a separate routed book
+`<member>/routed` (opened at that ranking if the account's free cash covers `initial_cash`,
+else a warning), which mirrors the member's target weights while it is promoted and winds down
+to cash, selling only what the account holds for it, once it is demoted. Routed books are found
+again in the ledger at start-up; the last ranking says which of them mirror.
 
 Start-up: a routed book that starts fresh must fit in the broker account's cash (else a clear
 refusal); it starts from its own initial cash and no positions, never from the account's, so
@@ -42,7 +53,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -86,6 +97,7 @@ from cappuccino_runtime.trading.observation import MarketWindow, history_bars
 from cappuccino_runtime.trading.ops import TraderMetrics
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.reporter import Reporter
+from cappuccino_runtime.trading.routing import ArenaRouter
 
 __all__ = ["BookPlan", "Trader", "TraderConfig"]
 
@@ -117,9 +129,11 @@ class TraderConfig(BaseModel):
     route: Literal["all", "promoted"] = Field(
         default="all",
         description=(
-            "all: new books send orders to the broker; promoted (arena on a live broker): new "
-            "books are filled locally at the broker's prices and promotion only ranks. A book's "
-            "venue is fixed when it is opened and never changes."
+            "all: new books send orders to the broker; promoted (arena on a live broker): member "
+            "books are filled locally at the broker's prices, and a promoted member gets a "
+            "separate routed book `<member>/routed` that mirrors its target weights through the "
+            "broker and winds down to cash when the member is demoted (trading/routing.py). A "
+            "book's venue is fixed when it is opened and never changes."
         ),
     )
     min_eval_hours: float = Field(
@@ -182,6 +196,7 @@ class Trader:
         self._routed: set[str] = {b.portfolio_id for b in self.books}
         self._tokens: dict[str, str] = {}
         self._promoted: set[str] = set()
+        self._routed_plans: dict[str, BookPlan] = {}  # member id -> its routed book (arena)
         self.guard_status: dict[str, GuardStatus] = {}
         self._books: dict[str, Book] = {}  # this poll's reads (trader.step)
         self.reporter = Reporter(self.metrics, state_dir, self.symbols)
@@ -193,6 +208,22 @@ class Trader:
             checkpoint=self._checkpoint,
         )
         self.account = AccountShare(broker, ledger, self._book, self._routed)
+        self.router = (
+            ArenaRouter(
+                [p.portfolio_id for p in self.books],
+                broker,
+                ledger,
+                self._book,
+                self._routed,
+                self.config.initial_cash,
+            )
+            if arena_id is not None and self.config.route == "promoted"
+            else None
+        )
+
+    def plans(self) -> list[BookPlan]:
+        """Every book this trader drives: the members (or the ensemble), then routed books."""
+        return [*self.books, *self._routed_plans.values()]
 
     # -- lifecycle --------------------------------------------------------------------------------
     def start(self) -> None:
@@ -222,12 +253,13 @@ class Trader:
         if self.arena_id:
             ranking = self.ledger.latest_ranking(self.arena_id)
             self._promoted = {r.portfolio_id for r in ranking if r.promoted}
+        self._restore_routed()
         if not self.broker.fees_inline:
             self._check_start_state(fresh)
-        self.executor.load_booked_fees(p.portfolio_id for p in self.books)
-        self.reporter.catch_up(self.ledger, [p.portfolio_id for p in self.books])
+        self.executor.load_booked_fees(p.portfolio_id for p in self.plans())
+        self.reporter.catch_up(self.ledger, [p.portfolio_id for p in self.plans()])
         known = {
-            o.client_order_id for p in self.books for o in self.ledger.open_orders(p.portfolio_id)
+            o.client_order_id for p in self.plans() for o in self.ledger.open_orders(p.portfolio_id)
         }
         foreign = [
             o.client_order_id for o in self.broker.open_orders() if o.client_order_id not in known
@@ -238,6 +270,20 @@ class Trader:
                 "left alone",
                 extra={"ids": foreign[:20], "count": len(foreign)},
             )
+
+    def _restore_routed(self) -> None:
+        """The arena's routed books the ledger holds (trading/routing.py), with their history."""
+        self._routed_plans.clear()
+        if self.router is not None:
+            for member, book in self.router.restore():
+                self._adopt_routed(member, book)
+
+    def _adopt_routed(self, member: str, book: Book) -> None:
+        plan = next(p for p in self.books if p.portfolio_id == member)
+        self._routed_plans[member] = replace(plan, portfolio_id=book.portfolio_id)
+        self._tokens[book.portfolio_id] = book.token
+        snapshots = self.ledger.snapshots(book.portfolio_id)
+        self._equity[book.portfolio_id] = [(s.ts, s.equity) for s in snapshots]
 
     def _check_start_state(self, fresh: list[str]) -> None:
         """A fresh routed book must fit in the account's cash; it never takes over positions."""
@@ -290,7 +336,7 @@ class Trader:
             f"Market data or broker unavailable at {self.broker.now().isoformat()}: {error} "
             "Not trading on stale data; retrying at the next poll."
         )
-        for plan in self.books:
+        for plan in self.plans():
             self.guard_status[plan.portfolio_id] = GuardStatus(
                 halted=True, kind=GuardKind.STALE_DATA, reason=reason
             )
@@ -308,13 +354,13 @@ class Trader:
         self._books.clear()
         history = self.broker.history(self.symbols, self.bank.timeframe, self.n_history)
         market = self._observe(history)
-        for plan in self.books:
+        for plan in self.plans():
             self._execute(plan, market.bar_end, market.can_trade)
         pending = [p for p in self.books if not self._decided(p.portfolio_id, market.bar_end)]
-        if pending:
-            targets = self._targets(MarketWindow(history), pending, market.close)
-            for plan in pending:
-                self._decide(plan, targets[plan.portfolio_id], market)
+        targets = self._targets(MarketWindow(history), pending, market.close) if pending else {}
+        self._decide_routed(targets, market)  # before their members (see trading/routing.py)
+        for plan in pending:
+            self._decide(plan, targets[plan.portfolio_id], market)
         self._book_fees()
         if self.config.read_back_positions:
             self.account.reconcile(self.symbols, reason="after the poll")
@@ -394,6 +440,16 @@ class Trader:
             out[plan.portfolio_id] = target
         return out
 
+    def _decide_routed(self, targets: dict[str, list[float]], market: MarketState) -> None:
+        """Routed books mirror their promoted member's targets of this bar, or wind down."""
+        if self.router is None or not self._routed_plans:
+            return
+        plans = {p.portfolio_id: p for p in self._routed_plans.values()}
+        pending = [pid for pid in plans if not self._decided(pid, market.bar_end)]
+        routed = self.router.targets(targets, self._promoted, pending, len(self.symbols))
+        for pid, target in routed.items():
+            self._decide(plans[pid], target, market)
+
     def _state(self, plan: BookPlan, market: MarketState) -> BookState:
         """What the decision needs of one book: its row, open orders and last hour's fills."""
         pid = plan.portfolio_id
@@ -451,12 +507,14 @@ class Trader:
         )
 
     def _book_fees(self) -> None:
-        routed = [p.portfolio_id for p in self.books if p.portfolio_id in self._routed]
+        routed = [p.portfolio_id for p in self.plans() if p.portfolio_id in self._routed]
         if self.executor.book_fees(routed, self.broker.now()):
             self._books.clear()  # a posted fee moved a book's cash or units
 
     def _rank(self, bar_end: datetime) -> None:
-        """Ranks the arena (PSR, evaluation period, hysteresis); never changes a book's venue."""
+        """Ranks the arena's members (PSR, evaluation period, hysteresis; routed books are not
+        ranked) and opens a routed book for each newly promoted member; never changes a book's
+        venue."""
         assert self.arena_id is not None
         step_hours = self.step_delta.total_seconds() / 3600.0
         ranking = rank_members(
@@ -493,10 +551,13 @@ class Trader:
         for r in ranking:
             self.metrics.rank.labels(r.portfolio_id).set(r.rank)
         self._promoted = {r.portfolio_id for r in ranking if r.promoted}
+        if self.router is not None:
+            for member, book in self.router.open_promoted(self._promoted, self.broker.now()):
+                self._adopt_routed(member, book)
 
     def _report(self, bar_end: datetime, close: list[float]) -> None:
         rows = []
-        for plan in self.books:
+        for plan in self.plans():
             pid = plan.portfolio_id
             book = self._book(pid)
             peak = max([0.0, *(v for _, v in self._equity.get(pid, []))])
