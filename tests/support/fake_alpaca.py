@@ -51,6 +51,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
 import pandas as pd
@@ -312,8 +313,9 @@ class FakeAlpaca:
         min_size, increment = self.rules(symbol)
         if qty is not None and units < min_size - 1e-15:
             return _error(422, 40010001, f"qty must be >= {_num(min_size)}")
-        steps = units / increment
-        if qty is not None and abs(steps - round(steps)) > 1e-6:
+        # exact decimal arithmetic, as a server checks the qty string (floats err above ~10 units
+        # on a 1e-9 grid)
+        if qty is not None and Decimal(str(qty)) % Decimal(repr(increment)) != 0:
             return _error(422, 40010001, f"qty must be in increments of {_num(increment)}")
         held = self.positions.get(symbol.replace("/", ""), 0.0) - self._reserved(symbol, "sell")
         if side == "sell" and units > held + 1e-12:

@@ -49,11 +49,7 @@ class Clock:
 @pytest.fixture
 def world() -> Iterator[tuple[FakeAlpaca, Clock, str]]:
     clock = Clock()
-    # an increment of 1e-6 units: the fake's increment check (qty / increment within 1e-6 of an
-    # integer) fails on float error for 1e-9 steps of a qty above ~10 units
-    fake = FakeAlpaca(
-        data=DATA, clock=lambda: pd.Timestamp(clock.now), cash=10_000.0, min_trade_increment=1e-6
-    )
+    fake = FakeAlpaca(data=DATA, clock=lambda: pd.Timestamp(clock.now), cash=10_000.0)
     with serve_app(fake.app()) as url:
         yield fake, clock, url
 
