@@ -28,6 +28,7 @@ keeps it up until Ctrl-C, printing the KUBECONFIG to use.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -225,6 +226,43 @@ def _client_ext() -> str:
     )
 
 
+MACHINE_LOCK = Path(
+    os.environ.get("CAPPUCCINO_REALCLUSTER_LOCK", "/run/cappuccino-realcluster.lock")
+)
+MACHINE_LOCK_WAIT_S = 3600.0
+
+
+def machine_lock(path: Path = MACHINE_LOCK, wait_s: float = MACHINE_LOCK_WAIT_S) -> int:
+    """Takes the machine-wide real-cluster lock and returns its fd (closing it releases it).
+
+    A cluster changes the host (iptables, the bridge, ip_forward, mounts): two at once on one
+    machine (two checkouts, two sessions) break each other and each one's host check. A second
+    one waits here, saying for whom, and fails after `wait_s` with the holder's pid."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    deadline, said = time.monotonic() + wait_s, False
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            if time.monotonic() > deadline:
+                os.close(fd)
+                raise RealClusterUnavailable(
+                    f"another real cluster (pid {holder}) has held {path} for over {wait_s:.0f}"
+                    " s; stop it (or wait for it) and run again."
+                ) from None
+            if not said:
+                print(f"another real cluster runs on this machine (pid {holder}); waiting",
+                      file=sys.stderr, flush=True)  # fmt: skip
+                said = True
+            time.sleep(2.0)
+            continue
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        return fd
+
+
 @dataclass
 class RealCluster:
     """One real node; see the module docstring. Use `RealCluster.start()` and `stop()`."""
@@ -240,6 +278,7 @@ class RealCluster:
     children: dict[str, Child] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    lock_fd: int | None = None
 
     # -- paths -------------------------------------------------------------------------------
 
@@ -285,6 +324,7 @@ class RealCluster:
         cluster = cls(
             cp_bin=find_bin_dir(), node_bin=node_bin, images_dir=images_dir, state_dir=state_dir
         )
+        cluster.lock_fd = machine_lock()
         try:
             cluster._start()
         except BaseException:
@@ -844,6 +884,7 @@ state = "{self.run_dir / "containerd" / "state"}"
         self.children.clear()
         self._clean_host(restore_ip_forward=True)
         self.timings["stop"] = round(time.monotonic() - t0, 1)
+        self._release_machine_lock()
         if not check_host or self.host_before is None:
             return []
         diffs = self.host_before.differences(HostState.capture(self.state_dir))
@@ -852,6 +893,11 @@ state = "{self.run_dir / "containerd" / "state"}"
                 "the real cluster's teardown left the host changed:\n" + "\n".join(diffs)
             )
         return diffs
+
+    def _release_machine_lock(self) -> None:
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)
+            self.lock_fd = None
 
     def _sandboxes_left(self) -> bool:
         """Pods still in the API, or pod network namespaces not yet torn down."""
