@@ -1,8 +1,18 @@
 """The whole flow on a real kube-apiserver + PostgreSQL (DESIGN.md "Testing levels", e2e):
-`kubectl apply` a Study, a TrainingSweep, an Arena and an Ensemble; act as the kubelet
-(tests/e2e/kubelet.py) to run the operator's worker, validate (init) and trader containers
-as local processes; report outcomes into Job/Deployment/Pod status like a kubelet and the
-job controller would; and read the real results back with `kubectl get`.
+`kubectl apply` a Study, a TrainingSweep with `spec.refit`, an Arena and an Ensemble; act as
+the kubelet (tests/e2e/kubelet.py) to run the operator's worker, refit, validate (init) and
+trader containers as local processes; report outcomes into Job/Deployment/Pod status like a
+kubelet and the job controller would; and read the real results back with `kubectl get`.
+
+Issue 9 on the way: after the workers Job completes the operator starts the refit Job
+(`cappuccino models refit`); once it ran, the Study shows `refitStudyName` `<study>-refit` and
+the PBO/DSR the refit stored, and `kubectl get studies` prints the same PBO and DSR as
+`cappuccino study report --json` run against the same PostgreSQL. The Arena and the Ensemble
+then select the refit agents: with two trials the DSR is low, so each is first refused by the
+DSR gate (the message names `allowLowDsr`), then `allowLowDsr: true` lets them through and the
+frozen manifest records the override, `<study>-refit`, the refit trial ids and each model's own
+hold-out numbers (equal to the refit trials' user attrs in PostgreSQL). The traders run on
+those agents, and the tampered weights are a refit agent's.
 
 Test-only deviation from a cluster, explicit (training sizes come from the Study's
 spec.training, as a user sets them):
@@ -12,18 +22,24 @@ spec.training, as a user sets them):
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cappuccino_contracts.manifests import ARENA_FILE, ENSEMBLE_FILE
+from kubernetes import client
 
-from tests.e2e.kubelet import run_pod_container
+from tests.e2e.kubelet import CAPPUCCINO, resolve_env, run_pod_container
 from tests.support.controlplane import ControlPlane, OperatorProcess
 
 TIMEOUT = 60
 STUDY = "e2e-study"
 SWEEP = "e2e-sweep"
+REFIT_STUDY = f"{STUDY}-refit"
+MIN_DSR = 0.95  # the Arena/Ensemble default of spec.minDsr
 
 # Small training sizes set through the Study itself (spec.training, spec.algorithm,
 # spec.earlyStopping), as a user sizes training: a trial finishes in seconds.
@@ -101,7 +117,8 @@ def test_flow(
         "kind": "TrainingSweep",
         "metadata": {"name": SWEEP},
         "spec": {"studyRef": {"name": STUDY}, "trials": 2, "parallelism": 1,
-                 "resources": {"gpu": 0, "cpu": "1", "memory": "1Gi"}},
+                 "resources": {"gpu": 0, "cpu": "1", "memory": "1Gi"},
+                 "refit": {"topN": 2, "seeds": 1}},
     })  # fmt: skip
 
     # Act as the kubelet: run the Job's worker pod locally.
@@ -123,19 +140,7 @@ def test_flow(
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     # Report the outcome like the job controller would.
-    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    cp.kubectl(
-        "patch", "job", f"{SWEEP}-workers", "-n", ns, "--subresource=status", "--type=merge",
-        "-p", json.dumps({"status": {
-            "startTime": now, "completionTime": now, "succeeded": 1, "active": 0,
-            "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now,
-                 "lastProbeTime": now},
-                {"type": "Complete", "status": "True", "lastTransitionTime": now,
-                 "lastProbeTime": now},
-            ],
-        }}),
-    )  # fmt: skip
+    complete_job(cp, ns, f"{SWEEP}-workers")
 
     def trials_done() -> dict[str, Any] | None:
         s = get(cp, ns, "study", STUDY).get("status") or {}
@@ -151,6 +156,13 @@ def test_flow(
     print(sweep_out)
     assert sweep_out.splitlines()[1].split()[:3] == [SWEEP, STUDY, "2/2"]
 
+    # The refit Job the operator starts after the sweep succeeded: run its pod like the kubelet.
+    refit_container = run_refit_job(operator, cp, ns, artifact_root, tmp_path)
+    refit_trials = _refit_trials(postgres_url)
+    assert len(refit_trials) == 2, refit_trials  # topN 2 x seeds 1
+    refit_ids = {t._trial_id for t in refit_trials}
+    check_study_report(operator, cp, ns, refit_container, tmp_path)
+
     # Arena + Ensemble: run each Deployment's init container and trader locally.
     trader_spec: dict[str, Any] = {
         "studyRef": {"name": STUDY}, "topN": 2, "minSharpe": -1.0e9, "pollInterval": "1s",
@@ -162,6 +174,12 @@ def test_flow(
     ens_spec = {k: v for k, v in trader_spec.items() if k != "minSharpe"}
     kubectl_apply(cp, ns, {"apiVersion": "cappuccino.dev/v1alpha1", "kind": "Ensemble",
                            "metadata": {"name": "e2e-ensemble"}, "spec": ens_spec})  # fmt: skip
+    traders = (("arena", "e2e-arena"), ("ensemble", "e2e-ensemble"))
+    low = dsr_gate_refuses_then_override(operator, cp, ns, traders, refit_trials)
+    manifests = {
+        kind: check_manifest(operator, cp, ns, kind, name, refit_trials, low)
+        for kind, name in traders
+    }
     for name in ("e2e-arena", "e2e-ensemble"):
         dep = operator.wait_until(
             lambda n=name: try_get(cp, ns, "deployment", f"{n}-trader"), TIMEOUT, "Deployment"
@@ -190,11 +208,12 @@ def test_flow(
         s = get(cp, ns, "arena", "e2e-arena").get("status") or {}
         return s if s.get("leaderTrialId") is not None and "leaderSharpe" in s else None
 
-    operator.wait_until(arena_leader, TIMEOUT, "arena leader from the trading tables")
+    arena = operator.wait_until(arena_leader, TIMEOUT, "arena leader from the trading tables")
+    assert arena["leaderTrialId"] in refit_ids  # the leader is a refit agent
     out = cp.kubectl("get", "arenas", "-n", ns).stdout
     print(out)
     row = out.splitlines()[1].split()
-    assert row[0] == "e2e-arena" and row[2] == "2" and row[3].isdigit()
+    assert row[:3] == ["e2e-arena", REFIT_STUDY, "2"] and row[3].isdigit()
     assert float(row[4]) == pytest.approx(
         get(cp, ns, "arena", "e2e-arena")["status"]["leaderSharpe"]
     )
@@ -215,7 +234,9 @@ def test_flow(
 
     # Negative path: tampered weights fail the init container with a one-line reason, and the
     # pod status reported to the API reaches the Arena's Ready condition.
-    actor = sorted(artifact_root.rglob("actor.pth"))[0]
+    # (a refit agent's weights: the first model of the Arena's frozen manifest)
+    actor = artifact_root / manifests["arena"]["models"][0]["source_dir"] / "actor.pth"
+    assert actor.is_file(), actor
     actor.write_bytes(actor.read_bytes() + b"tampered")
     dep = get(cp, ns, "deployment", "e2e-arena-trader")
     pod = dep["spec"]["template"]["spec"]
@@ -263,6 +284,182 @@ def test_flow(
     print("arena Ready:", ready)
     assert ready["reason"] == "InitContainerFailed" and reason in ready["message"]
     print(f"e2e total {time.monotonic() - started:.1f}s")
+
+
+def run_refit_job(
+    operator: OperatorProcess, cp: ControlPlane, ns: str, artifact_root: Path, tmp_path: Path
+) -> dict[str, Any]:
+    """Waits for the operator's refit Job, runs its container like the kubelet, reports the Job
+    Complete and waits for the sweep's Refitted=True. Returns the refit container."""
+    refit_job = operator.wait_until(
+        lambda: try_get(cp, ns, "job", f"{SWEEP}-refit"), TIMEOUT, "refit Job"
+    )
+    pod = refit_job["spec"]["template"]["spec"]
+    container: dict[str, Any] = pod["containers"][0]
+    assert container["command"][:5] == ["cappuccino", "models", "refit", "--study", STUDY]
+    argv = container["command"]
+    assert argv[argv.index("--top-n") + 1] == "2" and argv[argv.index("--seeds") + 1] == "1"
+    workdir = tmp_path / "refit"
+    workdir.mkdir()
+    t0 = time.monotonic()
+    done = run_pod_container(
+        cp.api_client(), ns, pod, container["name"], workdir=workdir,
+        shared_paths=[artifact_root], timeout=300,
+    )  # fmt: skip
+    print(f"refit: rc={done.returncode} in {time.monotonic() - t0:.1f}s")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    complete_job(cp, ns, f"{SWEEP}-refit")
+    operator.wait_until(
+        lambda: cond(get(cp, ns, "trainingsweep", SWEEP), "Refitted").get("status") == "True",
+        TIMEOUT,
+        "TrainingSweep Refitted=True",
+    )
+    return container
+
+
+def check_study_report(
+    operator: OperatorProcess,
+    cp: ControlPlane,
+    ns: str,
+    refit_container: dict[str, Any],
+    tmp_path: Path,
+) -> None:
+    """Study status: refitStudyName and the PBO/DSR; `kubectl get studies` prints the same
+    PBO and DSR as `cappuccino study report --json` on the pods' PostgreSQL and artifacts."""
+
+    def study_refit() -> dict[str, Any] | None:
+        s = get(cp, ns, "study", STUDY).get("status") or {}
+        report = s.get("report") or {}
+        ok = s.get("refitStudyName") == REFIT_STUDY and "pbo" in report and "dsr" in report
+        return s if ok else None
+
+    study = operator.wait_until(study_refit, TIMEOUT, "refitStudyName and PBO/DSR in Study status")
+    out = cp.kubectl("get", "studies", "-n", ns).stdout
+    print(out)
+    columns = dict(zip(out.splitlines()[0].split(), out.splitlines()[1].split(), strict=True))
+    assert float(columns["PBO"]) == pytest.approx(study["report"]["pbo"])
+    assert float(columns["DSR"]) == pytest.approx(study["report"]["dsr"])
+    # The CLI with the storage and artifact root the refit pod got (its Secret-resolved env).
+    pod_env = resolve_env(client.CoreV1Api(cp.api_client()), ns, refit_container, pod_name="cli")
+    cli = subprocess.run(
+        [str(CAPPUCCINO), "study", "report", "--study", STUDY, "--json"],
+        env={**{k: v for k, v in os.environ.items() if k in ("PATH", "LANG")},
+             "HOME": str(tmp_path), "CAPPUCCINO_HOME": str(tmp_path / "cli-home"),
+             "CAPPUCCINO_STORAGE": pod_env["CAPPUCCINO_STORAGE"],
+             "CAPPUCCINO_ARTIFACT_ROOT": pod_env["CAPPUCCINO_ARTIFACT_ROOT"]},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert cli.returncode == 0, cli.stdout[-3000:] + cli.stderr[-3000:]
+    report = json.loads(cli.stdout)
+    print("cappuccino study report --json:", {k: report[k] for k in ("pbo", "dsr", "n_trials")})
+    assert float(columns["PBO"]) == pytest.approx(report["pbo"])
+    assert float(columns["DSR"]) == pytest.approx(report["dsr"])
+
+
+def dsr_gate_refuses_then_override(
+    operator: OperatorProcess,
+    cp: ControlPlane,
+    ns: str,
+    traders: tuple[tuple[str, str], ...],
+    refit_trials: list[Any],
+) -> list[Any]:
+    """The DSR gate (spec.minDsr, default 0.95) on the refit agents' own DSR (PostgreSQL):
+    each trader CR refuses the low ones with a message naming allowLowDsr, and the override
+    `allowLowDsr: true` is set. Returns the refit trials below the threshold."""
+    dsrs = {t._trial_id: t.user_attrs.get("dsr") for t in refit_trials}
+    assert all(isinstance(d, float) for d in dsrs.values()), f"refit agents' own DSR: {dsrs}"
+    low = [t for t in refit_trials if t.user_attrs["dsr"] < MIN_DSR]
+    if not low:
+        print("every refit agent has DSR >= minDsr: nothing for the gate to refuse")
+        return low
+    for kind, name in traders:  # two trials of a tiny training: a low DSR, as it should be
+
+        def refused(k: str = kind, n: str = name) -> dict[str, Any] | None:
+            c = cond(get(cp, ns, k, n), "Ready")
+            return c if c.get("reason") == "SelectionFailed" else None
+
+        c = operator.wait_until(refused, TIMEOUT, f"{kind}/{name} refused by the DSR gate")
+        print(f"{kind}/{name} Ready:", c["message"])
+        assert f"Models below minDsr {MIN_DSR}" in c["message"] and "allowLowDsr" in c["message"]
+        for t in low:
+            assert f"{REFIT_STUDY}:{t._trial_id} (DSR {t.user_attrs['dsr']:.3f})" in c["message"]
+        assert try_get(cp, ns, "deployment", f"{name}-trader") is None
+        cp.kubectl("patch", kind, name, "-n", ns, "--type=merge",
+                   "-p", json.dumps({"spec": {"allowLowDsr": True}}))  # fmt: skip
+    return low
+
+
+def check_manifest(
+    operator: OperatorProcess,
+    cp: ControlPlane,
+    ns: str,
+    kind: str,
+    name: str,
+    refit_trials: list[Any],
+    low: list[Any],
+) -> dict[str, Any]:
+    """The frozen manifest trades the refit agents: `<study>-refit`, their trial ids, each
+    model's own hold-out numbers equal to its user attrs, and the DSR gate as it was decided."""
+    m = operator.wait_until(lambda: manifest(cp, ns, kind, name), TIMEOUT, f"{kind} manifest")
+    print(f"{kind}/{name} manifest:", json.dumps(
+        {k: m[k] for k in ("study_name", "model_count", "dsr_gate")}))  # fmt: skip
+    assert m["study_name"] == REFIT_STUDY
+    assert m["dsr_gate"] == {"threshold": MIN_DSR, "overridden": bool(low)}
+    if kind == "ensemble":
+        ids, numbers, dirs = m["trial_ids"], m["model_numbers"], m["source_dirs"]
+    else:
+        ids = [x["trial_id"] for x in m["models"]]
+        numbers = [x["numbers"] for x in m["models"]]
+        dirs = [x["source_dir"] for x in m["models"]]
+    by_id = {t._trial_id: t for t in refit_trials}
+    assert sorted(ids) == sorted(by_id), (ids, sorted(by_id))
+    assert all(d.startswith(f"{REFIT_STUDY}/") for d in dirs), dirs
+    for trial_id, got in zip(ids, numbers, strict=True):
+        a = by_id[trial_id].user_attrs
+        assert got["sharpe_kind"] == "holdout"
+        assert got["sharpe"] == pytest.approx(a["holdout_sharpe"])
+        assert got["holdout_sharpe"] == pytest.approx(a["holdout_sharpe"])
+        assert got["holdout_bars"] == a["holdout_bars"] > 0
+        assert (got["holdout_start"], got["holdout_end"]) == (a["holdout_start"], a["holdout_end"])
+        assert got["dsr"] == pytest.approx(a["dsr"])
+    return m
+
+
+def complete_job(cp: ControlPlane, ns: str, job: str) -> None:
+    """Reports a one-pod Job Complete, as the job controller would."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    cp.kubectl(
+        "patch", "job", job, "-n", ns, "--subresource=status", "--type=merge",
+        "-p", json.dumps({"status": {
+            "startTime": now, "completionTime": now, "succeeded": 1, "active": 0,
+            "conditions": [
+                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now,
+                 "lastProbeTime": now},
+                {"type": "Complete", "status": "True", "lastTransitionTime": now,
+                 "lastProbeTime": now},
+            ],
+        }}),
+    )  # fmt: skip
+
+
+def _refit_trials(storage_url: str) -> list[Any]:
+    """The COMPLETE trials of the refit study, read straight from PostgreSQL."""
+    import optuna
+
+    study = optuna.load_study(study_name=REFIT_STUDY, storage=storage_url)
+    return [t for t in study.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+
+
+def manifest(cp: ControlPlane, ns: str, kind: str, name: str) -> dict[str, Any] | None:
+    """The frozen manifest of a trader CR, from the ConfigMap its status names (the one the
+    trader Deployment mounts)."""
+    ref = (get(cp, ns, kind, name).get("status") or {}).get("manifest") or {}
+    cm = try_get(cp, ns, "configmap", ref["configMap"]) if ref.get("configMap") else None
+    if cm is None:
+        return None
+    key = ENSEMBLE_FILE if kind == "ensemble" else ARENA_FILE
+    data: dict[str, Any] = json.loads(cm["data"][key])
+    return data
 
 
 def cond(obj: dict[str, Any], type_: str) -> dict[str, Any]:

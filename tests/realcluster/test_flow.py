@@ -5,9 +5,14 @@ a TrainingSweep, an Arena and an Ensemble. Nothing here runs a container by hand
 status: the job controller, the kubelet, probes and termination messages are the real ones.
 
 Checked on the way: the indexed Job's worker pods run real trials to completion in the shared
-PostgreSQL study; the trader Deployments' init containers validate the models from the PVC and
-the traders become Ready through their real probes; `kubectl get` shows real counts, leader,
-Sharpe and equity; a deleted trader pod stops promptly (SIGTERM handled), comes back and
+PostgreSQL study; the sweep's `spec.refit` makes the operator run the refit Job (a real pod of
+`cappuccino models refit`) once the sweep succeeded, after which the Study shows
+`refitStudyName` `<study>-refit` and the PBO and DSR in `kubectl get studies`; the Arena and
+the Ensemble (`allowLowDsr: true`: two tiny trials give a low DSR) freeze and trade the refit
+agents, their manifests carrying each agent's own hold-out numbers (as in PostgreSQL) and the
+recorded override; the trader Deployments' init containers validate those models from the PVC
+and the traders become Ready through their real probes; `kubectl get` shows real counts,
+leader, Sharpe and equity; a deleted trader pod stops promptly (SIGTERM handled), comes back and
 continues the same ledger with no duplicate order; tampered weights make the init container
 fail and its one-line reason (termination message) reaches the Arena's Ready condition;
 `helm upgrade` replaces the operator pod and reconciling goes on; `helm uninstall` keeps the
@@ -243,7 +248,8 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
             "apiVersion": "cappuccino.dev/v1alpha1", "kind": "TrainingSweep",
             "metadata": {"name": SWEEP},
             "spec": {"studyRef": {"name": STUDY}, "trials": 2, "parallelism": 2,
-                     "resources": {"gpu": 0, "cpu": "500m", "memory": "2Gi"}},
+                     "resources": {"gpu": 0, "cpu": "500m", "memory": "2Gi"},
+                     "refit": {"topN": 2, "seeds": 1}},
         })  # fmt: skip
         if not with_training:
             shrink_train_config(rc, ns)
@@ -292,9 +298,21 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
     out = rc.kubectl("get", "studies,trainingsweeps", "-n", ns).stdout
     print(out)
 
-    # 3. Arena + Ensemble: init containers validate from the PVC, traders Ready by real probes.
+    # 2b. The refit Job: a real pod refits the top 2 trials (1 seed) into `<study>-refit`.
+    refit_study = f"{optuna_name}-refit"
+    refit_attrs = timed(
+        "refit Job Complete (real pod of cappuccino models refit)",
+        lambda: wait_refit(rc, ns, refit_study),
+    )
+    print("refit trials in PostgreSQL:", refit_attrs)
+    assert len(refit_attrs) == 2, refit_attrs  # topN 2 x seeds 1
+    refit_ids = sorted(refit_attrs)
+
+    # 3. Arena + Ensemble on the refit agents; allowLowDsr: the DSR of two tiny trials is low
+    # (tests/e2e shows the gate refusing first). Init containers validate from the PVC,
+    # traders Ready by real probes.
     trader_spec: dict[str, Any] = {
-        "studyRef": {"name": STUDY}, "topN": 2, "pollInterval": "1s",
+        "studyRef": {"name": STUDY}, "topN": 2, "pollInterval": "1s", "allowLowDsr": True,
         "resources": {"cpu": "250m", "memory": "1Gi"},
         "broker": {"type": "replay", "replay": {"secondsPerBar": 2}},
     }  # fmt: skip
@@ -318,6 +336,7 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
     )
     for kind, name in (("arena", ARENA), ("ensemble", ENSEMBLE)):
         assert_one_set_of_children(rc, ns, kind, name)
+        assert_trades_refit_agents(rc, ns, kind, name, refit_study, refit_attrs)
     arena = timed(
         "Arena status: leader and Sharpe from the ledger",
         lambda: until(
@@ -347,7 +366,8 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
     # NAME STUDY MODELS LEADER SHARPE READY: the leader moves as the ranking does
     assert row[0] == ARENA and row[2] == "2" and row[3].isdigit() and row[5] == "True", row
     float(row[4])
-    assert arena["leaderTrialId"] is not None
+    assert arena["leaderTrialId"] in refit_ids, (arena["leaderTrialId"], refit_ids)
+    assert row[1] == refit_study, row
 
     # 4. A deleted trader pod stops promptly, comes back, continues the same ledger.
     old = deployment_pods(rc, ns, f"{ENSEMBLE}-trader")
@@ -438,6 +458,86 @@ def test_flow_on_real_pods(real_cluster: RealCluster, real_namespace: str) -> No
     assert kept["status"]["phase"] == "Bound"
     TIMINGS["total"] = round(time.monotonic() - started, 1)
     print("timings (s):", json.dumps(TIMINGS, indent=2))
+
+
+def wait_refit(rc: RealCluster, ns: str, refit_study: str) -> dict[int, dict[str, Any]]:
+    """Waits for the real refit Job to complete and the sweep's Refitted=True; then the Study
+    status and `kubectl get studies` show the refit study and the PBO/DSR. Returns the refit
+    study's COMPLETE trials' hold-out user attrs by trial id, read from PostgreSQL."""
+    job = f"{SWEEP}-refit"
+
+    def complete() -> bool:
+        _job_failed(rc, ns, job)
+        return cond(try_get(rc, ns, "job", job) or {}, "Complete").get("status") == "True"
+
+    until(rc, ns, complete, 900, f"Job {job} Complete")
+    until(
+        rc, ns,
+        lambda: cond(get(rc, ns, "trainingsweep", SWEEP), "Refitted").get("status") == "True",
+        120, "TrainingSweep Refitted=True",
+    )  # fmt: skip
+
+    def study_refit() -> dict[str, Any] | None:
+        s = get(rc, ns, "study", STUDY).get("status") or {}
+        report = s.get("report") or {}
+        ok = s.get("refitStudyName") == refit_study and "pbo" in report and "dsr" in report
+        return s if ok else None
+
+    status = until(rc, ns, study_refit, 120, "refitStudyName and PBO/DSR in Study status")
+    out = rc.kubectl("get", "studies", "-n", ns).stdout
+    print(out)
+    lines = out.splitlines()
+    columns = dict(zip(lines[0].split(), lines[1].split(), strict=True))
+    assert float(columns["PBO"]) == pytest.approx(status["report"]["pbo"])
+    assert float(columns["DSR"]) == pytest.approx(status["report"]["dsr"])
+    rows = psql(
+        rc, ns,
+        "select t.trial_id, a.key, a.value_json from trials t "
+        "join studies s on s.study_id = t.study_id "
+        "join trial_user_attributes a on a.trial_id = t.trial_id "
+        f"where s.study_name = '{refit_study}' and t.state = 'COMPLETE' "
+        "and a.key in ('holdout_sharpe', 'holdout_bars', 'holdout_start', 'holdout_end', 'dsr')",
+    )  # fmt: skip
+    attrs: dict[int, dict[str, Any]] = {}
+    for trial_id, key, value in rows:
+        attrs.setdefault(int(trial_id), {})[key] = json.loads(value)
+    return attrs
+
+
+def assert_trades_refit_agents(
+    rc: RealCluster,
+    ns: str,
+    kind: str,
+    name: str,
+    refit_study: str,
+    refit_attrs: dict[int, dict[str, Any]],
+) -> None:
+    """The trader CR froze the refit agents: status and manifest name `<study>-refit`, the
+    manifest lists exactly the refit trial ids, each with its own hold-out numbers (equal to
+    its user attrs in PostgreSQL), and records the allowLowDsr override when a model is below
+    minDsr."""
+    status = get(rc, ns, kind, name).get("status") or {}
+    assert status.get("studyName") == refit_study, status
+    cm = get(rc, ns, "configmap", status["manifest"]["configMap"])
+    key = "ensemble_manifest.json" if kind == "ensemble" else "arena_config.json"
+    m = json.loads(cm["data"][key])
+    if kind == "ensemble":
+        ids, numbers = m["trial_ids"], m["model_numbers"]
+    else:
+        ids = [x["trial_id"] for x in m["models"]]
+        numbers = [x["numbers"] for x in m["models"]]
+    print(f"{kind}/{name} manifest: study {m['study_name']}, trial ids {ids}, "
+          f"dsr_gate {m['dsr_gate']}, numbers {numbers}")  # fmt: skip
+    assert m["study_name"] == refit_study
+    assert sorted(ids) == sorted(refit_attrs)
+    for trial_id, n in zip(ids, numbers, strict=True):
+        a = refit_attrs[trial_id]
+        assert n["sharpe_kind"] == "holdout" and n["holdout_bars"] == a["holdout_bars"] > 0, n
+        assert n["sharpe"] == pytest.approx(a["holdout_sharpe"]), (n, a)
+        assert (n["holdout_start"], n["holdout_end"]) == (a["holdout_start"], a["holdout_end"])
+        assert n["dsr"] == pytest.approx(a["dsr"]), (n, a)
+    low = any(n["dsr"] < m["dsr_gate"]["threshold"] for n in numbers)
+    assert m["dsr_gate"]["overridden"] == low, m["dsr_gate"]
 
 
 def _job_failed(rc: RealCluster, ns: str, name: str) -> bool:
