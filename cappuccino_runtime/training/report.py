@@ -45,6 +45,7 @@ __all__ = [
     "compute_report",
     "configurations_tried",
     "evaluated_count",
+    "refresh_report",
     "require_plan",
     "store_report",
 ]
@@ -226,6 +227,23 @@ def compute_report(
 def store_report(study: optuna.Study, report: StudyReport) -> None:
     """Stores the report as the study user attr `report` (JSON)."""
     study.set_user_attr(REPORT_ATTR, report.model_dump(mode="json"))
+
+
+def refresh_report(
+    study: optuna.Study, plan: EvaluationPlan, store: ArtifactStore
+) -> StudyReport | None:
+    """Recomputes and stores the report when a worker ends, so every study (refit or not, CLI
+    or TrainingSweep) carries its PBO and DSR; the last worker of a sweep leaves the report of
+    all its trials. A report that counts more configurations than this one (a worker that
+    finished later and stored first) is kept. Returns what was stored, or None."""
+    report, _ = compute_report(study, plan, store)
+    if report.selected_trial_id is None:
+        return None  # no COMPLETE trial yet: nothing to report
+    stored = study.user_attrs.get(REPORT_ATTR)
+    if isinstance(stored, dict) and int(stored.get("n_trials") or 0) > report.n_trials:
+        return None
+    store_report(study, report)
+    return report
 
 
 def require_plan(study: optuna.Study) -> EvaluationPlan:

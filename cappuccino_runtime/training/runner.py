@@ -17,6 +17,7 @@ from cappuccino_contracts.naming import phase1_study_name
 from optuna.study import Study
 from optuna.trial import FrozenTrial
 
+from cappuccino_runtime.artifacts import ArtifactStore
 from cappuccino_runtime.data import MarketData
 from cappuccino_runtime.errors import CappuccinoError, ConfigError
 from cappuccino_runtime.settings import Settings, pick_device
@@ -25,6 +26,7 @@ from cappuccino_runtime.training.config import TrainingConfig, load_config
 from cappuccino_runtime.training.objective import Objective
 from cappuccino_runtime.training.options import CommonOptions, load_selected_market
 from cappuccino_runtime.training.plan import PLAN_ATTR, EvaluationPlan
+from cappuccino_runtime.training.report import refresh_report
 from cappuccino_runtime.training.search_space import SearchSpace
 from cappuccino_runtime.training.two_phase import (
     Phase,
@@ -238,7 +240,7 @@ def run_training(
     all_callbacks = list(callbacks or [])
     if opts.phase == "phase1":
         all_callbacks.append(winner_callback(settings.artifact_root))
-    return run_worker(
+    summary = run_worker(
         study,
         objective,
         n_trials=opts.n_trials,
@@ -246,3 +248,26 @@ def run_training(
         callbacks=all_callbacks,
         budget_file=budget_file,
     )
+    report_when_done(study, plan, ArtifactStore(settings.artifact_root), notify)
+    return summary
+
+
+def report_when_done(
+    study: Study, plan: EvaluationPlan, store: ArtifactStore, notify: Callable[[str], None]
+) -> None:
+    """The worker's last step: the study's PBO and DSR over every trial so far (study user
+    attr `report`, as `cappuccino study report` stores it). A report that cannot be computed
+    never fails the worker's trials: it says why, and `cappuccino study report` retries."""
+    try:
+        report = refresh_report(study, plan, store)
+    except (CappuccinoError, ValueError, OSError) as e:
+        notify(
+            f"study {study.study_name}: PBO/DSR not computed ({e}); run `cappuccino study report`."
+        )
+        return
+    if report is not None:
+        pbo, dsr = (("n/a" if x is None else f"{x:.3f}") for x in (report.pbo, report.dsr))
+        notify(
+            f"study {study.study_name}: PBO {pbo}, DSR {dsr} over {report.n_trials} "
+            "configuration(s) tried (`cappuccino study report` for details)"
+        )

@@ -146,7 +146,14 @@ def test_flow(
         s = get(cp, ns, "study", STUDY).get("status") or {}
         return s if (s.get("trials") or {}).get("complete") == 2 else None
 
-    study = operator.wait_until(trials_done, TIMEOUT, "2 COMPLETE trials in Study status")
+    def searched() -> dict[str, Any] | None:
+        s = trials_done()
+        report = (s or {}).get("report") or {}
+        return s if "pbo" in report and "dsr" in report else None
+
+    # The last worker stored the study's PBO/DSR: the Study shows them before any refit.
+    study = operator.wait_until(searched, TIMEOUT, "2 COMPLETE trials and PBO/DSR in Study status")
+    assert study["report"]["nTrials"] == 2
     best = study["bestValue"]
     assert isinstance(best, float | int)
     out = cp.kubectl("get", "studies", "-n", ns).stdout

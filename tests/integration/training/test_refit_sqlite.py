@@ -15,7 +15,12 @@ from cappuccino_runtime.cli.main import main
 from cappuccino_runtime.settings import Settings
 from cappuccino_runtime.training.oos import decode_returns
 from cappuccino_runtime.training.refit import RefitOptions, run_refit
-from cappuccino_runtime.training.report import REPORT_ATTR, StudyReport
+from cappuccino_runtime.training.report import (
+    REPORT_ATTR,
+    StudyReport,
+    compute_report,
+    refresh_report,
+)
 from cappuccino_runtime.training.runner import read_plan
 from cappuccino_runtime.training.worker import open_storage
 from tests.integration.training.support import local_settings, train_tiny
@@ -59,6 +64,27 @@ def _report_argv(settings: Settings, *extra: str) -> list[str]:
     """`cappuccino study report` of study s in these settings' storage and artifacts."""
     storage = ["--storage", settings.storage, "--artifact-root", settings.artifact_root]
     return ["study", "report", "--study", "s", *storage, *extra]
+
+
+def test_the_worker_stores_the_report_when_it_ends(trained: tuple[Settings, object]) -> None:
+    """`cappuccino train` leaves the study's PBO/DSR over every trial (so a Study shows them
+    after any sweep, refit or not): the same numbers `cappuccino study report` computes."""
+    settings, _ = trained
+    storage = open_storage(settings.storage)
+    study = optuna.load_study(study_name="s", storage=storage)
+    left = dict(study.user_attrs[REPORT_ATTR])
+    assert left["n_trials"] == 3 and left["pbo"] is not None and left["dsr"] is not None
+    plan = read_plan(study)
+    assert plan is not None
+    again, _ = compute_report(study, plan, ArtifactStore(settings.artifact_root))
+    assert (again.pbo, again.dsr, again.selected_trial_id) == (
+        left["pbo"], left["dsr"], left["selected_trial_id"]
+    )  # fmt: skip
+    # a worker that ends with fewer configurations counted never replaces a fuller report
+    study.set_user_attr(REPORT_ATTR, {**left, "n_trials": 99, "pbo": 0.123})
+    assert refresh_report(study, plan, ArtifactStore(settings.artifact_root)) is None
+    assert study.user_attrs[REPORT_ATTR]["pbo"] == 0.123
+    study.set_user_attr(REPORT_ATTR, left)
 
 
 def test_study_report_cli_stores_the_contract_json(
