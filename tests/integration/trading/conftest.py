@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from cappuccino_runtime.agent.networks import Actor
 from cappuccino_runtime.data import MarketData, load_sample
 from cappuccino_runtime.env.state import state_dim
 from cappuccino_runtime.features import Normalizer, compute_features, feature_names, warmup_bars
+from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.logs import JsonFormatter
 from cappuccino_runtime.trading.policy import ModelSlot
 
@@ -30,6 +32,22 @@ def _restore_root_logging() -> Iterator[None]:
 
 
 SYMBOLS = ("BTC/USD", "ETH/USD")
+CREDS = AlpacaCredentials.from_env({"ALPACA_API_KEY_ID": "k", "ALPACA_API_SECRET_KEY": "s"})
+"""Credentials the fake Alpaca server accepts."""
+T0 = datetime(2017, 8, 20, 0, 0, 30, tzinfo=UTC)
+"""30 s after a bar of the bundled sample closed: where the fake-Alpaca trader tests start."""
+
+
+class Clock:
+    """One clock shared by the fake Alpaca server and the broker; polls advance it."""
+
+    def __init__(self, start: datetime = T0) -> None:
+        self.now = start
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
 FEATURE_SET = "minimal"
 LOOKBACK = 4
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -13,27 +13,14 @@ from cappuccino_contracts.risk import RiskSettings
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import open_sql_ledger
 from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
-from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.guards import GuardKind
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
-from tests.integration.trading.conftest import make_slot, sample
+from tests.integration.trading.conftest import CREDS, Clock, make_slot, sample
 from tests.support.fake_alpaca import FakeAlpaca, Fault, serve_app
 
-CREDS = AlpacaCredentials.from_env({"ALPACA_API_KEY_ID": "k", "ALPACA_API_SECRET_KEY": "s"})
-T0 = datetime(2017, 8, 20, 0, 0, 30, tzinfo=UTC)  # 30 s after a bar closed
 BOOK = BookPlan("local/live", (0, 1, 2))
-
-
-class Clock:
-    """One clock shared by the fake server and the broker; polls advance it by an hour."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -18,16 +18,13 @@ import pytest
 from cappuccino_runtime.persistence import open_sql_ledger
 from cappuccino_runtime.persistence.ledger import Ledger, OrderSide
 from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
-from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.routing import routed_portfolio_id
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
-from tests.integration.trading.conftest import make_slot, sample
+from tests.integration.trading.conftest import CREDS, Clock, make_slot, sample
 from tests.support.fake_alpaca import FakeAlpaca, serve_app
 
-CREDS = AlpacaCredentials.from_env({"ALPACA_API_KEY_ID": "k", "ALPACA_API_SECRET_KEY": "s"})
-T0 = datetime(2017, 8, 20, 0, 0, 30, tzinfo=UTC)  # 30 s after a bar closed
 ARENA = "local/arena"
 MEMBERS = [BookPlan(f"{ARENA}/s:{seed}", (i,), "s", seed) for i, seed in enumerate((3, 7))]
 MEMBER_IDS = {m.portfolio_id for m in MEMBERS}
@@ -36,14 +33,6 @@ DATA = sample(1500)  # bars up to 12 days after T0
 # top_k 1, keeps its place (rank <= top_k + 1, PSR >= 0): exactly one member is promoted
 PROMOTE = {"min_eval_hours": 3.0, "enter_psr": 0.0, "exit_psr": 0.0, "top_k": 1}
 DEMOTE = {**PROMOTE, "top_k": 0}
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,26 +19,15 @@ from cappuccino_runtime.persistence import open_sql_ledger
 from cappuccino_runtime.persistence.ledger import OrderSide
 from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
 from cappuccino_runtime.trading.brokers.base import OrderFateUnknown, OrderRequest
-from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.executor import increment_price
 from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
-from tests.integration.trading.conftest import make_slot, sample
+from tests.integration.trading.conftest import CREDS, Clock, make_slot, sample
 from tests.support.fake_alpaca import FakeAlpaca, Fault, serve_app
 
-CREDS = AlpacaCredentials.from_env({"ALPACA_API_KEY_ID": "k", "ALPACA_API_SECRET_KEY": "s"})
-T0 = datetime(2017, 8, 20, 0, 0, 30, tzinfo=UTC)
 SYMBOLS = ("BTC/USD", "ETH/USD")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
