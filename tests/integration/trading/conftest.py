@@ -15,9 +15,11 @@ from cappuccino_runtime.agent.networks import Actor
 from cappuccino_runtime.data import MarketData, load_sample
 from cappuccino_runtime.env.state import state_dim
 from cappuccino_runtime.features import Normalizer, compute_features, feature_names, warmup_bars
+from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
 from cappuccino_runtime.trading.credentials import AlpacaCredentials
 from cappuccino_runtime.trading.logs import JsonFormatter
 from cappuccino_runtime.trading.policy import ModelSlot
+from cappuccino_runtime.trading.retry import Backoff
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +48,23 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.now += timedelta(seconds=seconds)
+
+
+def fake_alpaca_broker(
+    url: str, clock: Clock, *, timeout_s: float = 2.0, attempts: int = 3
+) -> AlpacaBroker:
+    """The real alpaca-py client against the fake server at `url`, on `clock` (its retries'
+    back-off sleeps advance the clock instead of waiting)."""
+    return AlpacaBroker(
+        CREDS,
+        symbols=SYMBOLS,
+        trading_url=url,
+        data_url=url,
+        timeout_s=timeout_s,
+        backoff=Backoff(attempts=attempts, base=0.0),
+        clock=lambda: clock.now,
+        sleep=clock.advance,
+    )
 
 
 FEATURE_SET = "minimal"

@@ -12,12 +12,10 @@ from cappuccino_contracts.risk import RiskSettings
 
 from cappuccino_runtime.errors import ConfigError
 from cappuccino_runtime.persistence import open_sql_ledger
-from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
 from cappuccino_runtime.trading.guards import GuardKind
 from cappuccino_runtime.trading.policy import ModelBank
-from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
-from tests.integration.trading.conftest import CREDS, Clock, make_slot, sample
+from tests.integration.trading.conftest import Clock, fake_alpaca_broker, make_slot, sample
 from tests.support.fake_alpaca import FakeAlpaca, Fault, serve_app
 
 BOOK = BookPlan("local/live", (0, 1, 2))
@@ -32,16 +30,7 @@ def world(tmp_path: Path) -> Iterator[tuple[FakeAlpaca, Clock, str]]:
 
 
 def _trader(url: str, clock: Clock, ledger_url: str, data, **config: object) -> Trader:  # type: ignore[no-untyped-def]
-    broker = AlpacaBroker(
-        CREDS,
-        symbols=("BTC/USD", "ETH/USD"),
-        trading_url=url,
-        data_url=url,
-        timeout_s=2.0,
-        backoff=Backoff(attempts=4, base=0.0),
-        clock=lambda: clock.now,
-        sleep=clock.advance,
-    )
+    broker = fake_alpaca_broker(url, clock, attempts=4)
     slots = [make_slot(data, seed=s) for s in (1, 2, 3)]
     return Trader(
         ModelBank(slots),

@@ -17,12 +17,10 @@ import pytest
 
 from cappuccino_runtime.persistence import open_sql_ledger
 from cappuccino_runtime.persistence.ledger import Ledger, OrderSide
-from cappuccino_runtime.trading.brokers.alpaca import AlpacaBroker
 from cappuccino_runtime.trading.policy import ModelBank
-from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.routing import routed_portfolio_id
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
-from tests.integration.trading.conftest import CREDS, Clock, make_slot, sample
+from tests.integration.trading.conftest import Clock, fake_alpaca_broker, make_slot, sample
 from tests.support.fake_alpaca import FakeAlpaca, serve_app
 
 ARENA = "local/arena"
@@ -46,16 +44,7 @@ def world() -> Iterator[tuple[FakeAlpaca, Clock, str]]:
 def _arena(
     url: str, clock: Clock, ledger_url: str, state_dir: Path | None = None, **config: object
 ) -> Trader:
-    broker = AlpacaBroker(
-        CREDS,
-        symbols=("BTC/USD", "ETH/USD"),
-        trading_url=url,
-        data_url=url,
-        timeout_s=2.0,
-        backoff=Backoff(attempts=3, base=0.0),
-        clock=lambda: clock.now,
-        sleep=clock.advance,
-    )
+    broker = fake_alpaca_broker(url, clock)
     return Trader(
         ModelBank([make_slot(DATA, seed=m.trial_id) for m in MEMBERS]),
         MEMBERS,

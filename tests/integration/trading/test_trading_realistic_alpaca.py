@@ -24,10 +24,8 @@ from cappuccino_runtime.trading.ops import TraderMetrics, serve_ops
 from cappuccino_runtime.trading.policy import ModelBank
 from cappuccino_runtime.trading.retry import Backoff
 from cappuccino_runtime.trading.trader import BookPlan, Trader, TraderConfig
-from tests.integration.trading.conftest import CREDS, Clock, make_slot, sample
+from tests.integration.trading.conftest import SYMBOLS, Clock, fake_alpaca_broker, make_slot, sample
 from tests.support.fake_alpaca import FakeAlpaca, Fault, serve_app
-
-SYMBOLS = ("BTC/USD", "ETH/USD")
 
 
 @pytest.fixture
@@ -40,16 +38,7 @@ def world() -> Iterator[tuple[FakeAlpaca, Clock, str]]:
 
 
 def _broker(url: str, clock: Clock, timeout_s: float = 0.5) -> AlpacaBroker:
-    return AlpacaBroker(
-        CREDS,
-        symbols=SYMBOLS,
-        trading_url=url,
-        data_url=url,
-        timeout_s=timeout_s,
-        backoff=Backoff(attempts=3, base=0.0),
-        clock=lambda: clock.now,
-        sleep=clock.advance,
-    )
+    return fake_alpaca_broker(url, clock, timeout_s=timeout_s)
 
 
 def _trader(
