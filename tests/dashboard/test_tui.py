@@ -18,7 +18,7 @@ EXPECTED = {
     4: ["demo", "demo-phase1", "COMPLETE 3", "per-split Sharpe", "importances"],
     5: ["Trade history", "fills", "cap-"],
     6: ["Performance", "local/ensemble", "trades/h", "Targets", "1-3"],
-    7: ["demo", "not computed", "Refit models"],
+    7: ["demo", "PBO", "DSR", "Refit models"],
     9: ["Two-phase studies", "demo-phase1", "trial_id", "COMPLETE 3"],
 }
 

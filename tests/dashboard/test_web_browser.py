@@ -37,7 +37,7 @@ CONTENT = {
     4: ["demo-phase1", "best trial_id"],
     5: ["fills in the ledger", "cap-"],
     6: ["trades/hour", "the original's target"],
-    7: ["not computed", "Refit models"],
+    7: ["PBO", "configurations tried", "Refit models"],
     9: ["phase-1 winner", "trial_id"],
 }
 
