@@ -342,14 +342,17 @@ def test_trainingsweep_failure_budget_and_success(
     seed_trials(op.storage_url, study_name, [], failed=3, failed_by=f"{namespace}/other/x")
     seed_trials(op.storage_url, study_name, [0.5, 0.7], failed=1,
                 failed_by=f"{namespace}/fails/{fails_uid}")  # fmt: skip
+    # the seeding adds its trials one by one: wait for the status that has seen all of them
     s = op.wait_until(
         lambda: (
-            (o := get(cp, namespace, "trainingsweep", "fails"))["status"].get("done") == 2 and o
+            (o := get(cp, namespace, "trainingsweep", "fails"))["status"].get("done") == 2
+            and o["status"].get("failedTrials") == 1
+            and o
         ),
         TIMEOUT,
-        "the seeded trials counted",
+        "the seeded trials counted (done 2, this sweep's failedTrials 1)",
     )
-    assert s["status"]["failedTrials"] == 1 and cond(s, "Failed")["status"] == "False"
+    assert cond(s, "Failed")["status"] == "False"
     seed_trials(op.storage_url, study_name, [], failed=1,
                 failed_by=f"{namespace}/fails/{fails_uid}")  # fmt: skip
     s = wait_cond(
