@@ -16,9 +16,20 @@ from collections.abc import Callable, Collection, Sequence
 from cappuccino_runtime.persistence.ledger import Book, Ledger, OrderSide, OrderStatus
 from cappuccino_runtime.trading.brokers.base import Broker
 
-__all__ = ["AccountShare"]
+__all__ = ["AccountShare", "committed_buys"]
 
 log = logging.getLogger("cappuccino.trader")
+
+
+def committed_buys(ledger: Ledger, routed: Collection[str]) -> float:
+    """Cash the routed books' submitted, not yet filled buys still commit (an intent the broker
+    has not received commits nothing)."""
+    return sum(
+        max(0.0, (o.notional or 0.0) - o.filled_notional)
+        for p in routed
+        for o in ledger.open_orders(p)
+        if o.side is OrderSide.BUY and o.status is not OrderStatus.INTENT
+    )
 
 
 class AccountShare:
@@ -49,12 +60,7 @@ class AccountShare:
         book's own."""
         if self.broker.fees_inline:
             return float("inf")
-        committed = sum(
-            max(0.0, (o.notional or 0.0) - o.filled_notional)
-            for p in self.routed
-            for o in self.ledger.open_orders(p)
-            if o.side is OrderSide.BUY and o.status is not OrderStatus.INTENT
-        )
+        committed = committed_buys(self.ledger, self.routed)
         others = sum(self._book(p).cash for p in self.routed if p != portfolio_id)
         own = self._book(portfolio_id).cash
         return max(0.0, min(own, self.broker.cash() - committed - others))

@@ -42,7 +42,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from cappuccino_runtime.errors import ConfigError
-from cappuccino_runtime.persistence.ledger import Book, Ledger, OrderSide, OrderStatus
+from cappuccino_runtime.persistence.ledger import Book, Ledger
+from cappuccino_runtime.trading.account import committed_buys
 from cappuccino_runtime.trading.brokers.base import Broker
 
 __all__ = [
@@ -188,12 +189,7 @@ class ArenaRouter:
         """The account's cash not held or committed by this deployment's routed books."""
         if self.broker.fees_inline:
             return float("inf")  # the replay venue is the book's own: nothing is shared
-        committed = sum(
-            max(0.0, (o.notional or 0.0) - o.filled_notional)
-            for pid in self.routed
-            for o in self.ledger.open_orders(pid)
-            if o.side is OrderSide.BUY and o.status is not OrderStatus.INTENT
-        )
+        committed = committed_buys(self.ledger, self.routed)
         return free_cash(self.broker.cash(), (self._book(p).cash for p in self.routed), committed)
 
     def targets(
